@@ -1,0 +1,90 @@
+"""The `privpose` command: one sub-command per job, each implemented next to its layer.
+
+A sub-command module defines ``add_arguments(parser)`` and ``run(args) -> int``; it is imported
+only when chosen, so `privpose --help` stays fast and needs no torch. Errors a user can fix exit
+non-zero with one readable line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from privpose_ros import __version__
+from privpose_ros.core.errors import MissingDependencyError
+
+# name -> (module implementing it, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "synth": (
+        "privpose_ros.data.synth_cmd",
+        "generate synthetic RGB-D humans (dataset, preview, bench)",
+    ),
+    "train": ("privpose_ros.train.train_cmd", "train the depth teacher, RGB models or refiners"),
+    "eval": ("privpose_ros.train.eval_cmd", "evaluate weights on a dataset (MPJPE, mAP@10cm)"),
+    "export": ("privpose_ros.runtime.export_cmd", "export the deployable RGB model to ONNX"),
+    "bench": ("privpose_ros.runtime.bench_cmd", "latency / memory benchmark of every backend"),
+    "replay": ("privpose_ros.ros.replay_cmd", "publish synthetic, dataset or rosbag2 frames"),
+    "demo": (
+        "privpose_ros.ros.demo_cmd",
+        "run replay + node + recorder end to end (the main job)",
+    ),
+}
+
+NOT_IMPLEMENTED_EXIT = 2
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="privpose", description="Metric 3D human skeletons from RGB / RGB-D cameras."
+    )
+    parser.add_argument("--version", action="version", version=f"privpose {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def _load(name: str):  # noqa: ANN202 - a module
+    module_name = COMMANDS[name][0]
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            return None
+        raise
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _build_parser()
+    args, rest = parser.parse_known_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s"
+    )
+    if args.command is None:
+        parser.print_help()
+        return 0
+    module = _load(args.command)
+    if module is None:
+        print(f"privpose {args.command}: not implemented yet", file=sys.stderr)
+        return NOT_IMPLEMENTED_EXIT
+    sub_parser = argparse.ArgumentParser(
+        prog=f"privpose {args.command}", description=COMMANDS[args.command][1]
+    )
+    module.add_arguments(sub_parser)
+    sub_args = sub_parser.parse_args(rest)
+    try:
+        return int(module.run(sub_args) or 0)
+    except (ValueError, FileNotFoundError, MissingDependencyError, RuntimeError) as exc:
+        print(f"privpose {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,83 @@
+"""Pose results: metric 3D joints in the camera optical frame with per-joint confidence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from privpose_ros.core.errors import PrivposeInputError
+from privpose_ros.core.joints import CANONICAL, JointSet
+
+
+@dataclass(frozen=True)
+class PersonPose:
+    """One person's skeleton.
+
+    ``joints_cam_m``: (J, 3) float64 metres in the camera optical frame (NaN = unknown joint);
+    ``confidence``: (J,) in [0, 1]; ``joints_px``: optional (J, 2) pixels in the source image.
+    """
+
+    joints_cam_m: np.ndarray
+    confidence: np.ndarray
+    joint_set: JointSet = CANONICAL
+    person_id: int = 0
+    joints_px: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        joints = np.array(self.joints_cam_m, dtype=np.float64)
+        conf = np.array(self.confidence, dtype=np.float64)
+        n = self.joint_set.num_joints
+        if joints.shape != (n, 3):
+            raise PrivposeInputError(
+                f"joints_cam_m must be ({n}, 3) for joint set {self.joint_set.name}, "
+                f"got {joints.shape}"
+            )
+        if conf.shape != (n,):
+            raise PrivposeInputError(f"confidence must be ({n},), got {conf.shape}")
+        joints.setflags(write=False)
+        conf.setflags(write=False)
+        object.__setattr__(self, "joints_cam_m", joints)
+        object.__setattr__(self, "confidence", conf)
+        if self.joints_px is not None:
+            px = np.array(self.joints_px, dtype=np.float64)
+            if px.shape != (n, 2):
+                raise PrivposeInputError(f"joints_px must be ({n}, 2), got {px.shape}")
+            px.setflags(write=False)
+            object.__setattr__(self, "joints_px", px)
+
+    @property
+    def mean_confidence(self) -> float:
+        return float(np.mean(self.confidence)) if self.confidence.size else 0.0
+
+    def to_joint_set(self, target: JointSet) -> PersonPose:
+        """This person in another joint set (only from the canonical set)."""
+        if target.name == self.joint_set.name:
+            return self
+        if self.joint_set.name != CANONICAL.name:
+            raise PrivposeInputError(
+                f"can only convert from the canonical joint set, not {self.joint_set.name}"
+            )
+        px = None if self.joints_px is None else target.convert_joints(self.joints_px)
+        return PersonPose(
+            joints_cam_m=target.convert_joints(self.joints_cam_m),
+            confidence=target.convert_confidence(self.confidence),
+            joint_set=target,
+            person_id=self.person_id,
+            joints_px=px,
+        )
+
+
+@dataclass(frozen=True)
+class PoseResult:
+    """All people found in one image, stamped with the source image time (nanoseconds)."""
+
+    persons: tuple[PersonPose, ...] = ()
+    stamp_ns: int = 0
+    frame_id: str = ""
+
+    def most_confident(self) -> PersonPose | None:
+        """The person with the highest mean joint confidence, or None when nobody was found."""
+        if not self.persons:
+            return None
+        return max(self.persons, key=lambda p: p.mean_confidence)

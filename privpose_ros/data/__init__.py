@@ -1,0 +1,1 @@
+"""privpose data layer (see ../shared/ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""privpose model layer (see ../shared/ARCHITECTURE.md)."""

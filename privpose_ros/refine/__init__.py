@@ -1,0 +1,1 @@
+"""privpose refine layer (see ../shared/ARCHITECTURE.md)."""

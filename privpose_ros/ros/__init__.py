@@ -1,0 +1,1 @@
+"""The only code that imports rclpy and ROS message packages."""

@@ -1,0 +1,1 @@
+"""privpose runtime layer (see ../shared/ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""privpose train layer (see ../shared/ARCHITECTURE.md)."""

@@ -1,0 +1,33 @@
+"""ament_python package `privpose`: `colcon build` on a ROS 2 install, `pip install -e .` in .venv."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "privpose"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(include=["privpose_ros", "privpose_ros.*"]),
+    package_data={"privpose_ros": ["weights/*.safetensors", "weights/*.json", "weights/*.md"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")),
+        (f"share/{PACKAGE}/config/train", glob("config/train/*.yaml")),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=True,
+    maintainer="privpose maintainers",
+    maintainer_email="privpose@example.com",
+    description="Metric 3D human skeletons from RGB / RGB-D cameras for ROS 2",
+    license="Apache-2.0",
+    entry_points={
+        "console_scripts": [
+            "privpose = privpose_ros.cli:main",
+            "pose_node = privpose_ros.ros.node:main",
+        ],
+    },
+)
