@@ -1,0 +1,67 @@
+"""Contact sheet of synthetic frames: RGB with the skeleton, depth colour-mapped, person mask."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from privpose_ros.core.joints import CANONICAL
+from privpose_ros.data.synth import SynthBatch
+
+_LEFT = (60, 220, 60)
+_RIGHT = (240, 80, 60)
+_CENTRE = (250, 230, 60)
+
+
+def _colour(name: str) -> tuple[int, int, int]:
+    return _LEFT if name.startswith("left") else _RIGHT if name.startswith("right") else _CENTRE
+
+
+def draw_skeleton(rgb: np.ndarray, joints_px: np.ndarray, visible: np.ndarray) -> np.ndarray:
+    """A copy of ``rgb`` (H, W, 3) uint8 with bones and joints (hidden joints hollow)."""
+    out = np.ascontiguousarray(rgb).copy()
+    pts = np.nan_to_num(np.round(joints_px)).astype(np.int32)
+    for a, b in CANONICAL.bone_indices():
+        cv2.line(
+            out, tuple(pts[a]), tuple(pts[b]), _colour(CANONICAL.joint_names[b]), 1, cv2.LINE_AA
+        )
+    for j, name in enumerate(CANONICAL.joint_names):
+        cv2.circle(out, tuple(pts[j]), 2, _colour(name), -1 if visible[j] else 1, cv2.LINE_AA)
+    return out
+
+
+def colorize_depth(depth_mm: np.ndarray, max_mm: float = 6000.0) -> np.ndarray:
+    """uint16 mm (H, W) to an RGB turbo image; holes (0) are black."""
+    scaled = np.clip(depth_mm.astype(np.float32) / max_mm * 255.0, 0, 255).astype(np.uint8)
+    out = cv2.applyColorMap(scaled, cv2.COLORMAP_TURBO)[..., ::-1].copy()
+    out[depth_mm == 0] = 0
+    return out
+
+
+def contact_sheet(batch: SynthBatch, columns: int = 4) -> np.ndarray:
+    """(rows * H, columns * 2W, 3) uint8: per frame the RGB + skeleton and the depth + mask."""
+    tiles = []
+    for i in range(len(batch)):
+        depth = colorize_depth(batch.depth_mm[i])
+        edge = batch.person_mask[i] ^ cv2.erode(
+            batch.person_mask[i].astype(np.uint8), np.ones((3, 3), np.uint8)
+        ).astype(bool)
+        depth[edge] = 255
+        skel = draw_skeleton(batch.rgb[i], batch.joints_px[i], batch.visible[i])
+        tiles.append(np.concatenate([skel, depth], 1))
+    blank = np.zeros_like(tiles[0])
+    tiles += [blank] * (-len(tiles) % columns)
+    rows = [np.concatenate(tiles[r : r + columns], 1) for r in range(0, len(tiles), columns)]
+    return np.concatenate(rows, 0)
+
+
+def write_preview(path: str | Path, batch: SynthBatch, columns: int = 4) -> Path:
+    """Write the contact sheet as PNG (or JPEG, quality 80, by suffix) and return the path."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    params = [cv2.IMWRITE_JPEG_QUALITY, 80] if out.suffix.lower() in (".jpg", ".jpeg") else []
+    if not cv2.imwrite(str(out), contact_sheet(batch, columns)[..., ::-1], params):
+        raise ValueError(f"could not write {out}; use a .png or .jpg file name")
+    return out
