@@ -19,6 +19,9 @@ def test_ruff_is_clean() -> None:
     paths = [p for p in ("privpose_ros", "test", "tools", "launch") if (ROOT / p).exists()]
     proc = subprocess.run(
         [ruff, "check", "--output-format", "concise", *paths],
-        cwd=ROOT, capture_output=True, text=True, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:]

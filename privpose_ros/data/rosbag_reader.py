@@ -18,7 +18,7 @@ import numpy as np
 from privpose_ros.core.camera import CameraIntrinsics
 from privpose_ros.core.errors import PrivposeInputError, optional_import
 from privpose_ros.core.frame import RGBDFrame
-from privpose_ros.data.image_decode import decode_image_msg
+from privpose_ros.core.image_codec import image_msg_to_depth_mm, image_msg_to_rgb
 
 log = logging.getLogger(__name__)
 
@@ -137,9 +137,9 @@ class RosbagRGBDReader:
                 log.warning("colour frame at %d ns before any camera_info; dropped", stamp)
                 continue
             yield RGBDFrame(
-                rgb=decode_image_msg(rgb, "colour"),
+                rgb=image_msg_to_rgb(rgb),
                 intrinsics=intrinsics_from_camera_info(info),
-                depth_mm=decode_image_msg(depth, "depth"),
+                depth_mm=image_msg_to_depth_mm(depth),
                 stamp_ns=stamp,
                 frame_id=rgb.header.frame_id,
             )

@@ -8,7 +8,6 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
 from privpose_ros.core.errors import PrivposeInputError
-from privpose_ros.data.image_decode import decode_colour, decode_depth_mm
 from privpose_ros.data.rosbag_reader import RosbagRGBDReader, read_frames
 
 STORE = get_typestore(Stores.LATEST)
@@ -123,31 +122,3 @@ def test_tight_slop_drops_unmatched_frames(tmp_path) -> None:
     assert [f.stamp_ns for f in frames] == [t0, t0 + period, t0 + 3 * period]
     with pytest.raises(PrivposeInputError, match="depth topic"):
         RosbagRGBDReader(bag, depth_topic="/nope")
-
-
-def test_decode_encodings() -> None:
-    px = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
-    rgba = px.reshape(2, -1)
-    np.testing.assert_array_equal(
-        decode_colour(2, 3, "rgba8", 12, False, rgba.tobytes()), px[..., :3]
-    )
-    np.testing.assert_array_equal(
-        decode_colour(2, 3, "bgra8", 12, False, rgba.tobytes()), px[..., 2::-1]
-    )
-    mono = np.array([[1, 2, 3, 0], [4, 5, 6, 0]], np.uint8)  # step 4 for width 3
-    out = decode_colour(2, 3, "mono8", 4, False, mono.tobytes())
-    assert out.shape == (2, 3, 3) and (out[..., 0] == [[1, 2, 3], [4, 5, 6]]).all()
-    depth = np.array([[500, 65535], [0, 1234]], ">u2")
-    np.testing.assert_array_equal(
-        decode_depth_mm(2, 2, "16UC1", 4, True, depth.tobytes()), depth.astype(np.uint16)
-    )
-    metres = np.array([[0.5, np.nan], [0.0, 1.2344]], "<f4")
-    np.testing.assert_array_equal(
-        decode_depth_mm(2, 2, "32FC1", 8, False, metres.tobytes()), [[500, 0], [0, 1234]]
-    )
-    with pytest.raises(PrivposeInputError, match="encoding"):
-        decode_colour(2, 2, "yuv422", 4, False, bytes(8))
-    with pytest.raises(PrivposeInputError, match="truncated"):
-        decode_depth_mm(2, 2, "16UC1", 4, False, bytes(6))
-    with pytest.raises(PrivposeInputError, match="step"):
-        decode_colour(2, 2, "rgb8", 5, False, bytes(10))

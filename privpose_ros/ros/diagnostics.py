@@ -1,0 +1,108 @@
+"""Node statistics (rates, drops, bad input, capture-to-publish latency) and /diagnostics."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter, deque
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+from privpose_ros.ros.pose_msgs import stamp_msg
+
+WINDOW = 300  # latencies and arrival times kept for the percentiles and rates
+
+
+class NodeStats:
+    """Thread-safe counters; times are nanoseconds on the node clock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.frames_in = 0
+        self.frames_out = 0
+        self.skipped = Counter()
+        self._in_times: deque[int] = deque(maxlen=WINDOW)
+        self._out_times: deque[int] = deque(maxlen=WINDOW)
+        self._latencies_ms: deque[float] = deque(maxlen=WINDOW)
+        self._processing_ms: deque[float] = deque(maxlen=WINDOW)
+        self._input_delay_ms: deque[float] = deque(maxlen=WINDOW)
+
+    def frame_in(self, now_ns: int, stamp_ns: int | None = None) -> None:
+        """A synchronised frame arrived at ``now_ns`` (capture ``stamp_ns``: transport delay)."""
+        with self._lock:
+            self.frames_in += 1
+            self._in_times.append(now_ns)
+            if stamp_ns is not None:
+                self._input_delay_ms.append((now_ns - stamp_ns) / 1e6)
+
+    def frame_out(self, now_ns: int, stamp_ns: int, processing_ms: float = float("nan")) -> None:
+        """A published frame: capture ``stamp_ns`` to ``now_ns``; decode-to-publish time."""
+        with self._lock:
+            self.frames_out += 1
+            self._out_times.append(now_ns)
+            self._latencies_ms.append((now_ns - stamp_ns) / 1e6)
+            self._processing_ms.append(processing_ms)
+
+    def skip(self, reason: str) -> None:
+        with self._lock:
+            self.skipped[reason] += 1
+
+    def set_count(self, reason: str, count: int) -> None:
+        with self._lock:
+            self.skipped[reason] = count
+
+    @staticmethod
+    def _rate_hz(times: deque[int], now_ns: int) -> float:
+        recent = [t for t in times if now_ns - t <= 2_000_000_000]
+        if len(recent) < 2:
+            return 0.0
+        return (len(recent) - 1) / max((recent[-1] - recent[0]) / 1e9, 1e-9)
+
+    def summary(self, now_ns: int, dropped: int) -> dict[str, float | int]:
+        """Numbers for /diagnostics: rates over the last 2 s, latency percentiles (ms)."""
+        with self._lock:
+            lat = np.array(self._latencies_ms) if self._latencies_ms else np.array([np.nan])
+            proc = np.array(self._processing_ms) if self._processing_ms else np.array([np.nan])
+            delay = np.array(self._input_delay_ms) if self._input_delay_ms else np.array([np.nan])
+            out: dict[str, float | int] = {
+                "frames_in": self.frames_in,
+                "frames_out": self.frames_out,
+                "dropped": dropped,
+                "input_rate_hz": self._rate_hz(self._in_times, now_ns),
+                "output_rate_hz": self._rate_hz(self._out_times, now_ns),
+                "latency_ms_p50": float(np.percentile(lat, 50)),
+                "latency_ms_p95": float(np.percentile(lat, 95)),
+                "processing_ms_p50": float(np.percentile(proc, 50)),
+                "input_delay_ms_p50": float(np.percentile(delay, 50)),
+                "input_delay_ms_p95": float(np.percentile(delay, 95)),
+            }
+            out.update({f"skipped.{k}": v for k, v in sorted(self.skipped.items())})
+            return out
+
+
+def diagnostic_array(
+    name: str, hardware_id: str, values: dict[str, float | int | str], active: bool, stamp_ns: int
+) -> DiagnosticArray:
+    """One DiagnosticStatus: OK, WARN when input arrives but nothing is published or input is
+    skipped, ERROR when the node is not active."""
+    status = DiagnosticStatus(name=name, hardware_id=hardware_id)
+    skipped = sum(
+        v
+        for k, v in values.items()
+        if k.startswith("skipped.") and k != "skipped.no_subscribers" and isinstance(v, int)
+    )
+    if not active:
+        status.level, status.message = DiagnosticStatus.ERROR, "inactive (lifecycle)"
+    elif values.get("input_rate_hz", 0) and not values.get("output_rate_hz", 0):
+        status.level, status.message = DiagnosticStatus.WARN, "input arrives, no output"
+    elif skipped:
+        status.level, status.message = DiagnosticStatus.WARN, f"{skipped} bad frames skipped"
+    else:
+        status.level, status.message = DiagnosticStatus.OK, "running"
+    status.values = [
+        KeyValue(key=k, value=f"{v:.2f}" if isinstance(v, float) else str(v))
+        for k, v in values.items()
+    ]
+    msg = DiagnosticArray(status=[status])
+    msg.header.stamp = stamp_msg(stamp_ns)
+    return msg

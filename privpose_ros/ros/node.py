@@ -1,0 +1,377 @@
+"""The `pose_node` lifecycle node: a thin shell around decode -> estimate -> refine -> publish.
+
+Subscriptions (relative, remappable): ``rgb/image_rect_color``, ``rgb/camera_info``,
+``depth_registered/image_rect`` (unless ``use_depth`` is false), synchronised approximately; the
+latest synchronised frame is handed to one worker thread (older ones are dropped, never queued).
+Outputs are stamped with the source image stamp. The model is loaded in configure and released
+in cleanup; with ``autostart`` (default) the node configures and activates itself.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseArray
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    SetParametersResult,
+)
+from rclpy.exceptions import ParameterUninitializedException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import Node as LifecycleNode
+from rclpy.lifecycle import TransitionCallbackReturn
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from visualization_msgs.msg import MarkerArray
+
+from privpose_ros.core.errors import PrivposeInputError
+from privpose_ros.ros import compat
+from privpose_ros.ros.cloud import keypoints_cloud
+from privpose_ros.ros.diagnostics import NodeStats, diagnostic_array
+from privpose_ros.ros.markers import skeleton_markers
+from privpose_ros.ros.params import PARAMS, NodeConfig, ParamSpec, config_from_values, validate
+from privpose_ros.ros.pose_msgs import (
+    OutputPerson,
+    joint_transforms,
+    most_confident,
+    pose_array,
+    select_persons,
+    stamp_ns_of,
+)
+from privpose_ros.ros.processing import (
+    BadFrame,
+    Frame,
+    FrameProcessor,
+    decode_frame,
+    default_estimator,
+    default_refiner,
+)
+from privpose_ros.ros.sync import LatestSlot
+
+Factory = Callable[[NodeConfig], Any]
+RGB_TOPIC, INFO_TOPIC, DEPTH_TOPIC = (
+    "rgb/image_rect_color",
+    "rgb/camera_info",
+    "depth_registered/image_rect",
+)
+
+
+def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
+    text = spec.description + (f" (one of {', '.join(spec.choices)})" if spec.choices else "")
+    desc = ParameterDescriptor(name=spec.name, description=text)
+    if spec.min_value is not None and isinstance(spec.default, int | float):
+        if isinstance(spec.default, bool):
+            return desc
+        if isinstance(spec.default, int):
+            desc.integer_range = [
+                IntegerRange(from_value=int(spec.min_value), to_value=int(spec.max_value), step=0)
+            ]
+        else:
+            desc.floating_point_range = [
+                FloatingPointRange(
+                    from_value=float(spec.min_value), to_value=float(spec.max_value), step=0.0
+                )
+            ]
+    return desc
+
+
+def _qos(choice: str) -> QoSProfile:
+    if choice == "sensor_data":
+        return qos_profile_sensor_data
+    return QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+
+
+class PoseNode(LifecycleNode):
+    """Lifecycle node publishing /human_pose, keypoints, markers, TF and /diagnostics."""
+
+    def __init__(
+        self,
+        estimator_factory: Factory = default_estimator,
+        refiner_factory: Factory = default_refiner,
+        **node_kwargs: Any,
+    ) -> None:
+        super().__init__("pose_node", **node_kwargs)
+        self._estimator_factory = estimator_factory
+        self._refiner_factory = refiner_factory
+        for spec in PARAMS:
+            value = spec.default
+            if isinstance(value, list) and not value:
+                value = Parameter.Type.STRING_ARRAY
+            self.declare_parameter(spec.name, value, _descriptor(spec))
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.stats = NodeStats()
+        self.config: NodeConfig | None = None
+        self._processor: FrameProcessor | None = None
+        self._sync: compat.Synchronizer | None = None
+        self._worker: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._slot = LatestSlot()
+        self._last_stamp_ns = -1
+        self._last_tf_ns = 0
+        self._pubs: dict[str, Any] = {}
+        self._diag_timer = None
+        self._tf_broadcaster = None
+        self._tf_buffer = None
+        self.backend_name = "none"
+        self.autostart_failed = False
+        if self.get_parameter("autostart").value:
+            if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+                self.trigger_activate()
+            else:
+                self.autostart_failed = True
+
+    # ---- parameters -------------------------------------------------------------------------
+    def _on_set_parameters(self, params: Sequence[Parameter]) -> SetParametersResult:
+        reasons = [r for p in params if (r := validate(p.name, p.value))]
+        if reasons:
+            return SetParametersResult(successful=False, reason="; ".join(reasons))
+        return SetParametersResult(successful=True, reason="applied at the next configure")
+
+    def _read_config(self) -> NodeConfig:
+        values = {}
+        for spec in PARAMS:
+            try:
+                values[spec.name] = self.get_parameter(spec.name).value
+            except ParameterUninitializedException:  # an empty string list
+                values[spec.name] = None
+        return config_from_values(values)
+
+    # ---- lifecycle --------------------------------------------------------------------------
+    def on_configure(self, state: Any) -> TransitionCallbackReturn:
+        try:
+            self.config = config = self._read_config()
+            estimator = self._estimator_factory(config)
+            self._processor = FrameProcessor(estimator, self._refiner_factory(config))
+        except (PrivposeInputError, ImportError, FileNotFoundError, RuntimeError) as exc:
+            self.get_logger().error(f"configure failed: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        self.backend_name = str(getattr(estimator, "backend_name", type(estimator).__name__))
+        out_qos = _qos(config["qos.output"])
+        self._pubs = {
+            "pose": self.create_publisher(PoseArray, "human_pose", out_qos),
+            "keypoints": self.create_publisher(PointCloud2, "human_pose/keypoints", out_qos),
+            "markers": self.create_publisher(MarkerArray, "human_pose/markers", out_qos),
+            "diagnostics": self.create_publisher(DiagnosticArray, "/diagnostics", 10),
+        }
+        if config["tf.enabled"]:
+            self._tf_broadcaster = compat.transform_broadcaster(self)
+        if config["target_frame"]:
+            self._tf_buffer = compat.TfBuffer(self)
+        self._diag_timer = self.create_timer(config["diagnostics.period_s"], self._publish_diag)
+        self.get_logger().info(
+            f"configured: backend {self.backend_name}, depth {config['use_depth']}, "
+            f"joint set {config.joint_set.name}"
+        )
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: Any) -> TransitionCallbackReturn:
+        config = self.config
+        topics = [  # index 0 must be the colour image (compat.Synchronizer counts by it)
+            (Image, RGB_TOPIC, _qos(config["qos.rgb"])),
+            (CameraInfo, INFO_TOPIC, _qos(config["qos.camera_info"])),
+        ]
+        if config["use_depth"]:
+            topics.append((Image, DEPTH_TOPIC, _qos(config["qos.depth"])))
+        self._sync = compat.Synchronizer(
+            self, topics, config["sync.queue_size"], config["sync.slop_s"], self._on_synced
+        )
+        self._stop.clear()
+        self._worker = threading.Thread(target=self._work, name="privpose_worker", daemon=True)
+        self._worker.start()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _stop_worker(self) -> None:
+        self._stop.set()
+        if self._worker is not None:
+            self._worker.join(timeout=10.0)
+
+    def release(self) -> None:
+        """Stop inference and free the model without ROS calls (after the context shut down)."""
+        self._stop_worker()
+        if self._processor is not None and hasattr(self._processor.estimator, "close"):
+            self._processor.estimator.close()
+        self._processor = None
+
+    def on_deactivate(self, state: Any) -> TransitionCallbackReturn:
+        self._stop_worker()
+        if self._sync is not None:
+            self._sync.destroy()
+        self._sync = self._worker = None
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state: Any) -> TransitionCallbackReturn:
+        self.release()
+        for pub in self._pubs.values():
+            self.destroy_publisher(pub)
+        self._pubs = {}
+        if self._diag_timer is not None:
+            self.destroy_timer(self._diag_timer)
+            self._diag_timer = None
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: Any) -> TransitionCallbackReturn:
+        if self._worker is not None:
+            self.on_deactivate(state)
+        return self.on_cleanup(state)
+
+    # ---- data path --------------------------------------------------------------------------
+    def _wanted(self) -> bool:
+        """Lazy: is anybody subscribed to an output (or to /tf when TF is on)?"""
+        pubs = [self._pubs.get(k) for k in ("pose", "keypoints", "markers")]
+        if self._tf_broadcaster is not None:
+            pubs.append(getattr(self._tf_broadcaster, "pub_tf", None))
+            pubs.append(getattr(self._tf_broadcaster, "publisher", None))
+        return any(p is not None and p.get_subscription_count() > 0 for p in pubs)
+
+    def _on_synced(self, *msgs: Any) -> None:
+        self.stats.frame_in(self.get_clock().now().nanoseconds, stamp_ns_of(msgs[0].header.stamp))
+        if not self._wanted():
+            self.stats.skip("no_subscribers")
+            return
+        self._slot.put(msgs)
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            msgs = self._slot.take(timeout_s=0.1)
+            if msgs is not None:
+                self.process_msgs(*msgs)
+
+    def process_msgs(self, rgb_msg: Any, info_msg: Any, depth_msg: Any | None = None) -> bool:
+        """Process one synchronised set; False when it was skipped (logged and counted)."""
+        logger = self.get_logger()
+        started = time.perf_counter()
+        try:
+            frame = decode_frame(rgb_msg, info_msg, depth_msg)
+            for note in frame.notes:
+                logger.warning(note, throttle_duration_sec=10.0)
+            if frame.stamp_ns <= self._last_stamp_ns:
+                raise BadFrame(
+                    "out_of_order",
+                    f"stamp {frame.stamp_ns} ns is not newer than the last frame "
+                    f"{self._last_stamp_ns} ns; check the camera clock",
+                )
+            self._last_stamp_ns = frame.stamp_ns
+            result = self._processor.process(frame)
+            persons = select_persons(
+                result, self.config.joint_set, self.config["confidence_threshold"]
+            )
+            frame_id = frame.frame_id
+            if self.config["target_frame"]:
+                persons, frame_id = self._to_target(persons, frame)
+        except BadFrame as exc:
+            self.stats.skip(exc.reason)
+            logger.warning(f"skipped frame: {exc}", throttle_duration_sec=2.0)
+            return False
+        except (PrivposeInputError, ValueError, RuntimeError) as exc:
+            self.stats.skip("estimator_error")
+            logger.error(f"inference failed: {exc}", throttle_duration_sec=2.0)
+            return False
+        self._publish(persons, frame.stamp_ns, frame_id, started)
+        return True
+
+    def _to_target(self, persons: list[OutputPerson], frame: Frame) -> tuple[list, str]:
+        target = self.config["target_frame"]
+        try:
+            rot, trans = self._tf_buffer.lookup(
+                target, frame.frame_id, frame.stamp_ns, self.config["tf_timeout_s"]
+            )
+        except LookupError as exc:
+            raise BadFrame("tf_lookup", f"no TF {frame.frame_id} -> {target}: {exc}") from exc
+        moved = [
+            OutputPerson(p.person_id, p.joints_m @ rot.T + trans, p.confidence) for p in persons
+        ]
+        return moved, target
+
+    def _publish(
+        self, persons: list[OutputPerson], stamp_ns: int, frame_id: str, started: float
+    ) -> None:
+        config = self.config
+        joint_set = config.joint_set
+        self._pubs["pose"].publish(
+            pose_array(
+                most_confident(persons), joint_set, config.output_indices, stamp_ns, frame_id
+            )
+        )
+        processing_ms = (time.perf_counter() - started) * 1e3
+        self.stats.frame_out(self.get_clock().now().nanoseconds, stamp_ns, processing_ms)
+        self._pubs["keypoints"].publish(keypoints_cloud(persons, stamp_ns, frame_id))
+        self._pubs["markers"].publish(
+            skeleton_markers(persons, joint_set, stamp_ns, frame_id, config["marker.lifetime_s"])
+        )
+        if self._tf_broadcaster is not None and persons:
+            now_ns = self.get_clock().now().nanoseconds
+            if now_ns - self._last_tf_ns >= 1e9 / config["tf.rate_hz"]:
+                self._last_tf_ns = now_ns
+                self._tf_broadcaster.sendTransform(
+                    joint_transforms(persons, joint_set, config["tf.prefix"], stamp_ns, frame_id)
+                )
+
+    def _publish_diag(self) -> None:
+        now_ns = self.get_clock().now().nanoseconds
+        if self._sync is not None:
+            self._note_missing_inputs()
+        values: dict[str, Any] = dict(self.stats.summary(now_ns, self._slot.dropped))
+        values["backend"] = self.backend_name
+        active = self._sync is not None
+        msg = diagnostic_array(f"{self.get_name()}: pose", "privpose", values, active, now_ns)
+        self._pubs["diagnostics"].publish(msg)
+
+    def _note_missing_inputs(self) -> None:
+        """Count colour frames that cannot be synchronised because an input is silent."""
+        since = self._sync.since_last
+        queue = self.config["sync.queue_size"]
+        missing = [(1, "missing_camera_info", INFO_TOPIC, "")]
+        if len(since) > 2:
+            missing.append((2, "missing_depth", DEPTH_TOPIC, " (use_depth:=false for RGB-only)"))
+        for index, reason, topic, hint in missing:
+            if since[index] > queue:
+                self.stats.set_count(reason, since[index])
+                self.get_logger().warning(
+                    f"{since[index]} colour images arrived without a message on "
+                    f"{self.resolve_topic_name(topic)}{hint}; they cannot be synchronised",
+                    throttle_duration_sec=5.0,
+                )
+
+
+def spin_node(node: PoseNode, stop: threading.Event | None = None) -> None:
+    """Spin ``node`` until shutdown (or ``stop``), then shut it down cleanly."""
+    executor = SingleThreadedExecutor(context=node.context)
+    executor.add_node(node)
+    try:
+        while node.context.ok() and not (stop is not None and stop.is_set()):
+            executor.spin_once(timeout_sec=0.1)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node.context.ok():
+            node.trigger_shutdown()
+        else:  # Ctrl-C shut the context down: no more ROS calls
+            node.release()
+        executor.shutdown()
+        node.destroy_node()
+
+
+def main(args: list[str] | None = None) -> None:
+    """Console script `pose_node` (`ros2 run privpose pose_node --ros-args ...`)."""
+    rclpy.init(args=args)
+    try:
+        node = PoseNode()
+        if node.autostart_failed:  # the reason was logged; a launch file sees the exit code
+            node.destroy_node()
+            raise SystemExit(1)
+        spin_node(node)
+    finally:
+        if rclpy.ok():
+            rclpy.shutdown()
+
+
+if __name__ == "__main__":
+    main()

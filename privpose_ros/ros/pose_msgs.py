@@ -1,0 +1,125 @@
+"""PoseResult -> geometry_msgs/PoseArray and per-joint TF transforms (pure builders).
+
+Joints below the confidence threshold (and joints the joint set cannot derive) are unknown:
+NaN positions in the PoseArray (its order is fixed by ``skeleton.joint_names``), and no TF frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from geometry_msgs.msg import Pose, PoseArray, TransformStamped
+
+from privpose_ros.core.joints import JointSet
+from privpose_ros.core.pose import PoseResult
+
+
+@dataclass(frozen=True)
+class OutputPerson:
+    """One person ready to publish: joints (J, 3) metres in the output frame, NaN = unknown."""
+
+    person_id: int
+    joints_m: np.ndarray
+    confidence: np.ndarray
+
+
+def select_persons(
+    result: PoseResult, joint_set: JointSet, confidence_threshold: float
+) -> list[OutputPerson]:
+    """Every person of ``result`` in ``joint_set``, joints under the threshold set to NaN."""
+    persons = []
+    for person in result.persons:
+        converted = person.to_joint_set(joint_set)
+        joints = np.array(converted.joints_cam_m, dtype=np.float64)
+        conf = np.nan_to_num(np.asarray(converted.confidence, dtype=np.float64))
+        joints[conf < confidence_threshold] = np.nan
+        persons.append(OutputPerson(person.person_id, joints, conf))
+    return persons
+
+
+def stamp_msg(stamp_ns: int) -> Time:
+    """builtin_interfaces/Time of a stamp in nanoseconds."""
+    return Time(sec=int(stamp_ns // 1_000_000_000), nanosec=int(stamp_ns % 1_000_000_000))
+
+
+def stamp_ns_of(stamp: Time) -> int:
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def quaternion_x_to(direction: np.ndarray) -> np.ndarray:
+    """(x, y, z, w) rotating the +x axis onto ``direction`` (identity if it is zero or NaN)."""
+    d = np.asarray(direction, dtype=np.float64)
+    norm = np.linalg.norm(d)
+    if not np.isfinite(norm) or norm < 1e-9:
+        return np.array([0.0, 0.0, 0.0, 1.0])
+    d = d / norm
+    if d[0] < -1.0 + 1e-9:  # opposite to +x: half turn about z
+        return np.array([0.0, 0.0, 1.0, 0.0])
+    q = np.array([0.0, -d[2], d[1], 1.0 + d[0]])  # axis x cross d, angle via half-vector
+    return q / np.linalg.norm(q)
+
+
+def joint_orientations(joints_m: np.ndarray, joint_set: JointSet) -> np.ndarray:
+    """(J, 4) quaternions: +x along the bone to the first child joint, identity for leaves."""
+    quats = np.tile([0.0, 0.0, 0.0, 1.0], (joint_set.num_joints, 1))
+    seen: set[int] = set()
+    for parent, child in joint_set.bone_indices():
+        if parent not in seen:
+            seen.add(int(parent))
+            quats[parent] = quaternion_x_to(joints_m[child] - joints_m[parent])
+    return quats
+
+
+def pose_array(
+    person: OutputPerson | None,
+    joint_set: JointSet,
+    output_indices: tuple[int, ...],
+    stamp_ns: int,
+    frame_id: str,
+) -> PoseArray:
+    """One pose per output joint of ``person`` (empty PoseArray when nobody is seen)."""
+    msg = PoseArray()
+    msg.header.stamp = stamp_msg(stamp_ns)
+    msg.header.frame_id = frame_id
+    if person is None:
+        return msg
+    quats = joint_orientations(person.joints_m, joint_set)
+    for index in output_indices:
+        pose = Pose()
+        x, y, z = (float(v) for v in person.joints_m[index])
+        pose.position.x, pose.position.y, pose.position.z = x, y, z
+        qx, qy, qz, qw = (float(v) for v in quats[index])
+        pose.orientation.x, pose.orientation.y = qx, qy
+        pose.orientation.z, pose.orientation.w = qz, qw
+        msg.poses.append(pose)
+    return msg
+
+
+def most_confident(persons: list[OutputPerson]) -> OutputPerson | None:
+    """The person with the highest mean confidence, or None."""
+    return max(persons, key=lambda p: float(np.mean(p.confidence)), default=None)
+
+
+def joint_transforms(
+    persons: list[OutputPerson], joint_set: JointSet, prefix: str, stamp_ns: int, frame_id: str
+) -> list[TransformStamped]:
+    """A transform ``<prefix>person_<id>/<joint>`` under ``frame_id`` per known joint."""
+    transforms = []
+    for person in persons:
+        quats = joint_orientations(person.joints_m, joint_set)
+        for index, name in enumerate(joint_set.joint_names):
+            position = person.joints_m[index]
+            if not np.all(np.isfinite(position)):
+                continue
+            tf = TransformStamped()
+            tf.header.stamp = stamp_msg(stamp_ns)
+            tf.header.frame_id = frame_id
+            tf.child_frame_id = f"{prefix}person_{person.person_id}/{name}"
+            t = tf.transform.translation
+            t.x, t.y, t.z = (float(v) for v in position)
+            r = tf.transform.rotation
+            r.x, r.y, r.z, r.w = (float(v) for v in quats[index])
+            transforms.append(tf)
+    return transforms

@@ -1,0 +1,179 @@
+"""Replay frames as a camera would: rgb, registered depth and camera_info at a fixed rate.
+
+Sources: the synthetic generator (no files needed), one of our datasets (``privpose synth``
+output: meta.json + chunk_*/{rgb,depth_mm,k,joints_cam_m}.npy) or a rosbag2 recording (through
+privpose_ros.data.rosbag_reader). Every frame is stamped with the clock at publish time (the
+capture time for the node) and published under our fixture camera's optical frame.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image
+
+from privpose_ros.core.camera import CameraIntrinsics
+from privpose_ros.core.errors import PrivposeInputError
+from privpose_ros.core.geometry import depth_mm_to_m
+from privpose_ros.core.image_codec import encode_image
+from privpose_ros.ros.pose_msgs import stamp_msg
+
+FIXTURE_FRAME = "privpose_camera_color_optical_frame"
+
+
+@dataclass(frozen=True)
+class ReplayFrame:
+    """rgb (H, W, 3) uint8, depth_mm (H, W) uint16 or None, intrinsics, ground truth or None."""
+
+    rgb: np.ndarray
+    depth_mm: np.ndarray | None
+    intrinsics: CameraIntrinsics
+    joints_cam_m: np.ndarray | None = None
+
+
+def synthetic_frames(
+    count: int, seed: int, width: int = 640, height: int = 480, camera: str = "kinect_v2"
+) -> list[ReplayFrame]:
+    """``count`` frames of the synthetic generator (side view), with ground truth."""
+    from privpose_ros.data.synth import SynthConfig, SyntheticGenerator
+
+    config = SynthConfig(width=width, height=height, view="side", camera=camera)
+    batch = SyntheticGenerator(config).batch(count, seed)
+    return [
+        ReplayFrame(batch.rgb[i], batch.depth_mm[i], batch.intrinsics(i), batch.joints_cam_m[i])
+        for i in range(len(batch))
+    ]
+
+
+def dataset_frames(path: str | Path, limit: int = 0) -> Iterator[ReplayFrame]:
+    """Frames of a privpose dataset folder (``privpose synth`` output), memory-mapped."""
+    root = Path(path)
+    meta_path = root / "meta.json"
+    if not meta_path.is_file():
+        raise PrivposeInputError(f"{root} has no meta.json; pass a `privpose synth` dataset")
+    meta = json.loads(meta_path.read_text())
+    emitted = 0
+    for chunk in meta["chunks"]:
+        arrays = {
+            key: np.load(root / chunk["name"] / f"{key}.npy", mmap_mode="r")
+            for key in ("rgb", "depth_mm", "k", "joints_cam_m")
+        }
+        for i in range(arrays["rgb"].shape[0]):
+            if limit and emitted >= limit:
+                return
+            h, w = arrays["rgb"].shape[1:3]
+            yield ReplayFrame(
+                np.asarray(arrays["rgb"][i]),
+                np.asarray(arrays["depth_mm"][i]),
+                CameraIntrinsics.from_k(arrays["k"][i], w, h),
+                np.asarray(arrays["joints_cam_m"][i]),
+            )
+            emitted += 1
+
+
+def bag_frames(path: str | Path, limit: int = 0) -> Iterator[ReplayFrame]:
+    """Frames of a rosbag2 recording (rgb, depth, camera_info) via the data layer's reader."""
+    from privpose_ros.data import rosbag_reader
+
+    for emitted, frame in enumerate(rosbag_reader.read_frames(path)):
+        if limit and emitted >= limit:
+            return
+        yield ReplayFrame(frame.rgb, frame.depth_mm, frame.intrinsics)
+
+
+def _image(fields: Any, stamp_ns: int, frame_id: str) -> Image:
+    msg = Image(
+        height=fields.height,
+        width=fields.width,
+        encoding=fields.encoding,
+        is_bigendian=fields.is_bigendian,
+        step=fields.step,
+    )
+    msg.data = fields.data
+    msg.header.stamp, msg.header.frame_id = stamp_msg(stamp_ns), frame_id
+    return msg
+
+
+def camera_info_msg(intrinsics: CameraIntrinsics, stamp_ns: int, frame_id: str) -> CameraInfo:
+    msg = CameraInfo(width=intrinsics.width, height=intrinsics.height)
+    msg.distortion_model = intrinsics.distortion_model
+    msg.d = list(intrinsics.distortion) or [0.0] * 5
+    msg.k = intrinsics.k.reshape(-1).tolist()
+    msg.r = np.eye(3).reshape(-1).tolist()
+    p = np.zeros((3, 4))
+    p[:, :3] = intrinsics.k
+    msg.p = p.reshape(-1).tolist()
+    msg.header.stamp, msg.header.frame_id = stamp_msg(stamp_ns), frame_id
+    return msg
+
+
+class CameraReplayer:
+    """Publishes frames on ``rgb/image_rect_color``, ``rgb/camera_info`` and
+    ``depth_registered/image_rect`` (16UC1 mm or 32FC1 m) of ``node``."""
+
+    def __init__(
+        self, node: Any, frame_id: str = FIXTURE_FRAME, depth_encoding: str = "16UC1"
+    ) -> None:
+        if depth_encoding not in ("16UC1", "32FC1"):
+            raise PrivposeInputError(
+                f"depth_encoding must be 16UC1 or 32FC1, got {depth_encoding}"
+            )
+        qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+        self.node = node
+        self.frame_id = frame_id
+        self.depth_encoding = depth_encoding
+        self.rgb_pub = node.create_publisher(Image, "rgb/image_rect_color", qos)
+        self.info_pub = node.create_publisher(CameraInfo, "rgb/camera_info", qos)
+        self.depth_pub = node.create_publisher(Image, "depth_registered/image_rect", qos)
+        self._encoded: dict[int, tuple[Any, Any]] = {}
+
+    def subscribers(self) -> int:
+        return self.rgb_pub.get_subscription_count()
+
+    def _encode(self, frame: ReplayFrame, key: int | None) -> tuple[Any, Any]:
+        if key is None or key not in self._encoded:
+            depth = None
+            if frame.depth_mm is not None:
+                pixels = frame.depth_mm
+                if self.depth_encoding == "32FC1":
+                    pixels = np.nan_to_num(depth_mm_to_m(pixels), nan=0.0)
+                depth = encode_image(pixels, self.depth_encoding)
+            encoded = (encode_image(frame.rgb, "rgb8"), depth)
+            if key is None:
+                return encoded
+            self._encoded[key] = encoded
+        return self._encoded[key]
+
+    def publish(
+        self, frame: ReplayFrame, stamp_ns: int | None = None, cache_key: int | None = None
+    ) -> int:
+        """Publish one frame stamped ``stamp_ns`` (default: now); returns the stamp.
+
+        Frames published repeatedly can pass a ``cache_key`` to encode them only once.
+        """
+        rgb_fields, depth_fields = self._encode(frame, cache_key)
+        stamp = time.time_ns() if stamp_ns is None else int(stamp_ns)
+        self.info_pub.publish(camera_info_msg(frame.intrinsics, stamp, self.frame_id))
+        if depth_fields is not None:
+            self.depth_pub.publish(_image(depth_fields, stamp, self.frame_id))
+        self.rgb_pub.publish(_image(rgb_fields, stamp, self.frame_id))
+        return stamp
+
+
+def paced(count: int, rate_hz: float) -> Iterator[int]:
+    """Yield 0..count-1, sleeping so that item i is released at start + i / rate_hz."""
+    if rate_hz <= 0:
+        raise PrivposeInputError(f"rate must be positive, got {rate_hz} Hz")
+    start = time.monotonic()
+    for i in range(count):
+        delay = start + i / rate_hz - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        yield i

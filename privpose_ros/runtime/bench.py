@@ -1,0 +1,219 @@
+"""Latency and memory benchmark of every backend through the PoseEstimator facade.
+
+Each backend runs in its own spawned process, so its peak RSS (``resource.getrusage``) is its
+own. Per frame it times preprocessing, the model call and postprocessing separately, and the
+whole ``estimate`` call separately, interleaved so machine noise hits all of them alike.
+Input frames come from the caller (``privpose bench`` renders them with the synthetic generator
+at 640x480; this layer may not import the data layer), each with its own intrinsics.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import platform
+import resource
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from privpose_ros.core.camera import CameraIntrinsics
+from privpose_ros.core.errors import MissingDependencyError, PrivposeInputError
+from privpose_ros.runtime.backend import BACKEND_ORDER
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """``frames`` timed frames after ``warmup`` untimed ones; ``batch`` > 1 also times the model
+    on batches of that size; ``weights_path`` None uses the shipped weights or, when absent, a
+    randomly initialised default-size model (same cost)."""
+
+    frames: int = 200
+    warmup: int = 20
+    batch: int = 1
+    threads: int = 0
+    backends: tuple[str, ...] = BACKEND_ORDER
+    source_hw: tuple[int, int] = (480, 640)
+    weights_path: Path | None = None
+    device: str = "cpu"
+    enable_fp16: bool = False
+    cache_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.frames < 1 or self.warmup < 0 or self.batch < 1 or self.threads < 0:
+            raise PrivposeInputError(
+                "frames and batch must be >= 1, warmup and threads >= 0; got "
+                f"{self.frames}, {self.batch}, {self.warmup}, {self.threads}"
+            )
+        unknown = set(self.backends) - set(BACKEND_ORDER)
+        if unknown:
+            raise PrivposeInputError(f"unknown backends {sorted(unknown)}; use {BACKEND_ORDER}")
+
+
+def percentiles_ms(samples_s: list[float]) -> dict[str, float]:
+    """p50 / p95 / p99 / mean of durations given in seconds, in milliseconds (3 decimals)."""
+    ms = np.asarray(samples_s, dtype=np.float64) * 1000.0
+    p50, p95, p99 = np.percentile(ms, [50, 95, 99])
+    return {
+        "p50": round(float(p50), 3),
+        "p95": round(float(p95), 3),
+        "p99": round(float(p99), 3),
+        "mean": round(float(ms.mean()), 3),
+    }
+
+
+def _peak_rss_mib() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)  # Linux: KiB
+
+
+BenchFrames = list[tuple[np.ndarray, CameraIntrinsics]]
+
+
+def bench_backend(
+    name: str, config: BenchConfig, weights_path: Path, onnx_path: Path, frames: BenchFrames
+) -> dict:
+    """Benchmark one backend in this process (called in a spawned child by :func:`run_bench`)."""
+    from privpose_ros.runtime.estimator import EstimatorConfig, PoseEstimator
+
+    rss_before = _peak_rss_mib()
+    est_config = EstimatorConfig(
+        backend=name,
+        weights_path=weights_path,
+        onnx_path=onnx_path if name != "torch" else None,
+        engine_cache_dir=config.cache_dir,
+        device=config.device,
+        enable_fp16=config.enable_fp16,
+        threads=config.threads,
+        max_batch=config.batch,
+    )
+    try:
+        estimator = PoseEstimator(est_config)
+    except (MissingDependencyError, ImportError, RuntimeError) as exc:
+        return {"skipped": str(exc)}
+    stages: dict[str, list[float]] = {"preprocess": [], "model": [], "postprocess": []}
+    facade: list[float] = []
+    for i in range(config.warmup + config.frames):
+        rgb, intrinsics = frames[i % len(frames)]
+        t0 = time.perf_counter()
+        blob, k, box = estimator.preprocess(rgb, intrinsics)
+        t1 = time.perf_counter()
+        outputs = estimator.backend.infer(blob, k)
+        t2 = time.perf_counter()
+        estimator.postprocess(outputs, box)
+        t3 = time.perf_counter()
+        estimator.estimate(rgb, intrinsics)
+        t4 = time.perf_counter()
+        if i >= config.warmup:
+            for key, dt in zip(stages, (t1 - t0, t2 - t1, t3 - t2), strict=True):
+                stages[key].append(dt)
+            facade.append(t4 - t3)
+    result = {
+        "device": estimator.backend.device,
+        "precision": estimator.backend.precision,
+        "input_hw": list(estimator.input_hw),
+        **{f"{key}_ms": percentiles_ms(values) for key, values in stages.items()},
+        "facade_ms": percentiles_ms(facade),
+    }
+    if config.batch > 1:
+        blob = np.repeat(blob, config.batch, axis=0)
+        k = np.repeat(k, config.batch, axis=0)
+        batch_times = []
+        for i in range(config.warmup + max(1, config.frames // config.batch)):
+            t0 = time.perf_counter()
+            estimator.backend.infer(blob, k)
+            if i >= config.warmup:
+                batch_times.append(time.perf_counter() - t0)
+        result["model_batch_ms"] = percentiles_ms(batch_times)
+        result["model_batch_per_image_p50_ms"] = round(
+            result["model_batch_ms"]["p50"] / config.batch, 3
+        )
+    estimator.close()
+    result["peak_rss_mib"] = _peak_rss_mib()
+    result["peak_rss_before_backend_mib"] = rss_before
+    return result
+
+
+def _machine() -> dict:
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            cpu = next(line.split(":", 1)[1].strip() for line in handle if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "load_average_1min": round(os.getloadavg()[0], 2),  # others sharing the machine
+    }
+
+
+def prepare_model(config: BenchConfig, workdir: Path) -> tuple[Path, str, Path]:
+    """Weights (given, shipped, or a random-init default-size model saved in ``workdir``), a
+    description of them, and their ONNX export (runs in a child: the parent stays torch-free)."""
+    from privpose_ros.model.deployable import (
+        DeployableRGBModel,
+        ModelConfig,
+        default_weights_path,
+        load_deployable,
+        save_deployable,
+    )
+    from privpose_ros.runtime.export import export_onnx
+
+    if config.weights_path is not None:
+        weights, label = config.weights_path, str(config.weights_path)
+    elif default_weights_path().is_file():
+        weights, label = default_weights_path(), str(default_weights_path())
+    else:
+        weights, label = workdir / "random_default.safetensors", "random-init ModelConfig()"
+        save_deployable(DeployableRGBModel(ModelConfig()), weights)
+    batch = None if config.batch > 1 else 1
+    onnx_path = export_onnx(load_deployable(weights), workdir / "bench.onnx", batch)
+    return weights, label, onnx_path
+
+
+def run_bench(config: BenchConfig, frames: BenchFrames) -> dict:
+    """Benchmark every requested backend, each in a fresh spawned process.
+
+    Linux keeps a process's peak RSS across fork + exec, so the parent never loads torch or a
+    model (the export runs in a child too): each child's peak RSS is its own backend's.
+    ``frames``: (H, W, 3) uint8 RGB images of ``config.source_hw`` with their intrinsics.
+    """
+    if not frames or any(rgb.shape != (*config.source_hw, 3) for rgb, _ in frames):
+        raise PrivposeInputError(
+            f"bench needs at least one (H, W, 3) frame of size {config.source_hw}"
+        )
+    with tempfile.TemporaryDirectory(prefix="privpose-bench-") as tmp:
+        workdir = Path(tmp)
+        cfg = config
+        if config.cache_dir is None:
+            cfg = BenchConfig(**{**asdict(config), "cache_dir": workdir})
+        results = {}
+        context = multiprocessing.get_context("spawn")
+        with context.Pool(1, maxtasksperchild=1) as pool:
+            weights, weights_label, onnx_path = pool.apply(prepare_model, (cfg, workdir))
+            for name in cfg.backends:
+                LOG.info("benchmarking %s", name)
+                results[name] = pool.apply(bench_backend, (name, cfg, weights, onnx_path, frames))
+    report = {
+        "machine": _machine(),
+        "weights": weights_label,
+        "source_hw": list(config.source_hw),
+        "frames": config.frames,
+        "warmup": config.warmup,
+        "batch": config.batch,
+        "threads": config.threads,
+        "backends": results,
+    }
+    ran = {k: v for k, v in results.items() if "skipped" not in v}
+    if "torch" in ran and "onnxruntime" in ran:
+        report["torch_over_onnxruntime_model_p50"] = round(
+            ran["torch"]["model_ms"]["p50"] / ran["onnxruntime"]["model_ms"]["p50"], 2
+        )
+    return report

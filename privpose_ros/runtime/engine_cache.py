@@ -1,0 +1,164 @@
+"""A cache of serialised TensorRT engines keyed by everything that invalidates one.
+
+An engine is only valid for the exact ONNX graph, TensorRT version, GPU model and compute
+capability, precision, input shape profile and workspace it was built with. Each engine file
+has a JSON sidecar holding that key and the engine's SHA-256; a missing, mismatched, truncated
+or undeserialisable file is rebuilt (never silently used). No TensorRT import here: the builder
+and deserialiser are passed in, which is what the tests use with fake engines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from privpose_ros.core.errors import PrivposeInputError
+
+LOG = logging.getLogger(__name__)
+T = TypeVar("T")
+_PRECISIONS = ("fp32", "fp16")
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/privpose`` (``~/.cache/privpose`` when the variable is unset)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "privpose"
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class EngineKey:
+    """Everything a serialised engine depends on.
+
+    ``input_shape`` is the largest (N, 3, H, W) of the optimisation profile; ``compute_capability``
+    is "major.minor" (e.g. "8.7" for Jetson Orin).
+    """
+
+    onnx_sha256: str
+    tensorrt_version: str
+    gpu_name: str
+    compute_capability: str
+    precision: str
+    input_shape: tuple[int, ...]
+    workspace_bytes: int
+
+    def __post_init__(self) -> None:
+        if self.precision not in _PRECISIONS:
+            raise PrivposeInputError(
+                f"precision must be one of {_PRECISIONS}, got {self.precision!r}"
+            )
+        object.__setattr__(self, "input_shape", tuple(int(d) for d in self.input_shape))
+
+    def as_json_dict(self) -> dict:
+        """The key as it is stored in the sidecar (tuples become lists)."""
+        return json.loads(json.dumps(asdict(self)))
+
+    def digest(self) -> str:
+        """Hex SHA-256 of the canonical JSON of all fields."""
+        text = json.dumps(self.as_json_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def engine_path_for(key: EngineKey, cache_dir: Path) -> Path:
+    """Where the engine for ``key`` lives inside ``cache_dir``."""
+    return Path(cache_dir) / "engines" / f"privpose_{key.digest()[:20]}_{key.precision}.engine"
+
+
+def sidecar_path(engine_path: Path) -> Path:
+    return Path(engine_path).with_name(Path(engine_path).name + ".json")
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_cached_engine(engine_path: Path, key: EngineKey, engine: bytes) -> None:
+    """Store ``engine`` and its sidecar (key + SHA-256 + size), each written atomically."""
+    engine_path = Path(engine_path)
+    atomic_write(engine_path, engine)
+    meta = {
+        "key": key.as_json_dict(),
+        "engine_sha256": hashlib.sha256(engine).hexdigest(),
+        "engine_bytes": len(engine),
+    }
+    atomic_write(sidecar_path(engine_path), json.dumps(meta, indent=1).encode())
+
+
+def read_cached_engine(engine_path: Path, key: EngineKey) -> bytes | None:
+    """The cached engine bytes if the file exists, matches ``key`` and is intact, else None."""
+    engine_path = Path(engine_path)
+    meta_path = sidecar_path(engine_path)
+    if not engine_path.is_file() or not meta_path.is_file():
+        LOG.info("no cached engine at %s", engine_path)
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        stored_key, sha, size = meta["key"], meta["engine_sha256"], int(meta["engine_bytes"])
+    except (ValueError, KeyError, TypeError) as exc:
+        LOG.warning("engine sidecar %s is unreadable (%s); rebuilding", meta_path, exc)
+        return None
+    wanted = key.as_json_dict()
+    if stored_key != wanted:
+        changed = [name for name, value in wanted.items() if stored_key.get(name) != value]
+        LOG.info("cached engine %s was built for a different %s; rebuilding", engine_path, changed)
+        return None
+    data = engine_path.read_bytes()
+    if len(data) != size or hashlib.sha256(data).hexdigest() != sha:
+        LOG.warning("cached engine %s is corrupt (size or hash); rebuilding", engine_path)
+        return None
+    return data
+
+
+def load_or_build(
+    key: EngineKey,
+    engine_path: Path,
+    build: Callable[[], bytes],
+    deserialize: Callable[[bytes], T | None],
+    force_update: bool = False,
+) -> tuple[T, bool]:
+    """Load the engine for ``key`` from ``engine_path``, building (and caching) it when needed.
+
+    ``build()`` returns serialised engine bytes; ``deserialize(bytes)`` returns the engine or
+    None when the bytes are unusable. Returns (engine, built): ``built`` says whether it was built.
+    ``force_update`` always rebuilds (Isaac ROS ``force_engine_update``).
+    """
+    if not force_update:
+        data = read_cached_engine(engine_path, key)
+        if data is not None:
+            engine = deserialize(data)
+            if engine is not None:
+                LOG.info("loaded cached engine %s", engine_path)
+                return engine, False
+            LOG.warning("cached engine %s failed to deserialise; rebuilding", engine_path)
+    LOG.info("building engine %s (this can take minutes)", engine_path)
+    data = build()
+    if not data:
+        raise RuntimeError("the engine builder returned no engine; see the TensorRT log above")
+    engine = deserialize(data)
+    if engine is None:
+        raise RuntimeError(f"a freshly built engine for {engine_path} failed to deserialise")
+    write_cached_engine(engine_path, key, data)
+    return engine, True

@@ -1,0 +1,87 @@
+"""`privpose train` and `privpose eval` end to end on a tiny generated dataset."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from privpose_ros import cli
+from privpose_ros.model.deployable import ModelConfig
+from privpose_ros.train.data_io import letterbox
+
+
+def _write_config(tmp_path) -> str:
+    model = ModelConfig.tiny().to_dict()
+    del model["variant"]
+    cfg = {
+        "out_dir": str(tmp_path / "run"),
+        "augment": True,
+        "data": {
+            "train_dir": str(tmp_path / "train"),
+            "test_dir": str(tmp_path / "test"),
+            "width": 64,
+            "height": 48,
+            "train_frames": 8,
+            "test_frames": 4,
+            "train_seed": 3,
+            "test_seed": 4,
+        },
+        "model": model,
+        "optim": {"epochs": {"depth": 1, "rgb": 1, "rgb_hall": 1}, "batch_size": 4},
+    }
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return str(path)
+
+
+def test_train_then_eval_from_the_command_line(tmp_path, capsys) -> None:
+    config = _write_config(tmp_path)
+    assert cli.main(["train", "--config", config]) == 0
+    run = tmp_path / "run"
+    for stage in ("depth", "rgb", "rgb_hall"):
+        assert (run / f"{stage}.safetensors").is_file()
+    capsys.readouterr()
+    plot = tmp_path / "eval.png"
+    args = ["eval", "--weights", str(run / "rgb_hall.safetensors"), "--data"]
+    args += [str(tmp_path / "test"), "--variant", "rgb_hall", "--json", "--plot", str(plot)]
+    assert cli.main(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n_frames"] == 4
+    assert {"mpjpe_mm", "pa_mpjpe_mm", "map_10cm", "per_joint_mm"} <= set(result)
+    # the same numbers the training run wrote for its held-out set
+    during = json.loads((run / "rgb_hall.eval.json").read_text())
+    assert result["mpjpe_mm"] == pytest.approx(during["mpjpe_mm"], rel=1e-6)
+    assert plot.stat().st_size > 10_000
+    # a second run finds every stage done and trains nothing
+    before = (run / "rgb.safetensors").stat().st_mtime_ns
+    assert cli.main(["train", "--config", config, "--stages", "rgb"]) == 0
+    assert (run / "rgb.safetensors").stat().st_mtime_ns == before
+
+
+def test_eval_refuses_a_variant_mismatch(tmp_path, capsys) -> None:
+    from privpose_ros.model.deployable import DeployableRGBModel, save_deployable
+
+    save_deployable(DeployableRGBModel(ModelConfig.tiny("rgb")), tmp_path / "rgb.safetensors")
+    args = ["eval", "--weights", str(tmp_path / "rgb.safetensors"), "--data", str(tmp_path)]
+    assert cli.main([*args, "--variant", "rgb_hall"]) == 1
+    assert "pass --variant rgb" in capsys.readouterr().err
+
+
+def test_letterbox_keeps_projection_consistent() -> None:
+    rgb = np.zeros((48, 64, 3), np.uint8)
+    depth = np.zeros((48, 64), np.uint16)
+    k = np.array([[60.0, 0, 31.5], [0, 60.0, 23.5], [0, 0, 1]])
+    point = np.array([0.3, -0.2, 2.0])
+    u, v = (k @ point)[:2] / point[2]
+    rgb[round(v), round(u)] = 255
+    out_rgb, out_depth, k2 = letterbox(rgb, depth, k, (32, 48))
+    assert out_rgb.shape == (32, 48, 3) and out_depth.shape == (32, 48)
+    u2, v2 = (k2 @ point)[:2] / point[2]
+    # 64x48 -> 43x32 centred in 48 columns (a 2-pixel shift)
+    assert k2[0, 0] == pytest.approx(60.0 * 43 / 64)
+    assert u2 == pytest.approx((u + 0.5) * 43 / 64 - 0.5 + 2, abs=1e-4)
+    assert v2 == pytest.approx((v + 0.5) * 32 / 48 - 0.5, abs=1e-4)
+    assert out_rgb[..., 0].argmax() // 48 == round(v2)
