@@ -2,9 +2,7 @@
 and the per-module CPU time per person.
 
 `privpose eval --refine ablation [--start noisy_gt|rgb_model] [--views side,top] [--json]`,
-`privpose eval --refine bench --json` (wired by the lead through
-:func:`add_refine_eval_arguments` / :func:`run_refine_eval`), or
-`python -m privpose_ros.train.refine_eval --refine ablation`.
+`privpose eval --refine bench --json` (eval_cmd dispatches to :func:`run_refine_eval`).
 """
 
 from __future__ import annotations
@@ -196,16 +194,13 @@ def markdown_table(view: str, start: str, rows: list[dict[str, Any]]) -> str:
 
 
 def add_refine_eval_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of `privpose eval --refine`."""
-    parser.add_argument("--refine", choices=("ablation", "bench"), required=True)
+    """Options of `privpose eval --refine ablation|bench` beyond the shared --weights, --json."""
     parser.add_argument("--start", choices=("noisy_gt", "rgb_model"), default="noisy_gt")
-    parser.add_argument("--views", default="side,top", help="comma-separated: side, top")
-    parser.add_argument("--frames", type=int, default=200, help="held-out frames per view")
+    parser.add_argument("--views", default="side,top", help="refine: comma-separated side, top")
+    parser.add_argument("--frames", type=int, default=200, help="refine: frames per view")
     parser.add_argument("--weights-dir", type=Path, help="refiner weights (default: shipped)")
-    parser.add_argument("--model-weights", type=Path, help="RGB model (default: shipped)")
-    parser.add_argument("--sigma-px", type=float, default=5.0)
-    parser.add_argument("--sigma-mm", type=float, default=50.0)
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--sigma-px", type=float, default=5.0, help="refine: 2D start noise")
+    parser.add_argument("--sigma-mm", type=float, default=50.0, help="refine: 3D start noise")
 
 
 def run_refine_eval(args: argparse.Namespace) -> int:
@@ -221,7 +216,7 @@ def run_refine_eval(args: argparse.Namespace) -> int:
         if with_rgb:
             from privpose_ros.model.deployable import default_weights_path
 
-            start = rgb_model_start(frames, rgb, args.model_weights or default_weights_path())
+            start = rgb_model_start(frames, rgb, args.weights or default_weights_path())
         else:
             start = noisy_gt_start(frames, args.sigma_px, args.sigma_mm / 1e3, seed=7)
         rows = ablation(frames, start, args.weights_dir)
@@ -231,10 +226,3 @@ def run_refine_eval(args: argparse.Namespace) -> int:
     if args.json or args.refine == "bench":
         print(json.dumps(report))
     return 0
-
-
-if __name__ == "__main__":
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
-    _parser = argparse.ArgumentParser(prog="refine_eval", description=__doc__)
-    add_refine_eval_arguments(_parser)
-    raise SystemExit(run_refine_eval(_parser.parse_args()))

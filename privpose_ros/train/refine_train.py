@@ -1,9 +1,8 @@
 """Train the depth refiners A (2D patches), B (skeleton) and C (point cloud) on synthetic frames.
 
-`privpose train --refine A|B|C [--config config/train/refine_b.yaml]` (wired by the lead through
-:func:`add_refine_arguments` / :func:`run_refine_train`), or
-`python -m privpose_ros.train.refine_train --refine B`. Starting points are ground truth with
-Gaussian noise (A: pixels; B: half lifted from noisy 2D joints, half noisy 3D; C: noisy 3D).
+`privpose train --refine A|B|C [--config config/train/refine_b.yaml]` (train_cmd dispatches to
+:func:`run_refine_train`). Starting points are ground truth with Gaussian noise (A: pixels;
+B: half lifted from noisy 2D joints, half noisy 3D; C: noisy 3D).
 """
 
 from __future__ import annotations
@@ -266,20 +265,17 @@ def evaluate_refiner(
 
 
 def add_refine_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of `privpose train --refine`."""
-    parser.add_argument("--refine", choices=sorted(NETS), required=True, help="module to train")
-    parser.add_argument("--config", type=Path, help="YAML recipe (config/train/refine_*.yaml)")
-    parser.add_argument("--output", type=Path, help="weights file (default: shipped weights)")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--num-train", type=int)
-    parser.add_argument("--view", choices=("side", "top", "mixed"))
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    """Options of `privpose train --refine A|B|C` beyond the shared --config and --json."""
+    parser.add_argument("--output", type=Path, help="refiner weights file (default: shipped)")
+    parser.add_argument("--epochs", type=int, help="refiner: override the YAML's epochs")
+    parser.add_argument("--num-train", type=int, help="refiner: generated training frames")
+    parser.add_argument("--view", choices=("side", "top", "mixed"), help="refiner: camera views")
 
 
 def run_refine_train(args: argparse.Namespace) -> int:
     """Generate frames, train the chosen module, save weights; returns the exit status."""
     cfg = load_train_config(
-        args.config,
+        Path(args.config) if args.config else None,
         module=args.refine,
         epochs=args.epochs,
         num_train=args.num_train,
@@ -292,10 +288,3 @@ def run_refine_train(args: argparse.Namespace) -> int:
     summary = train_refiner(cfg, train, val, args.output or weights_path(cfg.module))
     print(json.dumps(summary) if args.json else summary)
     return 0
-
-
-if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    _parser = argparse.ArgumentParser(prog="refine_train", description=__doc__)
-    add_refine_arguments(_parser)
-    raise SystemExit(run_refine_train(_parser.parse_args()))

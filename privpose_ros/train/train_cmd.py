@@ -19,7 +19,14 @@ LOG = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="training YAML (config/train/*.yaml)")
+    from privpose_ros.train.refine_train import NETS, add_refine_arguments
+
+    parser.add_argument("--config", help="training YAML (config/train/*.yaml)")
+    parser.add_argument(
+        "--refine", choices=sorted(NETS), help="train a depth refinement module instead"
+    )
+    parser.add_argument("--json", action="store_true", help="refiner: print a JSON summary")
+    add_refine_arguments(parser)
     parser.add_argument(
         "--stages", default="", help=f"comma-separated subset of {','.join(STAGES)} to run"
     )
@@ -40,6 +47,12 @@ def ensure_dataset(root: str, cfg: TrainConfig, frames: int, seed: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.refine:
+        from privpose_ros.train.refine_train import run_refine_train
+
+        return run_refine_train(args)
+    if not args.config:
+        raise ValueError("--config is required (e.g. config/train/default.yaml) unless --refine")
     from privpose_ros.train.data_io import load_frames
     from privpose_ros.train.evaluate import evaluate, load_model
     from privpose_ros.train.loop import barrier, setup_runtime, train_stage

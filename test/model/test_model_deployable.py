@@ -133,3 +133,19 @@ def test_forward_exports_to_onnx_opset17_and_matches_onnxruntime(tmp_path) -> No
     for g, w in zip(got, want, strict=True):
         assert g.shape == tuple(w.shape)
         assert abs(g - w.detach().numpy()).max() < 1e-3
+
+
+def test_shipped_weights_match_the_documented_recipe() -> None:
+    from privpose_ros.train.config import load_config
+
+    recipe = load_config("config/train/default.yaml")
+    for variant in ("rgb", "rgb_hall"):
+        path = default_weights_path().with_name(f"{variant}.safetensors")
+        model = load_deployable(path)
+        assert model.config == recipe.model_for(variant)
+        h, w = model.config.input_hw
+        k = torch.tensor([[[114.3, 0.0, 63.5], [0.0, 114.3, 47.5], [0.0, 0.0, 1.0]]])
+        joints, _, conf = model(torch.full((1, 3, h, w), 0.5), k)
+        assert bool(torch.isfinite(joints).all()) and bool(((conf >= 0) & (conf <= 1)).all())
+    teacher = load_teacher(default_weights_path().with_name("depth.safetensors"))
+    assert teacher.config == recipe.model_for("depth")

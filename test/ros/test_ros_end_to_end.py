@@ -26,10 +26,10 @@ from privpose_ros.ros.pose_msgs import stamp_ns_of  # noqa: E402
 from privpose_ros.ros.replay import FIXTURE_FRAME, CameraReplayer, synthetic_frames  # noqa: E402
 
 SHIPPED = Path(__file__).resolve().parents[2] / "privpose_ros" / "weights" / "rgb_hall.safetensors"
-# Tolerance on the mean joint error of /human_pose against the generator's ground truth with the
-# shipped weights: the model's synthetic test MPJPE (docs/model.md) with margin for the few,
-# unaveraged frames used here.
-SHIPPED_MPJPE_TOLERANCE_MM = 250.0
+# Bound on the mean joint error of /human_pose against the generator's ground truth with the
+# shipped weights: 1.5 x the model's held-out synthetic MPJPE in privpose_ros/weights/MODEL_CARD.md
+# (those 4 frames are few, unaveraged, and from another camera than the training set).
+SHIPPED_MPJPE_TOLERANCE_MM = 1.5 * 792.0
 RELIABLE = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
 
 
@@ -148,16 +148,25 @@ def test_node_process_with_a_random_model_answers_every_frame(tmp_path) -> None:
 
 
 @pytest.mark.skipif(not SHIPPED.is_file(), reason=f"shipped weights {SHIPPED.name} not present")
-def test_node_process_with_shipped_weights_matches_ground_truth() -> None:
+def test_node_process_with_shipped_weights_matches_offline_pipeline_and_ground_truth() -> None:
+    from privpose_ros.ros.params import config_from_values
+    from privpose_ros.ros.processing import FrameProcessor, default_estimator, default_refiner
+
     params = {"tf.enabled": True, "tf.prefix": "e2e/", "tf.rate_hz": 1000.0, "threads": 1}
+    params["confidence_threshold"] = 0.0  # every joint published, so all can be compared
     frames = synthetic_frames(4, seed=11, width=640, height=480)
     sent, got, log, code = _run_graph(params, frames, count=4)
     _check_outputs(sent, got)
-    errors = []
+    config = config_from_values(params)
+    offline = FrameProcessor(default_estimator(config), default_refiner(config))
+    errors_mm = []
     for stamp, msg in got["pose"].items():
+        frame = frames[sent[stamp]]
         pred = np.array([[p.position.x, p.position.y, p.position.z] for p in msg.poses])
-        ok = np.isfinite(pred).all(axis=1)
-        truth = frames[sent[stamp]].joints_cam_m
-        errors.append(np.linalg.norm(pred[ok] - truth[ok], axis=1).mean() * 1000.0)
-    assert np.mean(errors) < SHIPPED_MPJPE_TOLERANCE_MM, errors
+        expected = offline.estimator.estimate(frame.rgb, frame.intrinsics)
+        expected = offline.refiner.refine(expected, frame.depth_mm, frame.intrinsics)
+        # the node runs exactly the offline pipeline: same joints to float32 precision
+        np.testing.assert_allclose(pred, expected.persons[0].joints_cam_m, atol=1e-4)
+        errors_mm.append(np.linalg.norm(pred - frame.joints_cam_m, axis=1).mean() * 1000.0)
+    assert np.mean(errors_mm) < SHIPPED_MPJPE_TOLERANCE_MM, errors_mm
     assert code == 0, log[-3000:]

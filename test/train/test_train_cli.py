@@ -85,3 +85,20 @@ def test_letterbox_keeps_projection_consistent() -> None:
     assert u2 == pytest.approx((u + 0.5) * 43 / 64 - 0.5 + 2, abs=1e-4)
     assert v2 == pytest.approx((v + 0.5) * 32 / 48 - 0.5, abs=1e-4)
     assert out_rgb[..., 0].argmax() // 48 == round(v2)
+
+
+def test_train_and_eval_refine_from_the_command_line(tmp_path, capsys) -> None:
+    recipe = tmp_path / "refine_b.yaml"
+    recipe.write_text(
+        yaml.safe_dump({"num_val": 4, "width": 80, "height": 60, "frames_per_step": 4})
+    )
+    out = tmp_path / "b.safetensors"
+    argv = ["train", "--refine", "B", "--config", str(recipe), "--epochs", "1"]
+    assert cli.main([*argv, "--num-train", "8", "--output", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["val_frames"] == 4 and out.is_file()
+    assert cli.main(["eval", "--refine", "bench", "--frames", "2", "--views", "side"]) == 0
+    bench = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(bench["side"]) >= {"lifting", "A", "B", "C"}
+    assert cli.main(["train"]) == 1
+    assert "--config is required" in capsys.readouterr().err
