@@ -43,9 +43,17 @@ class ModelConfig:
     head_width: int = 32
     joint_set: str = "canonical"
     variant: str = "rgb_hall"
+    # Focal length (px, at input_hw) of the training camera; 0 = no correction. Depth from RGB
+    # is learnt from apparent size, so a camera with focal f sees a person at f / f_ref times
+    # the depth the network read off the image (pinhole similar triangles).
+    reference_focal_px: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_hw", tuple(int(x) for x in self.input_hw))
+        if not self.reference_focal_px >= 0.0:
+            raise PrivposeInputError(
+                f"reference_focal_px must be >= 0 (0 = off), got {self.reference_focal_px}"
+            )
         if self.variant not in VARIANTS:
             raise PrivposeInputError(f"variant must be one of {VARIANTS}, got '{self.variant}'")
         get_joint_set(self.joint_set)
@@ -158,7 +166,13 @@ class DeployableRGBModel(SPDHModel):
         pixels, confidence (N, J) in [0, 1]."""
         check_image_and_k(rgb, k, 3, self.config.input_hw)
         uv, uz, _ = self.forward_heatmaps(rgb)
-        return self.decode(uv, uz, k)
+        joints_cam_m, joints_px, confidence = self.decode(uv, uz, k)
+        if self.config.reference_focal_px > 0.0:
+            focal_px = 0.5 * (k[:, 0, 0] + k[:, 1, 1]).to(joints_cam_m.dtype)
+            joints_cam_m = (
+                joints_cam_m * (focal_px / self.config.reference_focal_px)[:, None, None]
+            )
+        return joints_cam_m, joints_px, confidence
 
 
 def save_deployable(model: SPDHModel, path: str | Path) -> None:

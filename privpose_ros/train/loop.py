@@ -96,10 +96,15 @@ def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
     return cfg.optim.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
 
 
-def build_net(cfg: TrainConfig, stage: str) -> SPDHModel:
+def build_net(cfg: TrainConfig, stage: str, frames: FrameArrays) -> SPDHModel:
+    """The stage's network; RGB models record the training focal length (px at the network
+    input, median over ``frames``) so that other cameras' depth is rescaled at inference."""
     torch.manual_seed(cfg.seed + STAGES.index(stage))
     mcfg = cfg.model_for(stage)
-    return DepthTeacher(mcfg) if stage == "depth" else DeployableRGBModel(mcfg)
+    if stage == "depth":
+        return DepthTeacher(mcfg)
+    focal_px = float(np.median(0.5 * (frames.k[:, 0, 0] + frames.k[:, 1, 1])))
+    return DeployableRGBModel(mcfg.replace(reference_focal_px=focal_px))
 
 
 def init_from_teacher(net: SPDHModel, teacher: DepthTeacher) -> int:
@@ -150,7 +155,7 @@ def train_stage(cfg: TrainConfig, stage: str, frames: FrameArrays, rt: Runtime) 
     from tqdm import tqdm
 
     torch.set_num_threads(cfg.threads)
-    net = build_net(cfg, stage).to(rt.device)
+    net = build_net(cfg, stage, frames).to(rt.device)
     teacher = None
     if stage == "rgb_hall":
         teacher = load_teacher(cfg.weights_path("depth")).to(rt.device).requires_grad_(False)

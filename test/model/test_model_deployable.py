@@ -38,6 +38,26 @@ def test_forward_shapes_ranges_and_pixel_consistency(variant: str) -> None:
     assert (model.f_hall is not None) == (variant == "rgb_hall")
 
 
+def test_reference_focal_rescales_depth_and_keeps_pixels() -> None:
+    torch.manual_seed(0)
+    plain = DeployableRGBModel(ModelConfig.tiny()).eval()
+    corrected = DeployableRGBModel(ModelConfig.tiny().replace(reference_focal_px=43.0)).eval()
+    corrected.load_state_dict(plain.state_dict())
+    rgb = torch.rand(1, 3, 32, 48)
+    wide = K.clone()
+    wide[:, 0, 0] = wide[:, 1, 1] = 21.5  # half the training focal length
+    with torch.no_grad():
+        j_plain, px_plain, _ = plain(rgb, wide)
+        j_corr, px_corr, _ = corrected(rgb, wide)
+        j_same, _, _ = corrected(rgb, K)
+    # the same image from a camera with half the focal length: the person is half as far
+    torch.testing.assert_close(j_corr, 0.5 * j_plain)
+    torch.testing.assert_close(px_corr, px_plain)
+    torch.testing.assert_close(j_same, plain(rgb, K)[0])  # no change at the training focal
+    with pytest.raises(PrivposeInputError, match="reference_focal_px"):
+        ModelConfig.tiny().replace(reference_focal_px=-1.0)
+
+
 def test_save_load_round_trip_gives_identical_outputs(tmp_path) -> None:
     torch.manual_seed(1)
     model = DeployableRGBModel(ModelConfig.tiny()).eval()

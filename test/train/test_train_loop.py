@@ -49,7 +49,7 @@ def _cfg(tmp_path, **epochs: int) -> TrainConfig:
 
 def test_a_few_steps_reduce_the_loss_on_a_tiny_set(tmp_path) -> None:
     cfg = _cfg(tmp_path, rgb=1)
-    net = build_net(cfg, "rgb")
+    net = build_net(cfg, "rgb", _frames(4))
     frames = _frames(8)
     idx = np.arange(8)
     x = model_inputs(frames, idx, "rgb")
@@ -76,8 +76,9 @@ def test_stage_two_never_updates_f_depth_and_trains_f_hall(tmp_path) -> None:
     assert all(torch.equal(before[k], after[k]) for k in before)
     model = load_deployable(out)
     assert model.config.variant == "rgb_hall"
+    assert model.config.reference_focal_px == pytest.approx(43.0)  # the training camera's focal
     # F_hall moved away from its seeded initialisation (the hallucination loss reached it)
-    init = build_net(cfg, "rgb_hall")
+    init = build_net(cfg, "rgb_hall", _frames(4))
     moved = [
         not torch.equal(p, init.state_dict()[f"f_hall.{n}"])
         for n, p in model.f_hall.state_dict().items()
@@ -88,7 +89,7 @@ def test_stage_two_never_updates_f_depth_and_trains_f_hall(tmp_path) -> None:
 
 def test_hall_loss_gradient_reaches_only_f_hall(tmp_path) -> None:
     cfg = dataclasses.replace(_cfg(tmp_path, rgb_hall=1), heatmap_scale=0.0)
-    net = build_net(cfg, "rgb_hall")
+    net = build_net(cfg, "rgb_hall", _frames(4))
     frames = _frames(4)
     idx = np.arange(4)
     out = net.forward_heatmaps(model_inputs(frames, idx, "rgb"))
@@ -104,13 +105,13 @@ def test_hall_loss_gradient_reaches_only_f_hall(tmp_path) -> None:
 
 def test_checkpoint_resume_round_trip(tmp_path) -> None:
     cfg = _cfg(tmp_path, rgb=1)
-    net = build_net(cfg, "rgb")
+    net = build_net(cfg, "rgb", _frames(4))
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
     x = model_inputs(_frames(4), np.arange(4), "rgb")
     net.forward_heatmaps(x)[0].square().mean().backward()
     opt.step()
     save_checkpoint(tmp_path / "c.safetensors", net, opt, epoch=3)
-    net2 = build_net(cfg, "rgb")
+    net2 = build_net(cfg, "rgb", _frames(4))
     opt2 = torch.optim.AdamW(net2.parameters(), lr=1e-3)
     assert load_checkpoint(tmp_path / "c.safetensors", net2, opt2) == 3
     for a, b in zip(net.state_dict().values(), net2.state_dict().values(), strict=True):
@@ -149,7 +150,7 @@ def test_f_hall_starts_from_the_teacher_except_its_first_conv(tmp_path) -> None:
 
     cfg = _cfg(tmp_path, rgb_hall=1)
     teacher = DepthTeacher(cfg.model_for("depth"))
-    net = build_net(cfg, "rgb_hall")
+    net = build_net(cfg, "rgb_hall", _frames(4))
     copied = init_from_teacher(net, teacher)
     t_state, h_state = teacher.f_depth.state_dict(), net.f_hall.state_dict()
     assert copied == len(h_state) - 1
