@@ -16,7 +16,6 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -211,11 +210,11 @@ def run(args: argparse.Namespace) -> int:
 def _run_graph(args: argparse.Namespace, frames: list, out_dir: Path) -> int:
     """Node process + replay + recorder; prints the summary."""
     import rclpy
-    from rclpy.executors import SingleThreadedExecutor
 
     from privpose_ros.core.joints import CANONICAL
     from privpose_ros.ros.draw import write_overlay
     from privpose_ros.ros.replay import CameraReplayer, paced
+    from privpose_ros.ros.spinning import BackgroundSpinner
 
     domain = int(os.environ.get("ROS_DOMAIN_ID") or random.SystemRandom().randint(101, 200))
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain))
@@ -228,16 +227,7 @@ def _run_graph(args: argparse.Namespace, frames: list, out_dir: Path) -> int:
     node = rclpy.create_node("privpose_demo", context=context)
     replayer = CameraReplayer(node)
     recorder = Recorder(node)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    stop = threading.Event()
-
-    def spin() -> None:
-        while not stop.is_set():
-            executor.spin_once(timeout_sec=0.05)
-
-    spinner = threading.Thread(target=spin, daemon=True)
-    spinner.start()
+    spinner = BackgroundSpinner(node, context)
     sent: dict[int, int] = {}
     try:
         LOG.info("waiting for pose_node (model load) ...")
@@ -268,9 +258,7 @@ def _run_graph(args: argparse.Namespace, frames: list, out_dir: Path) -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
-        stop.set()
-        spinner.join(timeout=5)
-        executor.shutdown()
+        spinner.close()
         node.destroy_node()
         rclpy.shutdown(context=context)
     summary = _metrics(sent, recorder, frames)

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -16,7 +15,6 @@ import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy not installed: run `make setup`")
 from geometry_msgs.msg import PoseArray  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from tf2_msgs.msg import TFMessage  # noqa: E402
 from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
@@ -24,6 +22,7 @@ from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
 from privpose_ros.core.joints import CANONICAL  # noqa: E402
 from privpose_ros.ros.pose_msgs import stamp_ns_of  # noqa: E402
 from privpose_ros.ros.replay import FIXTURE_FRAME, CameraReplayer, synthetic_frames  # noqa: E402
+from privpose_ros.ros.spinning import BackgroundSpinner  # noqa: E402
 
 SHIPPED = Path(__file__).resolve().parents[2] / "privpose_ros" / "weights" / "rgb_hall.safetensors"
 # Bound on the mean joint error of /human_pose against the generator's ground truth with the
@@ -58,16 +57,7 @@ def _run_graph(params: dict, frames, count: int, timeout_s: float = 120.0):
         RELIABLE,
     )
     node.create_subscription(TFMessage, "/tf", lambda m: got["tf"].append(m), RELIABLE)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    stop = threading.Event()
-
-    def spin() -> None:
-        while not stop.is_set():
-            executor.spin_once(timeout_sec=0.05)
-
-    spinner = threading.Thread(target=spin, daemon=True)
-    spinner.start()
+    spinner = BackgroundSpinner(node, context)
     sent = {}
     try:
         deadline = time.monotonic() + timeout_s
@@ -90,9 +80,7 @@ def _run_graph(params: dict, frames, count: int, timeout_s: float = 120.0):
         except subprocess.TimeoutExpired:
             proc.kill()
             log = proc.communicate()[0]
-        stop.set()
-        spinner.join(timeout=5)
-        executor.shutdown()
+        spinner.close()
         node.destroy_node()
         rclpy.shutdown(context=context)
     return sent, got, log, proc.returncode

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 import numpy as np
 import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy not installed: run `make setup`")
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
@@ -18,6 +16,7 @@ from privpose_ros.cli import main as cli_main  # noqa: E402
 from privpose_ros.core.image_codec import image_msg_to_depth_mm, image_msg_to_rgb  # noqa: E402
 from privpose_ros.ros.pose_msgs import stamp_ns_of  # noqa: E402
 from privpose_ros.ros.replay import FIXTURE_FRAME, synthetic_frames  # noqa: E402
+from privpose_ros.ros.spinning import BackgroundSpinner  # noqa: E402
 
 
 def test_replay_cli_publishes_a_consistent_camera(capsys) -> None:
@@ -29,16 +28,7 @@ def test_replay_cli_publishes_a_consistent_camera(capsys) -> None:
     node.create_subscription(Image, "cam/rgb/image_rect_color", got["rgb"].append, qos)
     node.create_subscription(CameraInfo, "cam/rgb/camera_info", got["info"].append, qos)
     node.create_subscription(Image, "cam/depth_registered/image_rect", got["depth"].append, qos)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    stop = threading.Event()
-
-    def spin() -> None:
-        while not stop.is_set():
-            executor.spin_once(timeout_sec=0.05)
-
-    spinner = threading.Thread(target=spin, daemon=True)
-    spinner.start()
+    spinner = BackgroundSpinner(node, context)
     argv = ["replay", "--frames", "6", "--rate", "20", "--width", "64", "--height", "48"]
     argv += ["--distinct", "2", "--seed", "4", "--namespace", "/cam", "--depth-encoding", "32FC1"]
     argv += ["--wait-subscriber", "15", "--json"]
@@ -48,9 +38,7 @@ def test_replay_cli_publishes_a_consistent_camera(capsys) -> None:
         while len(got["rgb"]) < 6 and time.monotonic() < deadline:
             time.sleep(0.02)
     finally:
-        stop.set()
-        spinner.join(timeout=5)
-        executor.shutdown()
+        spinner.close()
         node.destroy_node()
         rclpy.shutdown(context=context)
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["frames"] == 6

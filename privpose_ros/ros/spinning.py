@@ -1,0 +1,30 @@
+"""Spin one node in a background thread (tools and tests that publish from the main thread)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from rclpy.executors import SingleThreadedExecutor
+
+
+class BackgroundSpinner:
+    """Spins ``node`` on its own SingleThreadedExecutor in a daemon thread until :meth:`close`."""
+
+    def __init__(self, node: Any, context: Any, period_s: float = 0.05) -> None:
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(node)
+        self._period_s = period_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        while not self._stop.is_set():
+            self.executor.spin_once(timeout_sec=self._period_s)
+
+    def close(self) -> None:
+        """Stop the thread (waits at most 5 s) and shut the executor down."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.executor.shutdown()
