@@ -47,7 +47,8 @@ UNITS = {
 }
 
 
-def _batch_sample(batch: SynthBatch, i: int) -> dict[str, np.ndarray]:
+def batch_sample(batch: SynthBatch, i: int) -> dict[str, np.ndarray]:
+    """Frame ``i`` of a SynthBatch as a training sample dict (the keys of SAMPLE_KEYS)."""
     return {
         "rgb": batch.rgb[i],
         "depth_mm": batch.depth_mm[i],
@@ -183,5 +184,5 @@ class SyntheticStream(torch.utils.data.IterableDataset):
         while True:
             batch = self.generator.block(self.seed, block)
             for i in range(len(batch)):
-                yield _batch_sample(batch, i)
+                yield batch_sample(batch, i)
             block += workers

@@ -7,7 +7,7 @@ import pytest
 
 from privpose_ros.core.joints import CANONICAL, ITOP_15
 from privpose_ros.data.augment import AugmentConfig, augment_sample, flip_permutation
-from privpose_ros.data.dataset import SAMPLE_KEYS
+from privpose_ros.data.dataset import SAMPLE_KEYS, batch_sample
 from privpose_ros.data.synth import SynthConfig, SyntheticGenerator
 
 GEOMETRY_ONLY = AugmentConfig(brightness=0.0, contrast=0.0, saturation=0.0, channel_gain=0.0)
@@ -19,18 +19,7 @@ def samples():
         width=160, height=120, depth_noise=False, depth_artifacts=False, block_size=6
     )
     b = SyntheticGenerator(cfg).batch(6, seed=11)
-    return [
-        {
-            "rgb": b.rgb[i],
-            "depth_mm": b.depth_mm[i],
-            "joints_cam_m": b.joints_cam_m[i],
-            "joints_px": b.joints_px[i],
-            "visible": b.visible[i],
-            "person_mask": b.person_mask[i],
-            "k": b.k[i].astype(np.float32),
-        }
-        for i in range(len(b))
-    ]
+    return [batch_sample(b, i) for i in range(len(b))]
 
 
 def _project(joints, k):
