@@ -3,8 +3,9 @@
 Each backend runs in its own spawned process, so its peak RSS (``resource.getrusage``) is its
 own. Per frame it times preprocessing, the model call and postprocessing separately, and the
 whole ``estimate`` call separately, interleaved so machine noise hits all of them alike.
-Input frames come from the caller (``privpose bench`` renders them with the synthetic generator
-at 640x480; this layer may not import the data layer), each with its own intrinsics.
+Input frames come from a picklable callable of the caller, run in a spawned process of its own
+(``privpose bench`` renders them with the synthetic generator at 640x480; this layer may not
+import the data layer), so the rendering's memory never counts towards a backend's peak RSS.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import platform
 import resource
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -73,6 +75,7 @@ def _peak_rss_mib() -> float:
 
 
 BenchFrames = list[tuple[np.ndarray, CameraIntrinsics]]
+FrameSource = Callable[[], BenchFrames]
 
 
 def bench_backend(
@@ -178,17 +181,13 @@ def prepare_model(config: BenchConfig, workdir: Path) -> tuple[Path, str, Path]:
     return weights, label, onnx_path
 
 
-def run_bench(config: BenchConfig, frames: BenchFrames) -> dict:
+def run_bench(config: BenchConfig, frame_source: FrameSource) -> dict:
     """Benchmark every requested backend, each in a fresh spawned process.
 
     Linux keeps a process's peak RSS across fork + exec, so the parent never loads torch or a
     model (the export runs in a child too): each child's peak RSS is its own backend's.
-    ``frames``: (H, W, 3) uint8 RGB images of ``config.source_hw`` with their intrinsics.
+    ``frame_source()``: (H, W, 3) uint8 RGB images of ``config.source_hw`` with intrinsics.
     """
-    if not frames or any(rgb.shape != (*config.source_hw, 3) for rgb, _ in frames):
-        raise PrivposeInputError(
-            f"bench needs at least one (H, W, 3) frame of size {config.source_hw}"
-        )
     with tempfile.TemporaryDirectory(prefix="privpose-bench-") as tmp:
         workdir = Path(tmp)
         cfg = config
@@ -198,6 +197,11 @@ def run_bench(config: BenchConfig, frames: BenchFrames) -> dict:
         context = multiprocessing.get_context("spawn")
         with context.Pool(1, maxtasksperchild=1) as pool:
             weights, weights_label, onnx_path = pool.apply(prepare_model, (cfg, workdir))
+            frames = pool.apply(frame_source)
+            if not frames or any(rgb.shape != (*cfg.source_hw, 3) for rgb, _ in frames):
+                raise PrivposeInputError(
+                    f"bench needs at least one (H, W, 3) frame of size {cfg.source_hw}"
+                )
             for name in cfg.backends:
                 LOG.info("benchmarking %s", name)
                 results[name] = pool.apply(bench_backend, (name, cfg, weights, onnx_path, frames))
