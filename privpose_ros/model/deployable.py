@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.core.joints import get_joint_set
-from privpose_ros.model.heads import Fusion, SPDHHead
+from privpose_ros.model.heads import UZ_HEADS, Fusion, SPDHHead
 from privpose_ros.model.hrnet import BackboneConfig, SmallHRNet
 from privpose_ros.model.spdh import SPDHCodec, SPDHConfig, scale_intrinsics
 
@@ -47,9 +47,12 @@ class ModelConfig:
     # is learnt from apparent size, so a camera with focal f sees a person at f / f_ref times
     # the depth the network read off the image (pinhole similar triangles).
     reference_focal_px: float = 0.0
+    uz_head: str = "spatial"  # "spatial" | "column", see privpose_ros.model.heads.SPDHHead
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_hw", tuple(int(x) for x in self.input_hw))
+        if self.uz_head not in UZ_HEADS:
+            raise PrivposeInputError(f"uz_head must be one of {UZ_HEADS}, got '{self.uz_head}'")
         if not self.reference_focal_px >= 0.0:
             raise PrivposeInputError(
                 f"reference_focal_px must be >= 0 (0 = off), got {self.reference_focal_px}"
@@ -148,7 +151,9 @@ class DeployableRGBModel(SPDHModel):
         channels = config.backbone.out_channels
         self.f_hall = SmallHRNet(config.backbone, 3) if config.variant == "rgb_hall" else None
         self.fusion = Fusion(channels) if config.variant == "rgb_hall" else None
-        self.head = SPDHHead(channels, config.head_width, config.n_joints, config.spdh)
+        self.head = SPDHHead(
+            channels, config.head_width, config.n_joints, config.spdh, config.uz_head
+        )
 
     def forward_heatmaps(self, rgb: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
         """``uv``, ``uz`` heatmaps and the hallucinated features (None for variant rgb)."""

@@ -10,9 +10,11 @@ with (pu, pv) the projection of the joint P (camera optical frame, metres) and z
 depth bin r (``torch.linspace(z_min_m, z_max_m, n_bins)``). All pixel quantities are heatmap
 pixels; ``k_hm`` are the intrinsics of the heatmap grid (see :func:`scale_intrinsics`).
 
-Decoding takes the arg-max of each map and refines it with one Newton step on the log heatmap
-over the 3x3 neighbourhood (exact for a sampled Gaussian on the uv map); the refined row of the
-uz map gives z, and P = z K^-1 [u, v, 1]. Everything is plain tensor algebra (no loops over data,
+Decoding (``decode="peak"``) takes the arg-max of each map and refines it with one Newton step on
+the log heatmap over the 3x3 neighbourhood (exact for a sampled Gaussian on the uv map); the
+refined row of the uz map gives z, and P = z K^-1 [u, v, 1]. ``decode="integral"`` uses the
+soft-argmax (expectation under softmax(beta * map)) instead, the decoding the coordinate loss
+trains (integral regression); confidence is the peak value either way. Everything is plain tensor algebra (no loops over data,
 no data-dependent control flow) so it exports to ONNX opset 17.
 """
 
@@ -26,6 +28,7 @@ from torch import Tensor
 from privpose_ros.core.errors import PrivposeInputError
 
 _LOG_EPS = 1e-6
+DECODERS = ("peak", "integral")
 
 
 @dataclass(frozen=True)
@@ -37,8 +40,15 @@ class SPDHConfig:
     z_max_m: float = 6.9
     n_bins: int = 65
     sigma_m: float = 0.15
+    decode: str = "peak"  # "peak" (arg-max + Newton step) | "integral" (soft-argmax)
+    softmax_beta: float = 20.0  # inverse temperature of the soft-argmax
 
     def __post_init__(self) -> None:
+        if self.decode not in DECODERS or self.softmax_beta <= 0:
+            raise PrivposeInputError(
+                f"decode must be one of {DECODERS} and softmax_beta > 0, got {self.decode!r}, "
+                f"{self.softmax_beta}"
+            )
         object.__setattr__(self, "heatmap_hw", tuple(int(x) for x in self.heatmap_hw))
         if len(self.heatmap_hw) != 2 or min(self.heatmap_hw) < 3:
             raise PrivposeInputError(f"heatmap_hw must be 2 sizes >= 3, got {self.heatmap_hw}")
@@ -137,13 +147,39 @@ class SPDHCodec:
                 f"uz must be (N, J, {c.n_bins}, {c.heatmap_hw[1]}), got {tuple(uz.shape)}"
             )
         u, v, peak_uv = refine_peak(uv)
-        _, r, peak_uz = refine_peak(uz)
-        z = c.z_min_m + r * c.bin_step_m
-        fx, fy = k_hm[:, 0, 0, None], k_hm[:, 1, 1, None]
-        cx, cy = k_hm[:, 0, 2, None], k_hm[:, 1, 2, None]
-        joints = torch.stack([(u - cx) / fx * z, (v - cy) / fy * z, z], dim=-1)
+        r, peak_uz = refine_peak(uz)[1:]
+        if c.decode == "integral":
+            u, v = soft_argmax(uv, c.softmax_beta)
+            r = soft_argmax(uz, c.softmax_beta)[1]
+        joints = self._back_project(u, v, r, k_hm)
         conf = torch.sqrt(peak_uv.clamp(0.0, 1.0) * peak_uz.clamp(0.0, 1.0))
         return joints, torch.stack([u, v], dim=-1), conf
+
+    def decode_integral(self, uv: Tensor, uz: Tensor, k_hm: Tensor) -> Tensor:
+        """Differentiable joints (N, J, 3) metres: soft-argmax of ``softmax_beta`` * each map.
+
+        (u, v) is the expectation over softmax(beta * uv); z the expected depth-bin row of
+        softmax(beta * uz) (its marginal over columns). Used for the coordinate loss.
+        """
+        u, v = soft_argmax(uv, self.config.softmax_beta)
+        r = soft_argmax(uz, self.config.softmax_beta)[1]
+        return self._back_project(u, v, r, k_hm)
+
+    def _back_project(self, u: Tensor, v: Tensor, row: Tensor, k_hm: Tensor) -> Tensor:
+        """Heatmap pixel (u, v) and fractional depth-bin ``row`` -> joints (N, J, 3) metres."""
+        z = self.config.z_min_m + row * self.config.bin_step_m
+        fx, fy = k_hm[:, 0, 0, None], k_hm[:, 1, 1, None]
+        cx, cy = k_hm[:, 0, 2, None], k_hm[:, 1, 2, None]
+        return torch.stack([(u - cx) / fx * z, (v - cy) / fy * z, z], dim=-1)
+
+
+def soft_argmax(heatmaps: Tensor, beta: float) -> tuple[Tensor, Tensor]:
+    """Expected (x, y) (each (N, J)) of softmax(beta * heatmaps) over each (H, W) map."""
+    n, j, h, w = heatmaps.shape
+    prob = torch.softmax(beta * heatmaps.reshape(n, j, h * w), dim=-1).reshape(n, j, h, w)
+    xs = torch.arange(w, dtype=heatmaps.dtype, device=heatmaps.device)
+    ys = torch.arange(h, dtype=heatmaps.dtype, device=heatmaps.device)
+    return (prob.sum(2) * xs).sum(-1), (prob.sum(3) * ys).sum(-1)
 
 
 def refine_peak(heatmaps: Tensor) -> tuple[Tensor, Tensor, Tensor]:

@@ -34,7 +34,11 @@ class DepthTeacher(SPDHModel):
         super().__init__(config)
         self.f_depth = SmallHRNet(config.backbone, in_channels=2)
         self.head = SPDHHead(
-            config.backbone.out_channels, config.head_width, config.n_joints, config.spdh
+            config.backbone.out_channels,
+            config.head_width,
+            config.n_joints,
+            config.spdh,
+            config.uz_head,
         )
 
     def features(self, depth_m: Tensor) -> Tensor:

@@ -60,7 +60,9 @@ class TrainConfig:
     F_depth(depth) features) added to the heatmap loss in stage rgb_hall. ``heatmap_scale``
     multiplies the heatmap MSE (targets peak at 1, most pixels are 0), whose pixels are weighted
     by 1 + ``fg_weight`` * target. ``hall_init_from_teacher``
-    starts F_hall from F_depth's weights (all but the first convolution).
+    starts F_hall from F_depth's weights (all but the first convolution). ``coord_weight``
+    multiplies an L1 loss (metres) on the joints soft-argmax-decoded from the heatmaps
+    (integral regression, ``model.spdh.softmax_beta``; 0 = off).
     """
 
     stages: tuple[str, ...] = STAGES
@@ -72,6 +74,7 @@ class TrainConfig:
     hall_init_from_teacher: bool = True
     heatmap_scale: float = 100.0
     fg_weight: float = 20.0
+    coord_weight: float = 0.0
     augment: bool = True
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -86,6 +89,8 @@ class TrainConfig:
             raise PrivposeInputError(f"device must be cpu, cuda or auto, got {self.device}")
         if self.hall_weight < 0 or self.threads < 1:
             raise PrivposeInputError("hall_weight must be >= 0 and threads >= 1")
+        if self.coord_weight < 0:
+            raise PrivposeInputError(f"coord_weight must be >= 0, got {self.coord_weight}")
 
     def weights_path(self, stage: str) -> Path:
         return Path(self.out_dir) / f"{stage}.safetensors"

@@ -12,7 +12,7 @@ from privpose_ros.core.joints import get_joint_set
 from privpose_ros.model.deployable import SPDHModel, load_deployable
 from privpose_ros.model.teacher import load_teacher
 from privpose_ros.train.data_io import FrameArrays
-from privpose_ros.train.metrics import pose_metrics
+from privpose_ros.train.metrics import pose_metrics, single_size_oracle
 
 
 def load_model(weights: str | Path, variant: str) -> SPDHModel:
@@ -52,9 +52,14 @@ def predict(
 
 
 def evaluate(model: SPDHModel, frames: FrameArrays, batch_size: int = 64) -> dict[str, object]:
-    """Metrics of ``model`` on ``frames`` (see train.metrics.pose_metrics)."""
+    """Metrics of ``model`` on ``frames`` (see train.metrics.pose_metrics), plus the monocular
+    ceiling ``single_size_oracle`` (train.metrics.single_size_oracle) of the same frames."""
     pred, conf = predict(model, frames, batch_size)
-    names = get_joint_set(model.config.joint_set).joint_names
-    result = pose_metrics(pred, frames.joints_cam_m, names)
+    joint_set = get_joint_set(model.config.joint_set)
+    result = pose_metrics(pred, frames.joints_cam_m, joint_set.joint_names)
     result["mean_confidence"] = float(conf.mean())
+    # what no RGB model that cannot see body size can beat on these frames (see the model card)
+    result["single_size_oracle"] = single_size_oracle(
+        frames.joints_cam_m, joint_set.bone_indices()
+    )
     return result

@@ -134,7 +134,8 @@ def stage_loss(
     k: Tensor,
     teacher_feats: Tensor | None,
 ) -> tuple[Tensor, dict[str, float]]:
-    """Heatmap MSE against SPDH targets (+ hall_weight * feature MSE for stage rgb_hall)."""
+    """Heatmap MSE against SPDH targets (+ coord_weight * L1 of soft-argmax joints, metres)
+    (+ hall_weight * feature MSE for stage rgb_hall)."""
     uv, uz, hall = out
     k_hm = scale_intrinsics(k, net.config.input_hw, net.config.spdh.heatmap_hw)
     with torch.no_grad():
@@ -143,11 +144,18 @@ def stage_loss(
         weighted_mse(uv, t_uv, cfg.fg_weight) + weighted_mse(uz, t_uz, cfg.fg_weight)
     )
     parts = {"heatmap": float(hm.detach())}
+    loss = hm
+    if cfg.coord_weight > 0:
+        pred = net.codec.decode_integral(uv, uz, k_hm)
+        ok = torch.isfinite(joints).all(-1)
+        coord = (pred - torch.nan_to_num(joints)).abs().sum(-1)[ok].mean()
+        parts["coord_m"] = float(coord.detach())
+        loss = loss + cfg.coord_weight * coord
     if teacher_feats is None or hall is None:
-        return hm, parts
+        return loss, parts
     hall_loss = F.mse_loss(hall, teacher_feats)
     parts["hall"] = float(hall_loss.detach())
-    return hm + cfg.hall_weight * hall_loss, parts
+    return loss + cfg.hall_weight * hall_loss, parts
 
 
 def train_stage(cfg: TrainConfig, stage: str, frames: FrameArrays, rt: Runtime) -> Path:

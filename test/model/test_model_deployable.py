@@ -20,10 +20,22 @@ from privpose_ros.model.teacher import DepthTeacher, depth_to_input, load_teache
 K = torch.tensor([[[43.0, 0.0, 23.5], [0.0, 43.0, 15.5], [0.0, 0.0, 1.0]]])
 
 
-@pytest.mark.parametrize("variant", ["rgb", "rgb_hall"])
-def test_forward_shapes_ranges_and_pixel_consistency(variant: str) -> None:
+def _tiny(variant: str, head: str) -> ModelConfig:
+    """The tiny test model with the spatial uz head and peak decoding, or the column uz head
+    with integral decoding (the shipped recipe's choice)."""
+    config = ModelConfig.tiny(variant)
+    if head == "spatial":
+        return config
+    spdh = {**config.to_dict()["spdh"], "decode": "integral"}
+    return config.replace(uz_head="column", spdh=spdh)
+
+
+@pytest.mark.parametrize(
+    ("variant", "head"), [("rgb", "spatial"), ("rgb_hall", "spatial"), ("rgb_hall", "column")]
+)
+def test_forward_shapes_ranges_and_pixel_consistency(variant: str, head: str) -> None:
     torch.manual_seed(0)
-    model = DeployableRGBModel(ModelConfig.tiny(variant)).eval()
+    model = DeployableRGBModel(_tiny(variant, head)).eval()
     rgb = torch.rand(2, 3, 32, 48)
     joints, px, conf = model(rgb, K.expand(2, 3, 3))
     assert joints.shape == (2, 26, 3) and px.shape == (2, 26, 2) and conf.shape == (2, 26)
@@ -36,6 +48,7 @@ def test_forward_shapes_ranges_and_pixel_consistency(variant: str) -> None:
         ((joints[..., 2] >= spdh.z_min_m - 0.2) & (joints[..., 2] <= spdh.z_max_m + 0.2)).all()
     )
     assert (model.f_hall is not None) == (variant == "rgb_hall")
+    assert (model.head.column is not None) == (head == "column")
 
 
 def test_reference_focal_rescales_depth_and_keeps_pixels() -> None:
@@ -132,10 +145,11 @@ def test_benchmark_reports_positive_times() -> None:
         benchmark_eager(DeployableRGBModel(ModelConfig.tiny()), iterations=0)
 
 
-def test_forward_exports_to_onnx_opset17_and_matches_onnxruntime(tmp_path) -> None:
+@pytest.mark.parametrize("head", ["spatial", "column"])
+def test_forward_exports_to_onnx_opset17_and_matches_onnxruntime(tmp_path, head: str) -> None:
     ort = pytest.importorskip("onnxruntime")
     torch.manual_seed(2)
-    model = DeployableRGBModel(ModelConfig.tiny()).eval()
+    model = DeployableRGBModel(_tiny("rgb_hall", head)).eval()
     rgb, k = torch.rand(3, 3, 32, 48), K.expand(3, 3, 3).contiguous()
     path = tmp_path / "m.onnx"
     torch.onnx.export(

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from privpose_ros.model.deployable import ModelConfig, load_deployable
+from privpose_ros.model.spdh import scale_intrinsics
 from privpose_ros.model.teacher import load_teacher
 from privpose_ros.train.checkpoint import load_checkpoint, save_checkpoint
 from privpose_ros.train.config import OptimConfig, TrainConfig, config_from_dict, load_config
@@ -63,6 +64,24 @@ def test_a_few_steps_reduce_the_loss_on_a_tiny_set(tmp_path) -> None:
         opt.step()
         losses.append(float(loss.detach()))
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_coordinate_loss_is_the_l1_of_the_soft_argmax_joints(tmp_path) -> None:
+    frames = _frames(4)
+    plain = _cfg(tmp_path, rgb=1)
+    with_coord = dataclasses.replace(plain, coord_weight=2.0)
+    net = build_net(plain, "rgb", frames)
+    x = model_inputs(frames, np.arange(4), "rgb")
+    joints, k = torch.from_numpy(frames.joints_cam_m), torch.from_numpy(frames.k)
+    out = net.forward_heatmaps(x)
+    base, parts0 = stage_loss(plain, net, out, joints, k, None)
+    total, parts = stage_loss(with_coord, net, out, joints, k, None)
+    k_hm = scale_intrinsics(k, net.config.input_hw, net.config.spdh.heatmap_hw)
+    want = (net.codec.decode_integral(out[0], out[1], k_hm) - joints).abs().sum(-1).mean()
+    assert "coord_m" not in parts0 and parts["coord_m"] == pytest.approx(float(want), rel=1e-5)
+    assert float(total) == pytest.approx(float(base) + 2.0 * float(want), rel=1e-5)
+    with pytest.raises(ValueError, match="coord_weight"):
+        dataclasses.replace(plain, coord_weight=-1.0)
 
 
 def test_stage_two_never_updates_f_depth_and_trains_f_hall(tmp_path) -> None:

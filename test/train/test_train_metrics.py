@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from privpose_ros.core.errors import PrivposeInputError
-from privpose_ros.train.metrics import joint_errors_mm, pose_metrics, procrustes_align
+from privpose_ros.train.metrics import (
+    joint_errors_mm,
+    pose_metrics,
+    procrustes_align,
+    single_size_oracle,
+)
 
 
 def test_metrics_match_hand_computed_values() -> None:
@@ -55,3 +60,18 @@ def test_bad_shapes_are_rejected() -> None:
         pose_metrics(np.zeros((2, 3)), np.zeros((2, 3)))
     with pytest.raises(PrivposeInputError, match="no finite"):
         pose_metrics(np.zeros((1, 2, 3)), np.full((1, 2, 3), np.nan))
+
+
+def test_single_size_oracle_on_hand_computed_bodies() -> None:
+    # two-joint "bodies" 1 m long on the optical axis; the second is 1.2x larger
+    gt = np.array([[[0.0, 0.0, 2.0], [0.0, 1.0, 2.0]], [[0.0, 0.0, 4.0], [0.0, 1.2, 4.0]]])
+    out = single_size_oracle(gt, np.array([[0, 1]]), n_sizes=3)  # sizes 1.0, 1.1, 1.2 m
+    # size 1.0: body 2 shrinks by 1/1.2 -> its joints move 0.667 m and 0.696 m (2/4 hits);
+    # size 1.1: body 1 grows 10 % (0.2, 0.224 m), body 2 shrinks 8.3 % (0.333, 0.348 m): 0/4;
+    # size 1.2: body 1 grows 20 % (0.4, 0.447 m): 2/4. The first best size is kept.
+    assert out["map_10cm"] == pytest.approx(0.5)
+    assert out["size_m"] == pytest.approx(1.0)
+    assert out["mpjpe_mm"] == pytest.approx(1e3 * (4.0 + np.hypot(1.2, 4.0)) / 6.0 / 4.0)
+    assert out["n_frames"] == 2
+    with pytest.raises(PrivposeInputError, match="bones finite"):
+        single_size_oracle(np.full((1, 2, 3), np.nan), np.array([[0, 1]]))
