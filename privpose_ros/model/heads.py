@@ -9,7 +9,6 @@ from torch import Tensor, nn
 from privpose_ros.model.hrnet import conv_bn
 from privpose_ros.model.spdh import SPDHConfig
 
-
 UZ_HEADS = ("spatial", "column")
 
 

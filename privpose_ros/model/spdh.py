@@ -14,8 +14,9 @@ Decoding (``decode="peak"``) takes the arg-max of each map and refines it with o
 the log heatmap over the 3x3 neighbourhood (exact for a sampled Gaussian on the uv map); the
 refined row of the uz map gives z, and P = z K^-1 [u, v, 1]. ``decode="integral"`` uses the
 soft-argmax (expectation under softmax(beta * map)) instead, the decoding the coordinate loss
-trains (integral regression); confidence is the peak value either way. Everything is plain tensor algebra (no loops over data,
-no data-dependent control flow) so it exports to ONNX opset 17.
+trains (integral regression); confidence is the peak value either way. Everything is plain
+tensor algebra (no loops over data, no data-dependent control flow) so it exports to ONNX
+opset 17.
 """
 
 from __future__ import annotations
