@@ -27,8 +27,9 @@ from privpose_ros.ros.spinning import BackgroundSpinner  # noqa: E402
 SHIPPED = Path(__file__).resolve().parents[2] / "privpose_ros" / "weights" / "rgb_hall.safetensors"
 # Bound on the mean joint error of /human_pose against the generator's ground truth with the
 # shipped weights: 1.5 x the model's held-out synthetic MPJPE in privpose_ros/weights/MODEL_CARD.md
-# (those 4 frames are few, unaveraged, and from another camera than the training set).
-SHIPPED_MPJPE_TOLERANCE_MM = 1.5 * 656.2
+# (16 frames, from another camera than the training set: offline they measured 500 mm mean,
+# 286 mm median; one of them alone is 2.2 m off, so fewer frames make a noisy check).
+SHIPPED_MPJPE_TOLERANCE_MM = 1.5 * 500.9
 RELIABLE = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
 
 
@@ -142,8 +143,8 @@ def test_node_process_with_shipped_weights_matches_offline_pipeline_and_ground_t
 
     params = {"tf.enabled": True, "tf.prefix": "e2e/", "tf.rate_hz": 1000.0, "threads": 1}
     params["confidence_threshold"] = 0.0  # every joint published, so all can be compared
-    frames = synthetic_frames(4, seed=11, width=640, height=480)
-    sent, got, log, code = _run_graph(params, frames, count=4)
+    frames = synthetic_frames(16, seed=11, width=640, height=480)
+    sent, got, log, code = _run_graph(params, frames, count=16)
     _check_outputs(sent, got)
     config = config_from_values(params)
     offline = FrameProcessor(default_estimator(config), default_refiner(config))
