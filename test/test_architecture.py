@@ -28,9 +28,10 @@ ALLOWED = {
     "model": {"core", "model"},
     "refine": {"core", "refine"},
     "data": {"core", "data", "model"},
-    "train": {"core", "model", "refine", "data", "train"},
-    "runtime": {"core", "model", "refine", "runtime"},
-    "ros": {"core", "model", "refine", "data", "runtime", "ros"},
+    "train": {"core", "model", "refine", "track", "data", "train"},
+    "track": {"core", "track"},
+    "runtime": {"core", "model", "refine", "track", "runtime"},
+    "ros": {"core", "model", "refine", "track", "data", "runtime", "ros"},
 }
 CORE_THIRD_PARTY = {"numpy"}
 

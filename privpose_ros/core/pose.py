@@ -15,7 +15,9 @@ class PersonPose:
     """One person's skeleton.
 
     ``joints_cam_m``: (J, 3) float64 metres in the camera optical frame (NaN = unknown joint);
-    ``confidence``: (J,) in [0, 1]; ``joints_px``: optional (J, 2) pixels in the source image.
+    ``confidence``: (J,) in [0, 1]; ``joints_px``: optional (J, 2) pixels in the source image;
+    ``score``: detection score of the person in [0, 1]; ``box_px``: optional (4,) person box
+    x0, y0, x1, y1 in pixels of the source image.
     """
 
     joints_cam_m: np.ndarray
@@ -23,6 +25,8 @@ class PersonPose:
     joint_set: JointSet = CANONICAL
     person_id: int = 0
     joints_px: np.ndarray | None = None
+    score: float = 1.0
+    box_px: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         joints = np.array(self.joints_cam_m, dtype=np.float64)
@@ -45,6 +49,13 @@ class PersonPose:
                 raise PrivposeInputError(f"joints_px must be ({n}, 2), got {px.shape}")
             px.setflags(write=False)
             object.__setattr__(self, "joints_px", px)
+        if self.box_px is not None:
+            box = np.array(self.box_px, dtype=np.float64)
+            if box.shape != (4,) or not (box[2] >= box[0] and box[3] >= box[1]):
+                raise PrivposeInputError(f"box_px must be (x0, y0, x1, y1), got {box}")
+            box.setflags(write=False)
+            object.__setattr__(self, "box_px", box)
+        object.__setattr__(self, "score", float(self.score))
 
     @property
     def mean_confidence(self) -> float:
@@ -65,6 +76,8 @@ class PersonPose:
             joint_set=target,
             person_id=self.person_id,
             joints_px=px,
+            score=self.score,
+            box_px=self.box_px,
         )
 
 
