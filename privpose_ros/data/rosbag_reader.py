@@ -1,9 +1,13 @@
-"""Synchronised RGB-D frames from a recorded rosbag2 (sqlite3 or mcap), without ROS.
+"""Synchronised RGB-D frames from a recorded ROS 1 bag or rosbag2 (sqlite3 or mcap), without ROS.
 
-Uses the ``rosbags`` library. Colour and depth images are paired by header stamp (nearest depth
-within ``slop_s``, the rule of an approximate time synchroniser); each pair takes the latest
-camera_info received so far (colour intrinsics). Depth must be registered to the colour image
-(e.g. RealSense ``aligned_depth_to_color``); frames are stamped with the colour header stamp.
+Uses the ``rosbags`` library (``rosbags.highlevel.AnyReader``): a ``.bag`` file is read as ROS 1
+(message types from the definitions the bag embeds; CameraInfo has upper-case ``K``/``D``), a
+folder or any other file as rosbag2 (lower-case ``k``/``d``). Colour and depth images are paired by
+header stamp (nearest depth within ``slop_s``, the rule of an approximate time synchroniser); each
+pair takes the latest camera_info received so far (colour intrinsics), or the ``intrinsics``
+passed in when the bag has none yet. Depth must be registered to the colour image (e.g. RealSense
+``aligned_depth_to_color``); 16UC1 = mm, 32FC1 = m (NaN / 0 = no reading) come out as uint16 mm.
+Frames are stamped with the colour header stamp.
 """
 
 from __future__ import annotations
@@ -24,30 +28,65 @@ log = logging.getLogger(__name__)
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 INFO_TYPE = "sensor_msgs/msg/CameraInfo"
+ROS1_MAGIC = b"#ROSBAG V2.0"
 _MAX_QUEUE = 64  # unmatched messages kept per stream
-_HINT = "install it with `pip install rosbags` to read rosbag2 files"
+_HINT = "install it with `pip install rosbags` to read ROS 1 bags and rosbag2 recordings"
+_INTRINSICS_HINT = (
+    "pass the colour camera's intrinsics (Python: intrinsics=CameraIntrinsics(fx, fy, cx, cy, "
+    "width, height); `privpose replay`: --intrinsics fx,fy,cx,cy)"
+)
 
 
 def _stamp_ns(msg: Any) -> int:
     return int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
 
 
+def _field(msg: Any, name: str) -> Any:
+    """``msg.k`` (ROS 2) or ``msg.K`` (ROS 1 as rosbags deserialises it)."""
+    value = getattr(msg, name, None)
+    return getattr(msg, name.upper()) if value is None else value
+
+
 def intrinsics_from_camera_info(msg: Any) -> CameraIntrinsics:
-    """CameraIntrinsics from a sensor_msgs/CameraInfo-like message (K, size, distortion)."""
+    """CameraIntrinsics from a ROS 2 (``k``, ``d``) or ROS 1 (``K``, ``D``) CameraInfo message."""
     return CameraIntrinsics.from_k(
-        np.asarray(msg.k, dtype=np.float64),
+        np.asarray(_field(msg, "k"), dtype=np.float64),
         int(msg.width),
         int(msg.height),
-        tuple(np.asarray(msg.d, dtype=np.float64).tolist()),
+        tuple(np.asarray(_field(msg, "d"), dtype=np.float64).tolist()),
         msg.distortion_model or "plumb_bob",
     )
 
 
+def is_ros1_bag(path: str | Path) -> bool:
+    """True when ``path`` is a ROS 1 bag file (starts with ``#ROSBAG V2.0``)."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    with path.open("rb") as handle:
+        return handle.read(len(ROS1_MAGIC)) == ROS1_MAGIC
+
+
+def _open_reader(path: Path) -> Any:
+    """An unopened ``rosbags.highlevel.AnyReader`` for a ROS 1 bag or a rosbag2."""
+    highlevel = optional_import("rosbags.highlevel", _HINT)
+    typesys = optional_import("rosbags.typesys", _HINT)
+    ros1 = is_ros1_bag(path)
+    if ros1 and path.suffix != ".bag":
+        raise PrivposeInputError(
+            f"{path} is a ROS 1 bag without the .bag suffix; rename it to {path.stem}.bag"
+        )
+    store = typesys.Stores.ROS1_NOETIC if ros1 else typesys.Stores.LATEST
+    return highlevel.AnyReader([path], default_typestore=typesys.get_typestore(store))
+
+
 class RosbagRGBDReader:
-    """Iterate synchronised :class:`RGBDFrame` objects of a rosbag2 directory or file.
+    """Iterate synchronised :class:`RGBDFrame` objects of a ROS 1 ``.bag`` or a rosbag2.
 
     Topics left as None are found by type: the Image topic whose name contains "depth" is the
     depth, the other Image topic the colour, and the CameraInfo topic next to the colour.
+    ``intrinsics`` (pixels of the colour image) are used for colour frames that come before any
+    camera_info, and make the camera_info topic optional; without both, PrivposeInputError.
     """
 
     def __init__(
@@ -57,57 +96,78 @@ class RosbagRGBDReader:
         depth_topic: str | None = None,
         info_topic: str | None = None,
         slop_s: float = 0.02,
+        *,
+        intrinsics: CameraIntrinsics | None = None,
     ) -> None:
         self.path = Path(path)
         if not self.path.exists():
-            raise FileNotFoundError(f"rosbag2 {self.path} does not exist")
+            raise FileNotFoundError(f"bag {self.path} does not exist")
         if slop_s < 0:
             raise PrivposeInputError(f"slop_s must be >= 0, got {slop_s}")
+        if intrinsics is not None and not isinstance(intrinsics, CameraIntrinsics):
+            raise PrivposeInputError(
+                f"intrinsics must be a CameraIntrinsics, got {type(intrinsics).__name__}"
+            )
+        self.slop_s = float(slop_s)
         self.slop_ns = int(round(slop_s * 1e9))
-        rosbag2 = optional_import("rosbags.rosbag2", _HINT)
-        with rosbag2.Reader(self.path) as reader:
-            types = {c.topic: c.msgtype for c in reader.connections}
+        self.intrinsics = intrinsics
+        self.is_ros1 = is_ros1_bag(self.path)
+        with _open_reader(self.path) as reader:
+            # topics without messages (a declared but silent camera_info) count as absent
+            types = {c.topic: c.msgtype for c in reader.connections if c.msgcount > 0}
         self.rgb_topic, self.depth_topic, self.info_topic = self._resolve(
-            types, rgb_topic, depth_topic, info_topic
+            types, rgb_topic, depth_topic, info_topic, intrinsics is not None
         )
 
     @staticmethod
     def _resolve(
-        types: dict[str, str], rgb: str | None, depth: str | None, info: str | None
-    ) -> tuple[str, str, str]:
+        types: dict[str, str],
+        rgb: str | None,
+        depth: str | None,
+        info: str | None,
+        has_fallback: bool,
+    ) -> tuple[str, str, str | None]:
         images = sorted(t for t, m in types.items() if m == IMAGE_TYPE)
         infos = sorted(t for t, m in types.items() if m == INFO_TYPE)
         if depth is None:
             depth = next((t for t in images if "depth" in t.lower()), None)
         if rgb is None:
             rgb = next((t for t in images if t != depth and "depth" not in t.lower()), None)
+        info_given = info is not None
         if info is None and rgb is not None:
             prefix = rgb.rsplit("/", 1)[0]
             info = next((t for t in infos if t.startswith(prefix)), infos[0] if infos else None)
-        for name, topic, want in (
-            ("rgb", rgb, IMAGE_TYPE),
-            ("depth", depth, IMAGE_TYPE),
-            ("camera_info", info, INFO_TYPE),
-        ):
+        wanted = [("rgb", rgb, IMAGE_TYPE), ("depth", depth, IMAGE_TYPE)]
+        if info_given or info is not None or not has_fallback:
+            wanted.append(("camera_info", info, INFO_TYPE))
+        for name, topic, want in wanted:
             if topic is None or types.get(topic) != want:
+                fix = f"; or {_INTRINSICS_HINT}" if name == "camera_info" else ""
                 raise PrivposeInputError(
                     f"{name} topic {topic!r} is not a {want} topic of the bag; "
-                    f"it has {sorted(types.items())}"
+                    f"it has {sorted(types.items())}{fix}"
                 )
         return rgb, depth, info
 
+    def colour_size(self) -> tuple[int, int]:
+        """(width, height) in pixels of the first colour image of the bag."""
+        with _open_reader(self.path) as reader:
+            conns = [c for c in reader.connections if c.topic == self.rgb_topic]
+            for conn, _, raw in reader.messages(connections=conns):
+                msg = reader.deserialize(raw, conn.msgtype)
+                return int(msg.width), int(msg.height)
+        raise PrivposeInputError(f"colour topic {self.rgb_topic} of {self.path} has no messages")
+
     def __iter__(self) -> Iterator[RGBDFrame]:
-        rosbag2 = optional_import("rosbags.rosbag2", _HINT)
-        typesys = optional_import("rosbags.typesys", _HINT)
-        store = typesys.get_typestore(typesys.Stores.LATEST)
         rgb_queue: list[tuple[int, object]] = []
         depth_queue: list[tuple[int, object]] = []
+        self._dropped: list[float] = []  # colour-to-nearest-depth gaps (s) of dropped frames
         info = None
-        with rosbag2.Reader(self.path) as reader:
+        with _open_reader(self.path) as reader:
             wanted = {self.rgb_topic, self.depth_topic, self.info_topic}
             conns = [c for c in reader.connections if c.topic in wanted]
             for conn, _, raw in reader.messages(connections=conns):
-                msg = store.deserialize_cdr(raw, conn.msgtype)
+                msg = reader.deserialize(raw, conn.msgtype)
                 if conn.topic == self.info_topic:
                     info = msg
                     continue
@@ -116,6 +176,15 @@ class RosbagRGBDReader:
                 del queue[:-_MAX_QUEUE]
                 yield from self._match(rgb_queue, depth_queue, info, final=False)
             yield from self._match(rgb_queue, depth_queue, info, final=True)
+        if self._dropped:
+            log.warning(
+                "%s: %d colour frame(s) dropped with no depth within slop_s=%.3f s (nearest "
+                "depth %.3f s away at best); pass a larger slop_s (`privpose replay --slop-s`)",
+                self.path.name,
+                len(self._dropped),
+                self.slop_s,
+                min(self._dropped),
+            )
 
     def _match(
         self, rgb_queue: list, depth_queue: list, info: Any, final: bool
@@ -130,15 +199,20 @@ class RosbagRGBDReader:
             rgb_queue.pop(0)
             if gaps[best] > self.slop_ns:
                 log.debug("no depth within slop for colour at %d ns; dropped", stamp)
+                self._dropped.append(gaps[best] / 1e9)
                 continue
             depth = depth_queue[best][1]
             del depth_queue[: best + 1]
-            if info is None:
+            if info is not None:
+                intrinsics = intrinsics_from_camera_info(info)
+            elif self.intrinsics is not None:
+                intrinsics = self.intrinsics
+            else:
                 log.warning("colour frame at %d ns before any camera_info; dropped", stamp)
                 continue
             yield RGBDFrame(
                 rgb=image_msg_to_rgb(rgb),
-                intrinsics=intrinsics_from_camera_info(info),
+                intrinsics=intrinsics,
                 depth_mm=image_msg_to_depth_mm(depth),
                 stamp_ns=stamp,
                 frame_id=rgb.header.frame_id,
@@ -153,6 +227,10 @@ def read_frames(
     depth_topic: str | None = None,
     info_topic: str | None = None,
     slop_s: float = 0.02,
+    *,
+    intrinsics: CameraIntrinsics | None = None,
 ) -> Iterator[RGBDFrame]:
-    """Synchronised frames of a rosbag2 (see :class:`RosbagRGBDReader`)."""
-    yield from RosbagRGBDReader(path, rgb_topic, depth_topic, info_topic, slop_s)
+    """Synchronised frames of a ROS 1 bag or rosbag2 (see :class:`RosbagRGBDReader`)."""
+    yield from RosbagRGBDReader(
+        path, rgb_topic, depth_topic, info_topic, slop_s, intrinsics=intrinsics
+    )
