@@ -37,6 +37,15 @@ _INTRINSICS_HINT = (
 )
 
 
+_DEPTH_PREFER = ("registered", "aligned")  # depth registered to the colour camera
+_COLOUR_PREFER = ("rgb", "color", "colour")
+
+
+def _pick(topics: list[str], prefer: tuple[str, ...]) -> str | None:
+    """The first topic (sorted) whose name contains one of ``prefer``, else the first one."""
+    return min(topics, key=lambda t: (not any(p in t.lower() for p in prefer), t), default=None)
+
+
 def _stamp_ns(msg: Any) -> int:
     return int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
 
@@ -80,11 +89,31 @@ def _open_reader(path: Path) -> Any:
     return highlevel.AnyReader([path], default_typestore=typesys.get_typestore(store))
 
 
+def colour_image_size(path: str | Path, rgb_topic: str | None = None) -> tuple[int, int]:
+    """(width, height) in pixels of the first colour image of a bag (topic found as the reader
+    finds it when None): the size to give fallback intrinsics of a bag without camera_info."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"bag {path} does not exist")
+    with _open_reader(path) as reader:
+        if rgb_topic is None:
+            images = [c.topic for c in reader.connections if c.msgtype == IMAGE_TYPE]
+            rgb_topic = _pick([t for t in images if "depth" not in t.lower()], _COLOUR_PREFER)
+        conns = [c for c in reader.connections if c.topic == rgb_topic]
+        for conn, _, raw in reader.messages(connections=conns):
+            msg = reader.deserialize(raw, conn.msgtype)
+            return int(msg.width), int(msg.height)
+    raise PrivposeInputError(
+        f"colour topic {rgb_topic!r} of {path} has no messages; name the colour Image topic"
+    )
+
+
 class RosbagRGBDReader:
     """Iterate synchronised :class:`RGBDFrame` objects of a ROS 1 ``.bag`` or a rosbag2.
 
-    Topics left as None are found by type: the Image topic whose name contains "depth" is the
-    depth, the other Image topic the colour, and the CameraInfo topic next to the colour.
+    Topics left as None are found by type and name: the depth is an Image topic whose name
+    contains "depth" (preferably "registered" / "aligned"), the colour another Image topic
+    (preferably named rgb / color), the camera_info the CameraInfo topic next to the colour.
     ``intrinsics`` (pixels of the colour image) are used for colour frames that come before any
     camera_info, and make the camera_info topic optional; without both, PrivposeInputError.
     """
@@ -130,9 +159,10 @@ class RosbagRGBDReader:
         images = sorted(t for t, m in types.items() if m == IMAGE_TYPE)
         infos = sorted(t for t, m in types.items() if m == INFO_TYPE)
         if depth is None:
-            depth = next((t for t in images if "depth" in t.lower()), None)
+            depth = _pick([t for t in images if "depth" in t.lower()], _DEPTH_PREFER)
         if rgb is None:
-            rgb = next((t for t in images if t != depth and "depth" not in t.lower()), None)
+            colour = [t for t in images if t != depth and "depth" not in t.lower()]
+            rgb = _pick(colour, _COLOUR_PREFER)
         info_given = info is not None
         if info is None and rgb is not None:
             prefix = rgb.rsplit("/", 1)[0]
@@ -151,12 +181,7 @@ class RosbagRGBDReader:
 
     def colour_size(self) -> tuple[int, int]:
         """(width, height) in pixels of the first colour image of the bag."""
-        with _open_reader(self.path) as reader:
-            conns = [c for c in reader.connections if c.topic == self.rgb_topic]
-            for conn, _, raw in reader.messages(connections=conns):
-                msg = reader.deserialize(raw, conn.msgtype)
-                return int(msg.width), int(msg.height)
-        raise PrivposeInputError(f"colour topic {self.rgb_topic} of {self.path} has no messages")
+        return colour_image_size(self.path, self.rgb_topic)
 
     def __iter__(self) -> Iterator[RGBDFrame]:
         rgb_queue: list[tuple[int, object]] = []

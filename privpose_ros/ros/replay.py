@@ -1,16 +1,18 @@
 """Replay frames as a camera would: rgb, registered depth and camera_info at a fixed rate.
 
 Sources: the synthetic generator (no files needed), one of our datasets (``privpose synth``
-output: meta.json + chunk_*/{rgb,depth_mm,k,joints_cam_m}.npy) or a rosbag2 recording (through
-privpose_ros.data.rosbag_reader). Every frame is stamped with the clock at publish time (the
-capture time for the node) and published under our fixture camera's optical frame.
+output: meta.json + chunk_*/{rgb,depth_mm,k,joints_cam_m}.npy) or a recording, ROS 1 ``.bag`` or
+rosbag2 (through privpose_ros.data.rosbag_reader). Every frame is stamped with the clock at
+publish time (the capture time for the node) and published under our fixture camera's optical
+frame.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,14 +80,78 @@ def dataset_frames(path: str | Path, limit: int = 0) -> Iterator[ReplayFrame]:
             emitted += 1
 
 
-def bag_frames(path: str | Path, limit: int = 0) -> Iterator[ReplayFrame]:
-    """Frames of a rosbag2 recording (rgb, depth, camera_info) via the data layer's reader."""
+def parse_intrinsics_px(text: str) -> tuple[float, float, float, float]:
+    """``"fx,fy,cx,cy"`` (pixels, as on the command line) to four floats."""
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4 or not all(np.isfinite(values)) or min(values[:2]) <= 0:
+        raise PrivposeInputError(
+            f"intrinsics {text!r} must be four numbers fx,fy,cx,cy in pixels with fx, fy > 0, "
+            "e.g. --intrinsics 537.03,537.56,320.66,227.70"
+        )
+    return values  # type: ignore[return-value]
+
+
+def bag_frames(
+    path: str | Path,
+    limit: int = 0,
+    *,
+    intrinsics_px: tuple[float, float, float, float] | None = None,
+    slop_s: float = 0.02,
+    rgb_topic: str | None = None,
+    depth_topic: str | None = None,
+    info_topic: str | None = None,
+) -> Iterator[ReplayFrame]:
+    """Frames of a ROS 1 ``.bag`` or a rosbag2 (rgb, depth, camera_info) via the data layer.
+
+    ``intrinsics_px`` (fx, fy, cx, cy in pixels of the colour image) stand in for a missing
+    camera_info; the image size is taken from the bag's first colour image.
+    """
     from privpose_ros.data import rosbag_reader
 
-    for emitted, frame in enumerate(rosbag_reader.read_frames(path)):
+    intrinsics = None
+    if intrinsics_px is not None:
+        width, height = rosbag_reader.colour_image_size(path, rgb_topic)
+        intrinsics = CameraIntrinsics(*intrinsics_px, width=width, height=height)
+    reader = rosbag_reader.RosbagRGBDReader(
+        path, rgb_topic, depth_topic, info_topic, slop_s, intrinsics=intrinsics
+    )
+    for emitted, frame in enumerate(reader):
         if limit and emitted >= limit:
             return
         yield ReplayFrame(frame.rgb, frame.depth_mm, frame.intrinsics)
+
+
+def repeated(
+    open_source: Callable[[], Iterable[ReplayFrame]], passes: int = 1, cache_limit: int = 16
+) -> Iterator[tuple[int | None, ReplayFrame]]:
+    """(cache key, frame) over ``passes`` plays of a source (0 = forever).
+
+    Played more than once, a source of at most ``cache_limit`` frames is read once and kept (its
+    frames carry their index as cache key, so a one-frame bag is decoded and encoded once); a
+    longer one is opened again for every pass (key None). An empty source yields nothing, even
+    with ``passes=0`` (forever).
+    """
+    if passes < 0:
+        raise PrivposeInputError(f"passes must be >= 0 (0 = forever), got {passes}")
+    if passes == 1:  # played once: nothing to keep
+        yield from ((None, frame) for frame in open_source())
+        return
+    first = iter(open_source())
+    head = list(itertools.islice(first, cache_limit + 1))
+    if not head:
+        return
+    counter = itertools.count() if passes == 0 else range(passes)
+    if len(head) <= cache_limit:
+        for _ in counter:
+            yield from enumerate(head)
+        return
+    for n in counter:
+        frames = itertools.chain(head, first) if n == 0 else open_source()
+        for frame in frames:
+            yield None, frame
 
 
 def _image(fields: Any, stamp_ns: int, frame_id: str) -> Image:

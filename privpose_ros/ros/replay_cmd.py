@@ -1,26 +1,59 @@
-"""`privpose replay`: publish synthetic frames, a privpose dataset or a rosbag2 recording as a
-camera (rgb/image_rect_color, rgb/camera_info, depth_registered/image_rect) at a chosen rate."""
+"""`privpose replay`: publish synthetic frames, a privpose dataset or a recording (ROS 1 ``.bag``
+or rosbag2) as a camera (rgb/image_rect_color, rgb/camera_info, depth_registered/image_rect) at a
+chosen rate; ``--loop`` repeats the source (a one-frame bag becomes a steady camera)."""
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import logging
 import time
+from collections.abc import Iterator
+from functools import partial
 
-from privpose_ros.core.errors import MissingDependencyError, optional_import
+from privpose_ros.core.errors import MissingDependencyError, PrivposeInputError, optional_import
 
 LOG = logging.getLogger(__name__)
+
+
+def _passes(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--loop takes a number of passes >= 0, got {value}")
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--dataset", help="privpose dataset folder (`privpose synth` output)")
-    source.add_argument("--bag", help="rosbag2 folder with rgb, depth and camera_info")
+    source.add_argument(
+        "--bag", help="ROS 1 .bag file or rosbag2 folder with rgb, depth (and camera_info)"
+    )
     parser.add_argument("--frames", type=int, default=300, help="frames to publish (0 = all)")
     parser.add_argument("--rate", type=float, default=30.0, help="publish rate (Hz)")
-    parser.add_argument("--loop", action="store_true", help="repeat the source forever")
+    parser.add_argument(
+        "--loop",
+        type=_passes,
+        nargs="?",
+        const=0,
+        default=None,
+        metavar="N",
+        help="repeat the source: N passes, or forever without N (--frames still stops it)",
+    )
+    parser.add_argument(
+        "--intrinsics",
+        metavar="FX,FY,CX,CY",
+        help="colour intrinsics (px) for a bag without camera_info, e.g. 537.0,537.6,320.7,227.7",
+    )
+    parser.add_argument(
+        "--slop-s",
+        type=float,
+        default=0.02,
+        help="bag: largest colour-depth stamp gap paired (s); one-frame bags may need 0.5",
+    )
+    parser.add_argument("--rgb-topic", help="bag: colour Image topic (default: found by name)")
+    parser.add_argument("--depth-topic", help="bag: depth Image topic (default: found by name)")
+    parser.add_argument("--info-topic", help="bag: CameraInfo topic (default: next to colour)")
     parser.add_argument("--width", type=int, default=640, help="synthetic image width (px)")
     parser.add_argument("--height", type=int, default=480, help="synthetic image height (px)")
     parser.add_argument("--camera", default="kinect_v2", help="synthetic camera model")
@@ -35,39 +68,52 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON summary")
 
 
-def _frames(args: argparse.Namespace):  # noqa: ANN202 - an iterator of ReplayFrame
+def _stream(args: argparse.Namespace) -> Iterator[tuple[int | None, object]]:
+    """(cache key, ReplayFrame) in publishing order, before the --frames cap."""
     from privpose_ros.ros import replay
 
+    if args.intrinsics and not args.bag:
+        raise PrivposeInputError("--intrinsics applies to --bag only; drop it or pass --bag")
     if args.dataset:
-        return replay.dataset_frames(args.dataset, 0), False
-    if args.bag:
-        return replay.bag_frames(args.bag, 0), False
-    frames = replay.synthetic_frames(
-        max(1, min(args.distinct, args.frames or args.distinct)),
-        args.seed,
-        args.width,
-        args.height,
-        args.camera,
-    )
-    return frames, True
+        open_source = partial(replay.dataset_frames, args.dataset, 0)
+    elif args.bag:
+        intrinsics_px = replay.parse_intrinsics_px(args.intrinsics) if args.intrinsics else None
+        open_source = partial(
+            replay.bag_frames,
+            args.bag,
+            0,
+            intrinsics_px=intrinsics_px,
+            slop_s=args.slop_s,
+            rgb_topic=args.rgb_topic,
+            depth_topic=args.depth_topic,
+            info_topic=args.info_topic,
+        )
+    else:
+        frames = replay.synthetic_frames(
+            max(1, min(args.distinct, args.frames or args.distinct)),
+            args.seed,
+            args.width,
+            args.height,
+            args.camera,
+        )
+        # the generator's stream cycles its rendered frames up to --frames unless --loop N
+        passes = args.loop if args.loop is not None else (0 if args.frames else 1)
+        return replay.repeated(lambda: frames, passes, cache_limit=len(frames))
+    return replay.repeated(open_source, 1 if args.loop is None else args.loop)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.frames < 0 or args.rate <= 0:
         raise ValueError("--frames must be >= 0 and --rate > 0")
+    if args.slop_s < 0:
+        raise ValueError(f"--slop-s must be >= 0, got {args.slop_s}")
     try:
         rclpy = optional_import("rclpy", "source a ROS 2 install or run `make setup`")
     except MissingDependencyError as exc:
         raise RuntimeError(str(exc)) from exc
     from privpose_ros.ros.replay import CameraReplayer, paced
 
-    frames, cyclic = _frames(args)
-    source = list(frames) if (cyclic or args.loop) else frames
-    if args.loop or (cyclic and args.frames):
-        stream = itertools.cycle(enumerate(source))
-    else:
-        stream = enumerate(source)
-    total = args.frames or (len(source) if isinstance(source, list) else 10**12)
+    stream = _stream(args)
     context = rclpy.Context()
     rclpy.init(context=context)
     node = rclpy.create_node("privpose_replay", namespace=args.namespace, context=context)
@@ -77,18 +123,20 @@ def run(args: argparse.Namespace) -> int:
         deadline = time.monotonic() + args.wait_subscriber
         while replayer.subscribers() == 0 and time.monotonic() < deadline:
             time.sleep(0.05)
-        for _ in paced(total, args.rate):
+        for _ in paced(args.frames or 10**12, args.rate):
             item = next(stream, None)
             if item is None:
                 break
-            index, frame = item
-            replayer.publish(frame, cache_key=index if isinstance(source, list) else None)
+            key, frame = item
+            replayer.publish(frame, cache_key=key)
             sent += 1
             if sent % max(1, int(args.rate * 10)) == 0:
                 LOG.info("published %d frames", sent)
     finally:
         node.destroy_node()
         rclpy.shutdown(context=context)
+    if sent == 0:
+        LOG.warning("the source gave no frames; for a bag check topics, --slop-s, --intrinsics")
     if args.json:
         print(json.dumps({"frames": sent, "rate_hz": args.rate}))
     else:

@@ -290,3 +290,20 @@ def test_real_tue_ros1_bags() -> None:
         )
         assert frame.frame_id == "head_rgbd_sensor_rgb_frame"
         assert 60 < frame.rgb.mean() < 160  # a real, lit colour image
+
+
+def test_topics_found_by_name_prefer_registered_depth_and_rgb() -> None:
+    img, inf = "sensor_msgs/msg/Image", "sensor_msgs/msg/CameraInfo"
+    types = {
+        "/cam/depth/image_raw": img,
+        "/cam/depth_registered/image": img,
+        "/cam/ir/image": img,
+        "/cam/rgb/image_raw": img,
+        "/cam/depth/camera_info": inf,
+        "/cam/rgb/camera_info": inf,
+    }
+    assert RosbagRGBDReader._resolve(types, None, None, None, False) == (
+        "/cam/rgb/image_raw",
+        "/cam/depth_registered/image",
+        "/cam/rgb/camera_info",
+    )

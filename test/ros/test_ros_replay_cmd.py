@@ -1,4 +1,5 @@
-"""`privpose replay` publishes rgb, depth and camera_info with shared, increasing stamps."""
+"""`privpose replay` publishes rgb, depth and camera_info with shared, increasing stamps, from the
+synthetic generator and from ROS 1 bags written here (looped, with or without camera_info)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,15 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
 from privpose_ros.cli import main as cli_main  # noqa: E402
+from privpose_ros.core.errors import PrivposeInputError  # noqa: E402
 from privpose_ros.core.image_codec import image_msg_to_depth_mm, image_msg_to_rgb  # noqa: E402
 from privpose_ros.ros.pose_msgs import stamp_ns_of  # noqa: E402
-from privpose_ros.ros.replay import FIXTURE_FRAME, synthetic_frames  # noqa: E402
+from privpose_ros.ros.replay import (  # noqa: E402
+    FIXTURE_FRAME,
+    parse_intrinsics_px,
+    repeated,
+    synthetic_frames,
+)
 from privpose_ros.ros.spinning import BackgroundSpinner  # noqa: E402
 
 
@@ -54,3 +61,154 @@ def test_replay_cli_publishes_a_consistent_camera(capsys) -> None:
     depth = image_msg_to_depth_mm(got["depth"][1])  # 32FC1 metres back to millimetres
     np.testing.assert_array_equal(depth, frames[1].depth_mm)
     np.testing.assert_allclose(np.reshape(got["info"][3].k, (3, 3)), frames[1].intrinsics.k)
+
+
+# ---- ROS 1 bags -------------------------------------------------------------------------------
+
+H, W = 6, 8
+
+
+def _rgb(i: int) -> np.ndarray:
+    return (np.arange(H * W * 3).reshape(H, W, 3) * 5 + 40 * i).astype(np.uint8)
+
+
+def _depth_mm(i: int) -> np.ndarray:
+    depth = (1500 + np.arange(H * W).reshape(H, W) * 11 + i).astype(np.uint16)
+    depth[0, 1] = 0  # written as NaN metres
+    return depth
+
+
+def _write_ros1_bag(path, count: int, with_info: bool) -> None:
+    """``count`` frames: rgb8 colour, 32FC1 depth (metres, NaN = none) 0.1 s before it."""
+    from rosbags.rosbag1 import Writer
+    from rosbags.typesys import Stores, get_typestore
+
+    store = get_typestore(Stores.ROS1_NOETIC)
+    t_ = store.types
+
+    def header(stamp_ns):
+        stamp = t_["builtin_interfaces/msg/Time"](sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9)
+        return t_["std_msgs/msg/Header"](seq=0, stamp=stamp, frame_id="head_rgb")
+
+    def image(stamp_ns, encoding, pixels):
+        data = np.ascontiguousarray(pixels).reshape(-1).view(np.uint8).copy()
+        msg = t_["sensor_msgs/msg/Image"](
+            header(stamp_ns), H, W, encoding, 0, data.size // H, data
+        )
+        return store.serialize_ros1(msg, "sensor_msgs/msg/Image")
+
+    def info(stamp_ns):
+        roi = t_["sensor_msgs/msg/RegionOfInterest"](0, 0, 0, 0, False)
+        k = np.array([9.0, 0, 4.0, 0, 9.5, 3.0, 0, 0, 1])
+        msg = t_["sensor_msgs/msg/CameraInfo"](
+            header(stamp_ns), H, W, "plumb_bob", np.zeros(5), k, np.eye(3).ravel(),
+            np.zeros(12), 0, 0, roi,
+        )  # fmt: skip
+        return store.serialize_ros1(msg, "sensor_msgs/msg/CameraInfo")
+
+    with Writer(path) as w:
+        img = "sensor_msgs/msg/Image"
+        c_rgb = w.add_connection("/hero/rgb/image_raw", img, typestore=store)
+        c_dep = w.add_connection("/hero/depth_registered/image", img, typestore=store)
+        if with_info:
+            c_inf = w.add_connection(
+                "/hero/rgb/camera_info", "sensor_msgs/msg/CameraInfo", typestore=store
+            )
+        for i in range(count):
+            t = 1_556_880_098 * 10**9 + i * 10**9
+            if with_info:
+                w.write(c_inf, t, info(t))
+            metres = (_depth_mm(i) / 1000.0).astype(np.float32)
+            metres[0, 1] = np.nan
+            w.write(c_dep, t, image(t - 100_000_000, "32FC1", metres))
+            w.write(c_rgb, t + 1, image(t, "rgb8", _rgb(i)))
+
+
+def _replay_and_listen(namespace: str, argv: list[str], want: int) -> dict[str, list]:
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node("privpose_bag_listener", context=context)
+    got: dict[str, list] = {"rgb": [], "info": [], "depth": []}
+    qos = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
+    ns = namespace.strip("/")
+    node.create_subscription(Image, f"{ns}/rgb/image_rect_color", got["rgb"].append, qos)
+    node.create_subscription(CameraInfo, f"{ns}/rgb/camera_info", got["info"].append, qos)
+    node.create_subscription(Image, f"{ns}/depth_registered/image_rect", got["depth"].append, qos)
+    spinner = BackgroundSpinner(node, context)
+    try:
+        assert (
+            cli_main(["replay", "--namespace", namespace, "--wait-subscriber", "15"] + argv) == 0
+        )
+        deadline = time.monotonic() + 10
+        while len(got["rgb"]) < want and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        spinner.close()
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+    return got
+
+
+def test_replay_plays_a_one_frame_ros1_bag_without_camera_info_as_a_camera(
+    tmp_path, capsys
+) -> None:
+    bag = tmp_path / "one.bag"
+    _write_ros1_bag(bag, count=1, with_info=False)
+    argv = ["--bag", str(bag), "--intrinsics", "5,6,3.5,2.5", "--slop-s", "0.2", "--loop"]
+    argv += ["--frames", "4", "--rate", "20", "--json"]
+    got = _replay_and_listen("/bag1", argv, want=4)
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["frames"] == 4
+    assert len(got["rgb"]) == len(got["depth"]) == len(got["info"]) == 4
+    stamps = [stamp_ns_of(m.header.stamp) for m in got["rgb"]]
+    assert stamps == sorted(stamps) and len(set(stamps)) == 4
+    assert [stamp_ns_of(m.header.stamp) for m in got["depth"]] == stamps
+    for rgb, depth, info in zip(got["rgb"], got["depth"], got["info"], strict=True):
+        np.testing.assert_array_equal(image_msg_to_rgb(rgb), _rgb(0))
+        np.testing.assert_array_equal(image_msg_to_depth_mm(depth), _depth_mm(0))
+        assert (info.width, info.height) == (W, H)  # size from the bag's colour image
+        np.testing.assert_allclose(info.k, [5, 0, 3.5, 0, 6, 2.5, 0, 0, 1])
+
+
+def test_replay_loops_a_ros1_bag_with_camera_info_n_times(tmp_path, capsys) -> None:
+    bag = tmp_path / "two.bag"
+    _write_ros1_bag(bag, count=2, with_info=True)
+    argv = ["--bag", str(bag), "--slop-s", "0.2", "--loop", "2", "--frames", "0"]
+    argv += ["--rate", "25", "--depth-encoding", "32FC1", "--json"]
+    got = _replay_and_listen("/bag2", argv, want=4)
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["frames"] == 4
+    assert len(got["rgb"]) == 4
+    for n, (rgb, depth) in enumerate(zip(got["rgb"], got["depth"], strict=True)):
+        np.testing.assert_array_equal(image_msg_to_rgb(rgb), _rgb(n % 2))
+        np.testing.assert_array_equal(image_msg_to_depth_mm(depth), _depth_mm(n % 2))
+    np.testing.assert_allclose(got["info"][3].k, [9.0, 0, 4.0, 0, 9.5, 3.0, 0, 0, 1])
+
+
+def test_replay_without_pairs_at_the_default_slop_publishes_nothing(tmp_path, capsys) -> None:
+    bag = tmp_path / "far.bag"
+    _write_ros1_bag(bag, count=1, with_info=True)  # depth 0.1 s before colour
+    assert cli_main(["replay", "--bag", str(bag), "--frames", "3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["frames"] == 0
+
+
+def test_intrinsics_parsing_and_repeated_sources() -> None:
+    assert parse_intrinsics_px("537.03,537.56,320.66,227.70") == (537.03, 537.56, 320.66, 227.7)
+    for bad in ("537,537,320", "a,b,c,d", "0,537,320,240", "nan,1,1,1"):
+        with pytest.raises(PrivposeInputError, match="fx,fy,cx,cy"):
+            parse_intrinsics_px(bad)
+    opened = []
+
+    def source(n):
+        def open_source():
+            opened.append(n)
+            return iter(range(n))
+
+        return open_source
+
+    assert list(repeated(source(2), passes=3)) == [(0, 0), (1, 1)] * 3
+    assert opened == [2]  # a short source is read once
+    assert [f for _, f in repeated(source(5), passes=2, cache_limit=3)] == [0, 1, 2, 3, 4] * 2
+    assert opened == [2, 5, 5]  # a long one is opened for every pass, frames not kept
+    assert list(repeated(source(0), passes=0)) == []  # empty forever ends
+    assert list(repeated(source(3), passes=1)) == [(None, 0), (None, 1), (None, 2)]
+    forever = repeated(source(1), passes=0)
+    assert [next(forever) for _ in range(5)] == [(0, 0)] * 5
