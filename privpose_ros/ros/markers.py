@@ -1,4 +1,5 @@
-"""Skeleton markers for RViz: per person a namespace with a SPHERE_LIST (joints, id 0) and a
+"""Skeleton markers for RViz: per person a namespace ``privpose/person_<id>`` (the tracking id, as
+in the keypoint cloud's ``person`` field and the TF frames) with a SPHERE_LIST (joints, id 0) and a
 LINE_LIST (bones, id 1), stable ids, a lifetime of a few frames, DELETEALL when nobody is seen."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ PALETTE = ((0.1, 0.8, 0.2), (0.9, 0.3, 0.1), (0.2, 0.4, 1.0), (0.9, 0.8, 0.1), (
 
 
 def person_namespace(person_id: int) -> str:
+    """The marker namespace of one tracked person."""
     return f"privpose/person_{person_id}"
 
 

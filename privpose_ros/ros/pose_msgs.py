@@ -2,6 +2,8 @@
 
 Joints below the confidence threshold (and joints the joint set cannot derive) are unknown:
 NaN positions in the PoseArray (its order is fixed by ``skeleton.joint_names``), and no TF frame.
+Every output names the person by tracking id: TF frames ``<prefix>person_<id>/<joint>``; the
+PoseArray carries one person chosen by :func:`select_primary`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import numpy as np
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Pose, PoseArray, TransformStamped
 
+from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.core.joints import JointSet
 from privpose_ros.core.pose import PoseResult
 
@@ -97,9 +100,52 @@ def pose_array(
     return msg
 
 
+PERSON_SELECTION_RULES = ("most_confident", "nearest")
+
+
 def most_confident(persons: list[OutputPerson]) -> OutputPerson | None:
     """The person with the highest mean confidence, or None."""
     return max(persons, key=lambda p: float(np.mean(p.confidence)), default=None)
+
+
+def median_distance_m(person: OutputPerson, origin_m: np.ndarray | None = None) -> float:
+    """Median distance (metres) of the known joints of ``person`` from ``origin_m`` (default: the
+    origin of the output frame, the camera in the camera optical frame); inf with no known joint.
+    """
+    origin = np.zeros(3) if origin_m is None else np.asarray(origin_m, dtype=np.float64)
+    if origin.shape != (3,) or not np.all(np.isfinite(origin)):
+        raise PrivposeInputError(
+            f"origin_m must be 3 finite metres (x, y, z) in the output frame, got {origin_m!r}"
+        )
+    distances = np.linalg.norm(np.asarray(person.joints_m, dtype=np.float64) - origin, axis=1)
+    distances = distances[np.isfinite(distances)]
+    return float(np.median(distances)) if distances.size else float("inf")
+
+
+def select_primary(
+    persons: list[OutputPerson], rule: str, origin_m: np.ndarray | None = None
+) -> OutputPerson | None:
+    """The one person ``/human_pose`` carries, by ``rule`` (one of PERSON_SELECTION_RULES).
+
+    ``"most_confident"``: highest mean joint confidence (:func:`most_confident`). ``"nearest"``:
+    smallest finite median joint distance from the camera, ``origin_m`` (metres, the camera's
+    position in the frame of ``joints_m``; default the origin, right for the camera optical
+    frame; pass the camera position when publishing in a ``target_frame``); ties go to the more
+    confident person, persons without a known joint are never nearest. None when ``persons`` is
+    empty (or, for "nearest", when nobody has a known joint).
+    """
+    if rule not in PERSON_SELECTION_RULES:
+        raise PrivposeInputError(
+            f"person selection rule {rule!r} is unknown; use one of {PERSON_SELECTION_RULES}"
+        )
+    if rule == "most_confident":
+        return most_confident(persons)
+    ranked = [
+        (median_distance_m(p, origin_m), -float(np.mean(p.confidence)), i)
+        for i, p in enumerate(persons)
+    ]
+    finite = [r for r in ranked if np.isfinite(r[0])]
+    return persons[min(finite)[2]] if finite else None
 
 
 def joint_transforms(

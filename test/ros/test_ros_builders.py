@@ -9,18 +9,23 @@ pytest.importorskip("rclpy", reason="ROS 2 message packages not installed: run `
 from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
 from visualization_msgs.msg import Marker  # noqa: E402
 
+from privpose_ros.core.errors import PrivposeInputError  # noqa: E402
 from privpose_ros.core.joints import CANONICAL, get_joint_set  # noqa: E402
 from privpose_ros.core.pose import PersonPose, PoseResult  # noqa: E402
-from privpose_ros.ros.cloud import keypoints_cloud, read_keypoints  # noqa: E402
+from privpose_ros.ros.cloud import POINT_DTYPE, keypoints_cloud, read_keypoints  # noqa: E402
 from privpose_ros.ros.compat import TfBuffer, quat_to_matrix  # noqa: E402
 from privpose_ros.ros.diagnostics import NodeStats, diagnostic_array  # noqa: E402
 from privpose_ros.ros.markers import skeleton_markers  # noqa: E402
 from privpose_ros.ros.pose_msgs import (  # noqa: E402
+    PERSON_SELECTION_RULES,
+    OutputPerson,
     joint_transforms,
+    median_distance_m,
     most_confident,
     pose_array,
     quaternion_x_to,
     select_persons,
+    select_primary,
     stamp_msg,
     stamp_ns_of,
 )
@@ -77,6 +82,69 @@ def test_keypoint_cloud_round_trips_every_known_joint() -> None:
     np.testing.assert_allclose(first["z"], JOINTS[first["joint"], 2], atol=1e-6)
     np.testing.assert_allclose(points[points["person"] == 7]["confidence"], 0.5)
     assert keypoints_cloud([], 42, "cam").width == 0
+
+
+def test_keypoint_cloud_carries_each_persons_id() -> None:
+    far_id = 4_000_000_000  # any uint32 tracking id survives
+    a = OutputPerson(3, JOINTS.copy(), np.full(26, 0.8))
+    b_joints = JOINTS + [0.5, -0.25, 1.0]
+    b_joints[[5, 9]] = np.nan  # unknown joints are left out
+    b = OutputPerson(far_id, b_joints, np.linspace(0.1, 0.9, 26))
+    points = read_keypoints(keypoints_cloud([a, b], 42, "cam"))
+    assert points.dtype == POINT_DTYPE and points["person"].dtype == np.uint32
+    assert sorted(set(points["person"].tolist())) == [3, far_id]
+    for person, n in ((a, 26), (b, 24)):
+        mine = points[points["person"] == person.person_id]
+        assert len(mine) == n
+        xyz = np.stack([mine["x"], mine["y"], mine["z"]], axis=1)
+        np.testing.assert_array_equal(xyz, person.joints_m[mine["joint"]].astype(np.float32))
+        np.testing.assert_array_equal(
+            mine["confidence"], person.confidence[mine["joint"]].astype(np.float32)
+        )
+    assert 5 not in points[points["person"] == far_id]["joint"]
+    with pytest.raises(PrivposeInputError, match="uint32"):
+        keypoints_cloud([OutputPerson(-1, JOINTS, np.ones(26))], 42, "cam")
+
+
+def test_read_keypoints_accepts_padded_points_and_refuses_other_clouds() -> None:
+    cloud = keypoints_cloud([OutputPerson(6, JOINTS, np.full(26, 0.7))], 42, "cam")
+    raw = np.frombuffer(bytes(cloud.data), np.uint8).reshape(26, 22)
+    cloud.data = np.concatenate([raw, np.zeros((26, 10), np.uint8)], axis=1).tobytes()
+    cloud.point_step, cloud.row_step = 32, 32 * 26  # a relay padded each point
+    points = read_keypoints(cloud)
+    np.testing.assert_array_equal(points["person"], 6)
+    np.testing.assert_array_equal(points["z"], JOINTS[:, 2].astype(np.float32))
+    cloud.fields = [f for f in cloud.fields if f.name != "person"]
+    with pytest.raises(PrivposeInputError, match="'person' missing"):
+        read_keypoints(cloud)
+
+
+def _standing(z_m: float, conf: float, person_id: int) -> OutputPerson:
+    joints = JOINTS - JOINTS.mean(axis=0) * [1, 1, 0] + [0, 0, z_m - JOINTS[:, 2].mean()]
+    return OutputPerson(person_id, joints, np.full(26, conf))
+
+
+def test_select_primary_nearest_and_most_confident_pick_different_persons() -> None:
+    assert PERSON_SELECTION_RULES == ("most_confident", "nearest")
+    far_sure = _standing(4.0, 0.9, person_id=1)
+    near_unsure = _standing(1.5, 0.4, person_id=2)
+    unknown = OutputPerson(3, np.full((26, 3), np.nan), np.zeros(26))
+    persons = [far_sure, near_unsure, unknown]
+    assert select_primary(persons, "most_confident") is most_confident(persons) is far_sure
+    assert select_primary(persons, "nearest") is near_unsure
+    assert median_distance_m(near_unsure) == pytest.approx(1.5, abs=0.3)
+    assert median_distance_m(unknown) == float("inf")
+    # in a target frame the camera is elsewhere: standing at z = 5 m, the far person is nearer
+    assert select_primary(persons, "nearest", origin_m=np.array([0, 0, 5.0])) is far_sure
+    twin = _standing(1.5, 0.8, person_id=4)  # same distance: the more confident wins
+    assert select_primary([near_unsure, twin], "nearest") is twin
+    for rule in PERSON_SELECTION_RULES:
+        assert select_primary([], rule) is None
+    assert select_primary([unknown], "nearest") is None
+    with pytest.raises(PrivposeInputError, match="most_confident"):
+        select_primary(persons, "largest")
+    with pytest.raises(PrivposeInputError, match="origin_m"):
+        select_primary(persons, "nearest", origin_m=np.array([0.0, 1.0]))
 
 
 def test_markers_stable_ids_and_deleteall() -> None:
