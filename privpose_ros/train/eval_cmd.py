@@ -3,6 +3,9 @@
 Prints one JSON object (mpjpe_mm, pa_mpjpe_mm, map_10cm, n_frames, per_joint_mm, pck curve).
 `privpose eval --refine ablation|bench [--start noisy_gt|rgb_model]` runs the depth-refinement
 ablation (RefiNet-style table per view) or its per-module CPU benchmark instead.
+`privpose eval --real DIR [--sets real2d,real3d,rgbd_tue] --json [--plot out.png]` runs the person
+pipeline (runtime.pipeline.PosePipeline, ``--backend``) on the real data of ../shared/data
+(train.real_eval: OKS recall on real2d, 3D errors on MPI-INF-3DHP, RGB-D checks on rgbd_tue).
 """
 
 from __future__ import annotations
@@ -11,6 +14,10 @@ import argparse
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from privpose_ros.train.real_eval import EstimateFn
 
 LOG = logging.getLogger(__name__)
 
@@ -25,14 +32,81 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--refine", choices=("ablation", "bench"), help="depth-refinement ablation / benchmark"
     )
     add_refine_eval_arguments(parser)
+    parser.add_argument(
+        "--real", type=Path, help="real data root (../shared/data) or one of its sub-folders"
+    )
+    parser.add_argument(
+        "--sets", default="real2d,real3d,rgbd_tue", help="with --real: comma-separated sections"
+    )
+    parser.add_argument("--backend", default=None, help="with --real: pipeline backend (auto)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--plot", default="", help="write error curves + per-joint bars (PNG)")
+    parser.add_argument(
+        "--plot",
+        default="",
+        help="write error curves + per-joint bars (PNG; with --real: one panel per set)",
+    )
     parser.add_argument("--max-frames", type=int, default=0, help="evaluate the first N only")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
 
 
+def build_real_estimator(args: argparse.Namespace) -> EstimateFn:
+    """The person pipeline as an EstimateFn (rgb, intrinsics, depth_mm or None) -> PoseResult."""
+    from privpose_ros.runtime.pipeline import PipelineConfig, PosePipeline
+
+    pipeline = PosePipeline(PipelineConfig(backend=args.backend or "auto"))
+    return lambda rgb, k, d: pipeline.process(rgb, k, depth_mm=d)
+
+
+def run_real(args: argparse.Namespace) -> int:
+    """`privpose eval --real DIR`: one JSON object (or a summary line per section)."""
+    from privpose_ros.train.real_eval import RealEvalConfig, evaluate_real
+
+    sections = tuple(s.strip() for s in args.sets.split(",") if s.strip())
+    if args.max_frames < 0:
+        raise ValueError("--max-frames must be >= 0")
+    config = RealEvalConfig(max_images=args.max_frames)
+    if not Path(args.real).is_dir():
+        raise FileNotFoundError(f"--real {args.real} is not a folder (e.g. ../shared/data)")
+    report = evaluate_real(args.real, build_real_estimator(args), sections, config)
+    if args.plot:
+        from privpose_ros.train.real_plots import plot_real_report
+
+        report["plot"] = str(plot_real_report(report, args.plot))
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    for line in _real_summary(report):
+        print(line)
+    return 0
+
+
+def _real_summary(report: dict) -> list[str]:
+    lines = []
+    if "per_set" in report.get("real2d", {}):
+        o = report["real2d"]["overall"]
+        lines.append(
+            f"real2d: {o['n_gt_persons']} persons, recall@OKS{report['real2d']['oks_threshold']}"
+            f" {o['recall_at_oks']}, mean OKS {o['mean_oks']}"
+        )
+    if "mean" in report.get("real3d", {}):
+        m = report["real3d"]["mean"]
+        lines.append(
+            f"real3d: 2D {m['error_2d_px']} px, MPJPE {m['mpjpe_rel_mm']} mm, "
+            f"pelvis {m['pelvis_error_mm']} mm ({m['pelvis_error_pct']} %)"
+        )
+    if "summary" in report.get("rgbd_tue", {}):
+        t = report["rgbd_tue"]["summary"]
+        lines.append(
+            f"rgbd_tue: standing person found {t['standing_found_rate']}, bones in range "
+            f"{t['bones_in_range_fraction']}, behind surface {t['behind_surface_fraction']}"
+        )
+    return lines
+
+
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "real", None):
+        return run_real(args)
     import torch
 
     if args.refine:
@@ -40,7 +114,9 @@ def run(args: argparse.Namespace) -> int:
 
         return run_refine_eval(args)
     if not (args.weights and args.data and args.variant):
-        raise ValueError("--weights, --data and --variant are required (unless --refine)")
+        raise ValueError(
+            "--weights, --data and --variant are required (unless --refine or --real)"
+        )
     from privpose_ros.train.data_io import load_frames
     from privpose_ros.train.evaluate import evaluate, load_model
 
