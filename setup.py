@@ -10,7 +10,17 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(include=["privpose_ros", "privpose_ros.*"]),
-    package_data={"privpose_ros": ["weights/*.safetensors", "weights/*.json", "weights/*.md"]},
+    package_data={
+        "privpose_ros": [
+            "weights/*.safetensors",
+            "weights/*.onnx",
+            "weights/*.npz",
+            "weights/*.json",
+            "weights/*.md",
+            "weights/NOTICE",
+            "weights/licenses/*.txt",
+        ]
+    },
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

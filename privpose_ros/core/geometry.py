@@ -84,3 +84,59 @@ def depth_image_to_points_m(depth_m: np.ndarray, intrinsics: CameraIntrinsics) -
         )
     v, u = np.mgrid[0 : depth.shape[0], 0 : depth.shape[1]]
     return back_project_px(np.stack([u, v], axis=-1), depth, intrinsics)
+
+
+_RADIAL_TANGENTIAL = ("plumb_bob", "rational_polynomial")
+
+
+def undistort_px(
+    uv_px: np.ndarray, intrinsics: CameraIntrinsics, iterations: int = 20
+) -> np.ndarray:
+    """Raw (distorted) pixels (..., 2) -> the pixels an ideal pinhole camera with the same K sees.
+
+    ``intrinsics.distortion`` holds the CameraInfo ``D`` of ``distortion_model`` "plumb_bob"
+    (k1, k2, p1, p2, k3) or "rational_polynomial" (k1, k2, p1, p2, k3, k4, k5, k6); no or all-zero
+    coefficients return the input. The distortion is inverted by fixed-point iteration (as
+    OpenCV's undistortPoints does); NaN pixels stay NaN.
+    """
+    uv = np.asarray(uv_px, dtype=np.float64)
+    _check_last_dim("uv_px", uv, 2)
+    d = np.zeros(8)
+    coeffs = np.asarray(intrinsics.distortion, dtype=np.float64)
+    if coeffs.size == 0 or not np.any(coeffs):
+        return uv.copy()
+    if intrinsics.distortion_model not in _RADIAL_TANGENTIAL or coeffs.size > 8:
+        raise PrivposeInputError(
+            f"distortion model {intrinsics.distortion_model!r} with {coeffs.size} coefficients is "
+            f"not supported (use {_RADIAL_TANGENTIAL}); subscribe to the rectified image instead"
+        )
+    d[: coeffs.size] = coeffs
+    k1, k2, p1, p2, k3, k4, k5, k6 = d
+    xd = (uv[..., 0] - intrinsics.cx) / intrinsics.fx
+    yd = (uv[..., 1] - intrinsics.cy) / intrinsics.fy
+    x, y = xd.copy(), yd.copy()
+    for _ in range(iterations):
+        r2 = x * x + y * y
+        radial = (1 + ((k3 * r2 + k2) * r2 + k1) * r2) / (1 + ((k6 * r2 + k5) * r2 + k4) * r2)
+        dx = 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
+        dy = p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
+        x = (xd - dx) / radial
+        y = (yd - dy) / radial
+    return np.stack([x * intrinsics.fx + intrinsics.cx, y * intrinsics.fy + intrinsics.cy], -1)
+
+
+def distort_px(uv_px: np.ndarray, intrinsics: CameraIntrinsics) -> np.ndarray:
+    """Ideal pinhole pixels (..., 2) -> raw pixels of the distorted camera (inverts the above)."""
+    uv = np.asarray(uv_px, dtype=np.float64)
+    _check_last_dim("uv_px", uv, 2)
+    d = np.zeros(8)
+    coeffs = np.asarray(intrinsics.distortion, dtype=np.float64)
+    d[: min(coeffs.size, 8)] = coeffs[:8]
+    k1, k2, p1, p2, k3, k4, k5, k6 = d
+    x = (uv[..., 0] - intrinsics.cx) / intrinsics.fx
+    y = (uv[..., 1] - intrinsics.cy) / intrinsics.fy
+    r2 = x * x + y * y
+    radial = (1 + ((k3 * r2 + k2) * r2 + k1) * r2) / (1 + ((k6 * r2 + k5) * r2 + k4) * r2)
+    xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
+    yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
+    return np.stack([xd * intrinsics.fx + intrinsics.cx, yd * intrinsics.fy + intrinsics.cy], -1)

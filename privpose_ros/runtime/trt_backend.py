@@ -51,8 +51,13 @@ def build_serialized_engine(
     workspace_bytes: int,
     max_batch: int,
     timing_cache_path: Path | None,
+    profile_shapes: dict[str, tuple[tuple[int, ...], ...]] | None = None,
 ) -> bytes:
-    """Parse ``onnx_path`` and build a serialised engine (the timing cache is read and updated)."""
+    """Parse ``onnx_path`` and build a serialised engine (the timing cache is read and updated).
+
+    Dynamic inputs get an optimisation profile: ``profile_shapes[name]`` = (min, opt, max)
+    shapes when given, else batch 1 .. ``max_batch`` with the other dimensions as in the graph.
+    """
     trt = optional_import("tensorrt", TRT_HINT)
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
@@ -69,7 +74,10 @@ def build_serialized_engine(
     for index in range(network.num_inputs):
         tensor = network.get_input(index)
         shape = tuple(tensor.shape)
-        if shape[0] == -1:
+        if profile_shapes and tensor.name in profile_shapes:
+            profile = profile or builder.create_optimization_profile()
+            profile.set_shape(tensor.name, *profile_shapes[tensor.name])
+        elif shape[0] == -1:
             profile = profile or builder.create_optimization_profile()
             rest = shape[1:]
             largest = (max_batch, *rest)

@@ -52,9 +52,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_real_estimator(args: argparse.Namespace) -> EstimateFn:
     """The person pipeline as an EstimateFn (rgb, intrinsics, depth_mm or None) -> PoseResult."""
+    from privpose_ros.runtime.people import FrontEndConfig
     from privpose_ros.runtime.pipeline import PipelineConfig, PosePipeline
 
-    pipeline = PosePipeline(PipelineConfig(backend=args.backend or "auto"))
+    # independent photos: no tracking or smoothing across them
+    config = PipelineConfig(
+        frontend=FrontEndConfig(backend=args.backend or "auto"), tracking=None, smoothing=None
+    )
+    pipeline = PosePipeline(config)
     return lambda rgb, k, d: pipeline.process(rgb, k, depth_mm=d)
 
 

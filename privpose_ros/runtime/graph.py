@@ -1,0 +1,120 @@
+"""Named-tensor runners for imported ONNX graphs (the front end's detector and landmark models).
+
+The deployable RGB model has its own fixed-signature ``Backend`` (runtime/backend.py);
+imported graphs have their own tensor names, so they run through a :class:`GraphRunner`:
+``run({name: array}) -> {name: array}``. Two implementations: ONNX Runtime (CPU, or CUDA /
+TensorRT execution providers) and a TensorRT 10 engine built and cached like the model's.
+``open_graph`` picks one: "tensorrt" only on a CUDA device; "auto" tries TensorRT on CUDA and
+falls back to ONNX Runtime on any failure; "torch" has no ONNX importer and runs ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from privpose_ros.core.errors import MissingDependencyError, PrivposeInputError, optional_import
+from privpose_ros.runtime.ort_backend import ORT_HINT, _providers
+
+LOG = logging.getLogger(__name__)
+GRAPH_BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
+
+
+class GraphRunner(ABC):
+    """A loaded graph: ``run`` from one thread at a time, ``close`` to release it."""
+
+    name: str = ""
+
+    def __init__(self, input_names: tuple[str, ...], output_names: tuple[str, ...], device: str):
+        self.input_names = input_names
+        self.output_names = output_names
+        self.device = device
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        missing = set(self.input_names) - set(feeds)
+        if missing:
+            raise PrivposeInputError(
+                f"graph inputs {sorted(missing)} missing; it needs {list(self.input_names)}"
+            )
+        return self._run({n: np.ascontiguousarray(feeds[n]) for n in self.input_names})
+
+    @abstractmethod
+    def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release sessions and device memory."""
+
+
+class OrtGraphRunner(GraphRunner):
+    """An ONNX Runtime session; ``threads`` > 0 sets intra-op threads."""
+
+    name = "onnxruntime"
+
+    def __init__(
+        self,
+        onnx_path: Path,
+        device: str = "cpu",
+        threads: int = 0,
+        enable_fp16: bool = False,
+        trt_cache_dir: Path | None = None,
+    ) -> None:
+        ort = optional_import("onnxruntime", ORT_HINT)
+        if not Path(onnx_path).is_file():
+            raise FileNotFoundError(
+                f"ONNX graph {onnx_path} not found; reinstall privpose or "
+                "run tools/import_pretrained.py"
+            )
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = max(0, int(threads))
+        options.inter_op_num_threads = 1
+        providers = _providers(ort, device, enable_fp16, trt_cache_dir)
+        self._session = ort.InferenceSession(str(onnx_path), options, providers=providers)
+        self.providers = tuple(self._session.get_providers())
+        super().__init__(
+            tuple(i.name for i in self._session.get_inputs()),
+            tuple(o.name for o in self._session.get_outputs()),
+            device,
+        )
+
+    def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        outputs = self._session.run(list(self.output_names), feeds)
+        return dict(zip(self.output_names, outputs, strict=True))
+
+    def close(self) -> None:
+        self._session = None
+
+
+def open_graph(
+    onnx_path: Path,
+    backend: str = "auto",
+    device: str = "cpu",
+    threads: int = 0,
+    enable_fp16: bool = False,
+    cache_dir: Path | None = None,
+    profile_shapes: dict[str, tuple[tuple[int, ...], ...]] | None = None,
+) -> GraphRunner:
+    """The runner for ``onnx_path`` on ``backend`` (see the module docstring).
+
+    ``profile_shapes``: TensorRT (min, opt, max) shapes per dynamic input.
+    """
+    if backend not in GRAPH_BACKENDS:
+        raise PrivposeInputError(f"backend must be one of {GRAPH_BACKENDS}, got {backend!r}")
+    cuda = device.startswith("cuda")
+    if backend == "tensorrt" and not cuda:
+        raise PrivposeInputError("backend 'tensorrt' needs device 'cuda[:N]'; use onnxruntime")
+    trt_dir = None if cache_dir is None else Path(cache_dir) / "ort_tensorrt"
+    if backend == "tensorrt" or (backend == "auto" and cuda):
+        try:
+            from privpose_ros.runtime.trt_graph import TrtGraphRunner
+
+            return TrtGraphRunner(onnx_path, cache_dir, device, enable_fp16, profile_shapes)
+        except (MissingDependencyError, ImportError, RuntimeError, OSError) as exc:
+            if backend == "tensorrt":
+                raise
+            LOG.info("TensorRT unavailable for %s (%s); using onnxruntime", onnx_path.name, exc)
+    return OrtGraphRunner(onnx_path, device, threads, enable_fp16, trt_dir)

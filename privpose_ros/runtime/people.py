@@ -1,0 +1,218 @@
+"""The real-world front end: every person in an RGB image, canonical joints, metric 3D.
+
+MoveNet MultiPose finds the people (boxes + COCO-17 points); each person's rotated crop goes to
+the BlazePose landmark model (all persons in one batch); its 33 landmarks become the canonical
+26 joints (:mod:`privpose_ros.core.blazepose`) in source pixels with per-joint confidence (the
+landmark visibility), and its metric world points are placed in the camera optical frame from
+the 2D joints and the intrinsics (:mod:`privpose_ros.core.monocular`; the world points are
+scaled by ``world_scale`` first: BlazePose's limbs measure 0.83-0.91 of the true lengths on real
+studio frames, see PRETRAINED figures in the weights' model card). With a depth image the
+refinement stage replaces that monocular 3D (:mod:`privpose_ros.runtime.pipeline`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from privpose_ros.core.blazepose import confidence_to_canonical, landmarks_to_canonical
+from privpose_ros.core.camera import CameraIntrinsics
+from privpose_ros.core.errors import PrivposeInputError
+from privpose_ros.core.frame import check_rgb
+from privpose_ros.core.geometry import undistort_px
+from privpose_ros.core.joints import CANONICAL
+from privpose_ros.core.monocular import place_skeleton_m
+from privpose_ros.core.pose import PersonPose, PoseResult
+from privpose_ros.runtime.detector import PersonDetector
+from privpose_ros.runtime.graph import GRAPH_BACKENDS, open_graph
+from privpose_ros.runtime.landmarks import LandmarkModel, Landmarks, Roi, roi_from_detection
+
+LOG = logging.getLogger(__name__)
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+LANDMARK_MODELS = ("full", "lite")
+DETECTOR_FILE = "movenet_multipose.onnx"
+
+
+def landmark_file(variant: str) -> str:
+    return f"blazepose_landmark_{variant}.onnx"
+
+
+@dataclass(frozen=True)
+class FrontEndConfig:
+    """``backend``/``device``/``threads``/``enable_fp16``/``cache_dir``: where the graphs run
+    (see :func:`privpose_ros.runtime.graph.open_graph`). ``landmark_model``: "full" (default)
+    or "lite" (weak CPUs). ``detector_long_side_px``: MoveNet input long side (multiple of 32).
+    ``min_person_score``: MoveNet person score to keep a detection; ``min_pose_score``:
+    BlazePose person presence to keep it after landmarks (rejects false detections).
+    ``max_persons``: most persons per image (best first). ``roi_passes``: 2 re-crops each
+    person from its own alignment landmarks and runs the landmarks again (more accurate, 2x
+    landmark time). ``world_scale``: scale applied to BlazePose's metric world points.
+    ``weights_dir``: folder of the ONNX files (None: the shipped ones)."""
+
+    backend: str = "auto"
+    device: str = "cpu"
+    threads: int = 0
+    enable_fp16: bool = False
+    cache_dir: Path | None = None
+    landmark_model: str = "full"
+    detector_long_side_px: int = 512
+    min_person_score: float = 0.2
+    min_pose_score: float = 0.5
+    max_persons: int = 6
+    roi_passes: int = 1
+    world_scale: float = 1.1
+    weights_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.backend not in GRAPH_BACKENDS:
+            raise PrivposeInputError(
+                f"backend must be one of {GRAPH_BACKENDS}, got {self.backend!r}"
+            )
+        if self.landmark_model not in LANDMARK_MODELS:
+            raise PrivposeInputError(
+                f"landmark_model must be one of {LANDMARK_MODELS}, got {self.landmark_model!r}"
+            )
+        side = int(self.detector_long_side_px)
+        if side % 32 or not 128 <= side <= 1536:
+            raise PrivposeInputError(
+                f"detector_long_side_px must be a multiple of 32 in [128, 1536], got {side}"
+            )
+        if self.roi_passes not in (1, 2) or not 1 <= int(self.max_persons) <= 32:
+            raise PrivposeInputError(
+                f"roi_passes must be 1 or 2 and max_persons in [1, 32], got {self.roi_passes}, "
+                f"{self.max_persons}"
+            )
+        if not self.world_scale > 0:
+            raise PrivposeInputError(f"world_scale must be > 0, got {self.world_scale}")
+
+    @property
+    def models_dir(self) -> Path:
+        return Path(self.weights_dir) if self.weights_dir else WEIGHTS_DIR
+
+
+@dataclass
+class StageTimes:
+    """Milliseconds spent per stage in the last ``estimate`` call."""
+
+    detector_ms: float = 0.0
+    landmarks_ms: float = 0.0
+    lifting_ms: float = 0.0
+    persons: int = 0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class PeopleEstimator:
+    """RGB (H, W, 3) uint8 + intrinsics -> PoseResult with every person (canonical joints).
+
+    Person ids are detection ranks (0 = best); the tracker gives stable ids. Not thread-safe.
+    """
+
+    def __init__(self, config: FrontEndConfig = FrontEndConfig()) -> None:
+        self.config = config
+        graphs = config.models_dir
+        common = dict(
+            backend=config.backend,
+            device=config.device,
+            threads=config.threads,
+            enable_fp16=config.enable_fp16,
+            cache_dir=config.cache_dir,
+        )
+        side = config.detector_long_side_px
+        det_shapes = {"image": ((1, 32, 32, 3), (1, side, side, 3), (1, side, side, 3))}
+        self._det_runner = open_graph(graphs / DETECTOR_FILE, profile_shapes=det_shapes, **common)
+        lm_shape = (256, 256, 3)
+        lm_shapes = {"crop_rgb": ((1, *lm_shape), (4, *lm_shape), (config.max_persons, *lm_shape))}
+        self._lm_runner = open_graph(
+            graphs / landmark_file(config.landmark_model), profile_shapes=lm_shapes, **common
+        )
+        self.detector = PersonDetector(self._det_runner, side, config.min_person_score)
+        self.landmarks = LandmarkModel(self._lm_runner)
+        self.times = StageTimes()
+
+    @property
+    def backend_name(self) -> str:
+        return self._lm_runner.name
+
+    def find_landmarks(self, rgb: np.ndarray) -> list[tuple[float, Landmarks]]:
+        """(detection score, landmarks) of every person kept, best first."""
+        t0 = time.perf_counter()
+        detections = self.detector.detect(rgb)[: self.config.max_persons]
+        t1 = time.perf_counter()
+        rois: list[Roi] = [roi_from_detection(d) for d in detections]
+        found = self.landmarks.infer(rgb, rois)
+        if self.config.roi_passes == 2 and found:
+            found = self.landmarks.infer(rgb, [lm.next_roi for lm in found])
+        self.times.detector_ms = (t1 - t0) * 1e3
+        self.times.landmarks_ms = (time.perf_counter() - t1) * 1e3
+        kept = [
+            (d.score, lm)
+            for d, lm in zip(detections, found, strict=True)
+            if lm.pose_score >= self.config.min_pose_score
+        ]
+        return _drop_duplicates(kept)
+
+    def estimate(
+        self, rgb: np.ndarray, intrinsics: CameraIntrinsics, stamp_ns: int = 0, frame_id: str = ""
+    ) -> PoseResult:
+        """Every person; joints_cam_m metres in the optical frame of ``intrinsics`` (raw
+        pixels are undistorted with its distortion first), joints_px in pixels of ``rgb``."""
+        check_rgb(rgb, intrinsics)
+        kept = self.find_landmarks(rgb)
+        t0 = time.perf_counter()
+        persons = tuple(
+            self._person(rank, score, lm, intrinsics) for rank, (score, lm) in enumerate(kept)
+        )
+        self.times.lifting_ms = (time.perf_counter() - t0) * 1e3
+        self.times.persons = len(persons)
+        return PoseResult(persons=persons, stamp_ns=int(stamp_ns), frame_id=frame_id)
+
+    def _person(
+        self, rank: int, det_score: float, lm: Landmarks, intrinsics: CameraIntrinsics
+    ) -> PersonPose:
+        ideal_px = undistort_px(lm.points_px, intrinsics)
+        weights = lm.visibility * lm.presence
+        cam_m = place_skeleton_m(
+            lm.world_m, ideal_px, weights, intrinsics, self.config.world_scale
+        )
+        joints_px = landmarks_to_canonical(lm.points_px)
+        lo, hi = joints_px.min(axis=0), joints_px.max(axis=0)
+        return PersonPose(
+            joints_cam_m=landmarks_to_canonical(cam_m),
+            confidence=np.clip(confidence_to_canonical(lm.visibility), 0.0, 1.0),
+            joint_set=CANONICAL,
+            person_id=rank,
+            joints_px=joints_px,
+            score=float(np.sqrt(det_score * lm.pose_score)),
+            box_px=np.concatenate([lo, hi]),
+        )
+
+    def close(self) -> None:
+        for runner in (self._det_runner, self._lm_runner):
+            runner.close()
+
+    def __enter__(self) -> PeopleEstimator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _drop_duplicates(
+    kept: list[tuple[float, Landmarks]], max_rel_distance: float = 0.08
+) -> list[tuple[float, Landmarks]]:
+    """Two detections of one person give the same landmarks: keep the better one. Duplicate =
+    median landmark distance under ``max_rel_distance`` x the better one's ROI side."""
+    out: list[tuple[float, Landmarks]] = []
+    for score, lm in sorted(kept, key=lambda item: -item[0]):
+        same = any(
+            np.median(np.linalg.norm(lm.points_px - other.points_px, axis=1))
+            < max_rel_distance * other.next_roi.side_px
+            for _, other in out
+        )
+        if not same:
+            out.append((score, lm))
+    return out
