@@ -26,6 +26,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("privpose_ros.train.eval_cmd", "evaluate weights on a dataset (MPJPE, mAP@10cm)"),
     "export": ("privpose_ros.runtime.export_cmd", "export the deployable RGB model to ONNX"),
     "bench": ("privpose_ros.runtime.bench_cmd", "latency / memory benchmark of every backend"),
+    "infer": (
+        "privpose_ros.runtime.infer_cmd",
+        "every person in one image (+ depth): 2D joints and metric 3D",
+    ),
     "replay": ("privpose_ros.ros.replay_cmd", "publish synthetic, dataset or rosbag2 frames"),
     "demo": (
         "privpose_ros.ros.demo_cmd",
