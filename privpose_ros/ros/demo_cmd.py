@@ -1,9 +1,11 @@
 """`privpose demo` (`make demo`): replay + pose_node + recorder in a real ROS 2 graph.
 
 The node runs in its own process, as users run it (`python -m privpose_ros.ros.node` with
---ros-args), with the shipped weights; this process replays synthetic 640x480 RGB-D frames at a
-fixed rate (stamped at publish = capture time), records /human_pose, compares it with the
-generator's ground truth and measures capture-stamp-to-receipt latency. No camera, no dataset.
+--ros-args), with the shipped models (default: the real-world front end, ``--model blazepose``);
+this process replays synthetic 640x480 RGB-D frames at a fixed rate (stamped at publish =
+capture time), records /human_pose, compares it with the generator's ground truth and measures
+capture-stamp-to-receipt latency. No camera, no dataset. ``--bag X.bag`` replays a recorded
+robot camera instead (ROS 1 or rosbag2; no ground truth there: persons found, latency).
 """
 
 from __future__ import annotations
@@ -70,7 +72,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=7, help="synthetic stream seed")
     parser.add_argument("--backend", default="auto", help="auto, tensorrt, onnxruntime, torch")
     parser.add_argument("--refine", choices=sorted(REFINE), default="b", help="depth refinement")
-    parser.add_argument("--weights", default="", help="RGB model safetensors (default: shipped)")
+    parser.add_argument(
+        "--model",
+        choices=("blazepose", "privpose_rgb"),
+        default="blazepose",
+        help="blazepose: real-world front end; privpose_rgb: the synthetic-trained RGB model",
+    )
+    parser.add_argument("--bag", default="", help="replay this ROS 1 / rosbag2 instead")
+    parser.add_argument("--slop-s", type=float, default=0.5, help="bag colour-depth pairing (s)")
+    parser.add_argument(
+        "--weights", default="", help="privpose_rgb safetensors (default: shipped)"
+    )
     parser.add_argument("--refine-weights", default="", help="refiner weights folder")
     parser.add_argument("--threads", type=int, default=0, help="inference threads (0 = default)")
     parser.add_argument("--out", default="out/demo", help="folder for PNG frames and node.log")
@@ -92,6 +104,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _node_command(args: argparse.Namespace) -> list[str]:
     lifting, a, b, c = REFINE[args.refine]
     params = {
+        "model": args.model,
         "backend": args.backend,
         "weights_path": args.weights or "''",
         "threads": args.threads,
@@ -153,16 +166,17 @@ def _wait(predicate, timeout_s: float, proc: subprocess.Popen, what: str, log: P
 
 
 def _metrics(sent: dict[int, int], recorder: Recorder, frames) -> dict:  # noqa: ANN001
-    latencies, errors, known = [], [], []
+    latencies, errors, known, found = [], [], [], []
     for stamp, index in sent.items():
         if stamp not in recorder.poses:
             continue
         arrival, joints = recorder.poses[stamp]
         latencies.append((arrival - stamp) / 1e6)
+        found.append(joints.shape == (26, 3))
         if joints.shape == (26, 3):
             ok = np.all(np.isfinite(joints), axis=1)
             known.append(ok.mean())
-            if ok.any():
+            if ok.any() and frames[index].joints_cam_m is not None:
                 diff = joints[ok] - frames[index].joints_cam_m[ok]
                 errors.append(float(np.linalg.norm(diff, axis=1).mean() * 1000.0))
     out = len(latencies)
@@ -174,6 +188,7 @@ def _metrics(sent: dict[int, int], recorder: Recorder, frames) -> dict:  # noqa:
         "frames_in": len(sent),
         "frames_out": out,
         "dropped": len(sent) - out,
+        "person_found_rate": round(float(np.mean(found)), 3) if found else None,
         "mpjpe_mm": round(float(np.mean(errors)), 1) if errors else None,
         "latency_ms_p50": pct(50),
         "latency_ms_p95": pct(95),
@@ -193,8 +208,16 @@ def run(args: argparse.Namespace) -> int:
 
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    LOG.info("rendering %d synthetic %dx%d frames", args.distinct, args.width, args.height)
-    frames = synthetic_frames(args.distinct, args.seed, args.width, args.height)
+    if args.bag:
+        from privpose_ros.ros.replay import bag_frames
+
+        frames = list(bag_frames(args.bag, args.distinct, slop_s=args.slop_s))
+        if not frames:
+            raise ValueError(f"{args.bag} gave no synchronised RGB-D frame; try a larger --slop-s")
+        args.width, args.height = frames[0].intrinsics.width, frames[0].intrinsics.height
+    else:
+        LOG.info("rendering %d synthetic %dx%d frames", args.distinct, args.width, args.height)
+        frames = synthetic_frames(args.distinct, args.seed, args.width, args.height)
     set_profile = args.transport == "shm" and not os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE")
     if set_profile:
         profile = out_dir / "fastdds_shm.xml"
@@ -270,6 +293,8 @@ def _run_graph(args: argparse.Namespace, frames: list, out_dir: Path) -> int:
             "resolution": f"{args.width}x{args.height}",
             "transport": args.transport,
             "refine": args.refine,
+            "model": args.model,
+            "source": args.bag or "synthetic",
             "backend": recorder.diagnostics.get("backend"),
             "node_latency_ms_p50": recorder.diagnostics.get("latency_ms_p50"),
             "node_latency_ms_p95": recorder.diagnostics.get("latency_ms_p95"),
@@ -297,7 +322,8 @@ def _run_graph(args: argparse.Namespace, frames: list, out_dir: Path) -> int:
                 CANONICAL,
                 joints,
                 frame.joints_cam_m,
-                caption="green: /human_pose  orange: ground truth",
+                caption="green: /human_pose"
+                + ("  orange: ground truth" if frame.joints_cam_m is not None else ""),
             )
     if args.json:
         print(json.dumps(summary))

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseArray
@@ -41,18 +42,18 @@ from privpose_ros.ros.params import PARAMS, NodeConfig, ParamSpec, config_from_v
 from privpose_ros.ros.pose_msgs import (
     OutputPerson,
     joint_transforms,
-    most_confident,
     pose_array,
     select_persons,
+    select_primary,
     stamp_ns_of,
 )
 from privpose_ros.ros.processing import (
     BadFrame,
+    EstimatorPipeline,
     Frame,
     FrameProcessor,
     decode_frame,
-    default_estimator,
-    default_refiner,
+    default_pipeline,
 )
 from privpose_ros.ros.sync import LatestSlot
 
@@ -94,13 +95,22 @@ class PoseNode(LifecycleNode):
 
     def __init__(
         self,
-        estimator_factory: Factory = default_estimator,
-        refiner_factory: Factory = default_refiner,
+        pipeline_factory: Factory = default_pipeline,
+        estimator_factory: Factory | None = None,
+        refiner_factory: Factory | None = None,
         **node_kwargs: Any,
     ) -> None:
+        """``pipeline_factory(config)`` builds the per-frame pipeline; ``estimator_factory`` (and
+        ``refiner_factory``) instead wrap a single-image estimator (tests, custom models)."""
         super().__init__("pose_node", **node_kwargs)
-        self._estimator_factory = estimator_factory
-        self._refiner_factory = refiner_factory
+        if estimator_factory is not None:
+
+            def pipeline_factory(config: NodeConfig) -> Any:
+                refiner = refiner_factory(config) if refiner_factory is not None else None
+                return EstimatorPipeline(estimator_factory(config), refiner)
+
+        self._pipeline_factory = pipeline_factory
+        self._camera_origin_m = None
         for spec in PARAMS:
             value = spec.default
             if isinstance(value, list) and not value:
@@ -148,12 +158,12 @@ class PoseNode(LifecycleNode):
     def on_configure(self, state: Any) -> TransitionCallbackReturn:
         try:
             self.config = config = self._read_config()
-            estimator = self._estimator_factory(config)
-            self._processor = FrameProcessor(estimator, self._refiner_factory(config))
+            pipeline = self._pipeline_factory(config)
+            self._processor = FrameProcessor(pipeline)
         except (PrivposeInputError, ImportError, FileNotFoundError, RuntimeError) as exc:
             self.get_logger().error(f"configure failed: {exc}")
             return TransitionCallbackReturn.FAILURE
-        self.backend_name = str(getattr(estimator, "backend_name", type(estimator).__name__))
+        self.backend_name = str(getattr(pipeline, "backend_name", type(pipeline).__name__))
         out_qos = _qos(config["qos.output"])
         self._pubs = {
             "pose": self.create_publisher(PoseArray, "human_pose", out_qos),
@@ -196,8 +206,8 @@ class PoseNode(LifecycleNode):
     def release(self) -> None:
         """Stop inference and free the model without ROS calls (after the context shut down)."""
         self._stop_worker()
-        if self._processor is not None and hasattr(self._processor.estimator, "close"):
-            self._processor.estimator.close()
+        if self._processor is not None:
+            self._processor.close()
         self._processor = None
 
     def on_deactivate(self, state: Any) -> TransitionCallbackReturn:
@@ -249,7 +259,7 @@ class PoseNode(LifecycleNode):
         logger = self.get_logger()
         started = time.perf_counter()
         try:
-            frame = decode_frame(rgb_msg, info_msg, depth_msg)
+            frame = decode_frame(rgb_msg, info_msg, depth_msg, self.config["camera.rectified"])
             for note in frame.notes:
                 logger.warning(note, throttle_duration_sec=10.0)
             if frame.stamp_ns <= self._last_stamp_ns:
@@ -264,6 +274,7 @@ class PoseNode(LifecycleNode):
                 result, self.config.joint_set, self.config["confidence_threshold"]
             )
             frame_id = frame.frame_id
+            self._camera_origin_m = None
             if self.config["target_frame"]:
                 persons, frame_id = self._to_target(persons, frame)
         except BadFrame as exc:
@@ -288,6 +299,7 @@ class PoseNode(LifecycleNode):
         moved = [
             OutputPerson(p.person_id, p.joints_m @ rot.T + trans, p.confidence) for p in persons
         ]
+        self._camera_origin_m = np.asarray(trans, dtype=np.float64)
         return moved, target
 
     def _publish(
@@ -297,7 +309,11 @@ class PoseNode(LifecycleNode):
         joint_set = config.joint_set
         self._pubs["pose"].publish(
             pose_array(
-                most_confident(persons), joint_set, config.output_indices, stamp_ns, frame_id
+                select_primary(persons, config["output.person_selection"], self._camera_origin_m),
+                joint_set,
+                config.output_indices,
+                stamp_ns,
+                frame_id,
             )
         )
         processing_ms = (time.perf_counter() - started) * 1e3

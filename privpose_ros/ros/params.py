@@ -13,8 +13,11 @@ from typing import Any
 
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.core.joints import JOINT_SETS, JointSet, get_joint_set
+from privpose_ros.ros.pose_msgs import PERSON_SELECTION_RULES
 
 BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
+MODELS = ("blazepose", "privpose_rgb")
+LANDMARK_MODELS = ("full", "lite")
 QOS_CHOICES = ("sensor_data", "reliable")
 
 
@@ -63,9 +66,60 @@ def _qos(topic: str) -> ParamSpec:
 
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("autostart", True, "configure and activate the lifecycle node at startup"),
+    ParamSpec(
+        "model",
+        "blazepose",
+        "blazepose: real-world front end (MoveNet persons + BlazePose landmarks, every person); "
+        "privpose_rgb: the synthetic-trained whole-image SPDH model (one person)",
+        MODELS,
+    ),
+    ParamSpec(
+        "frontend.landmark_model", "full", "BlazePose landmarks: full or lite", LANDMARK_MODELS
+    ),
+    ParamSpec(
+        "frontend.detector_long_side_px",
+        512,
+        "person detector input long side (px, x32)",
+        (),
+        128,
+        1536,
+    ),
+    ParamSpec("frontend.min_person_score", 0.1, "person detector score to try a person", (), 0, 1),
+    ParamSpec("frontend.min_pose_score", 0.5, "landmark person presence to keep it", (), 0, 1),
+    ParamSpec("frontend.max_persons", 6, "most persons per frame", (), 1, 32),
+    ParamSpec(
+        "frontend.roi_passes", 2, "1: crop from the detector; 2: re-crop from landmarks", (), 1, 2
+    ),
+    ParamSpec(
+        "frontend.world_scale",
+        1.1,
+        "scale of the landmark world points (RGB-only 3D)",
+        (),
+        0.5,
+        2.0,
+    ),
+    ParamSpec(
+        "camera.rectified",
+        True,
+        "true: the colour topic is rectified (use camera_info P, no distortion); false: raw "
+        "image (use K and undistort the 2D joints with D)",
+    ),
+    ParamSpec("tracking.enabled", True, "stable person ids across frames"),
+    ParamSpec("tracking.max_age_s", 1.0, "forget a person unseen this long (s)", (), 0.0, 60.0),
+    ParamSpec("tracking.min_similarity", 0.2, "least track-detection similarity", (), 0.0, 1.0),
+    ParamSpec("smoothing.enabled", True, "One Euro smoothing of every joint (needs tracking)"),
+    ParamSpec("smoothing.min_cutoff_hz", 0.4, "One Euro cutoff at rest (Hz)", (), 0.01, 30.0),
+    ParamSpec("smoothing.beta", 2.5, "One Euro speed coefficient (1/m)", (), 0.0, 100.0),
+    ParamSpec("smoothing.d_cutoff_hz", 1.0, "One Euro cutoff of the speed (Hz)", (), 0.01, 30.0),
+    ParamSpec(
+        "output.person_selection",
+        "most_confident",
+        "which person /human_pose carries",
+        PERSON_SELECTION_RULES,
+    ),
     ParamSpec("backend", "auto", "inference backend (auto picks the fastest available)", BACKENDS),
     ParamSpec("device", "cpu", "inference device: cpu, cuda or cuda:N"),
-    ParamSpec("weights_path", "", "RGB model safetensors; empty = the shipped weights"),
+    ParamSpec("weights_path", "", "privpose_rgb model safetensors; empty = the shipped weights"),
     ParamSpec("onnx_path", "", "exported ONNX model; empty = export from the weights"),
     ParamSpec("engine_cache_dir", "", "TensorRT engine cache folder; empty = default cache"),
     ParamSpec("enable_fp16", False, "TensorRT FP16 engine"),

@@ -52,18 +52,29 @@ class Frame:
     notes: tuple[str, ...] = ()
 
 
-def intrinsics_from_info(info: Any, width: int, height: int) -> CameraIntrinsics:
-    """CameraInfo -> CameraIntrinsics of a ``width`` x ``height`` image (sizes must agree)."""
+def intrinsics_from_info(
+    info: Any, width: int, height: int, rectified: bool = True
+) -> CameraIntrinsics:
+    """CameraInfo -> CameraIntrinsics of a ``width`` x ``height`` image (sizes must agree).
+
+    ``rectified``: the image is a rectified topic (``image_rect*``): its camera is P's left 3x3
+    without distortion (as image_geometry does). Otherwise (a raw topic) K with the distortion D,
+    and the 2D joints are undistorted before any 3D.
+    """
     if (int(info.width), int(info.height)) not in ((width, height), (0, 0)):
         raise BadFrame(
             "camera_info_size",
             f"camera_info is for {info.width}x{info.height} but the image is {width}x{height}; "
             "use the camera_info published with this image",
         )
+    p = np.asarray(info.p, dtype=np.float64).reshape(-1)
     try:
-        return CameraIntrinsics.from_k(
-            list(info.k), width, height, tuple(info.d), str(info.distortion_model or "plumb_bob")
-        )
+        if rectified:
+            if p.size == 12 and p[0] > 0 and p[5] > 0:  # an all-zero P: K of the same image
+                return CameraIntrinsics(p[0], p[5], p[2], p[6], width, height)
+            return CameraIntrinsics.from_k(list(info.k), width, height)
+        model = str(info.distortion_model or "plumb_bob")
+        return CameraIntrinsics.from_k(list(info.k), width, height, tuple(info.d), model)
     except PrivposeInputError as exc:
         raise BadFrame("bad_camera_info", f"camera_info rejected: {exc}") from exc
 
@@ -89,14 +100,16 @@ def align_depth(depth_mm: np.ndarray, height: int, width: int) -> tuple[np.ndarr
     return _resize_nearest(depth_mm, height, width), note
 
 
-def decode_frame(rgb_msg: Any, info_msg: Any, depth_msg: Any | None) -> Frame:
+def decode_frame(
+    rgb_msg: Any, info_msg: Any, depth_msg: Any | None, rectified: bool = True
+) -> Frame:
     """Validate and decode one synchronised set of messages (depth_msg None = RGB-only)."""
     try:
         rgb = to_rgb8(compat.decode_image(rgb_msg), str(rgb_msg.encoding))
     except PrivposeInputError as exc:
         raise BadFrame("bad_rgb", f"colour image rejected: {exc}") from exc
     height, width = rgb.shape[:2]
-    intrinsics = intrinsics_from_info(info_msg, width, height)
+    intrinsics = intrinsics_from_info(info_msg, width, height, rectified)
     stamp_ns = stamp_ns_of(rgb_msg.header.stamp)
     notes: list[str] = []
     depth_mm = None
@@ -120,24 +133,114 @@ def decode_frame(rgb_msg: Any, info_msg: Any, depth_msg: Any | None) -> Frame:
     return Frame(rgb, intrinsics, depth_mm, stamp_ns, str(rgb_msg.header.frame_id), tuple(notes))
 
 
-class FrameProcessor:
-    """Runs the estimator and, when there is depth, the refinement on a decoded frame."""
+class EstimatorPipeline:
+    """A single-image estimator (+ optional depth refiner) behind the pipeline interface:
+    the ``privpose_rgb`` whole-image model, and test doubles."""
 
     def __init__(self, estimator: Estimator, refiner: Refiner | None = None) -> None:
         self.estimator = estimator
         self.refiner = refiner
+        self.backend_name = str(getattr(estimator, "backend_name", type(estimator).__name__))
+
+    def process(
+        self,
+        rgb: np.ndarray,
+        intrinsics: CameraIntrinsics,
+        depth_mm: np.ndarray | None = None,
+        stamp_ns: int = 0,
+        frame_id: str = "",
+    ) -> PoseResult:
+        result = self.estimator.estimate(rgb, intrinsics, stamp_ns=stamp_ns, frame_id=frame_id)
+        if self.refiner is not None and depth_mm is not None and result.persons:
+            result = self.refiner.refine(result, depth_mm, intrinsics)
+        return PoseResult(persons=result.persons, stamp_ns=stamp_ns, frame_id=frame_id)
+
+    def reset(self) -> None:
+        """No state across frames."""
+
+    def close(self) -> None:
+        if hasattr(self.estimator, "close"):
+            self.estimator.close()
+
+
+class FrameProcessor:
+    """Runs a pipeline (``process(rgb, intrinsics, depth_mm, stamp_ns, frame_id)``) on frames."""
+
+    def __init__(self, pipeline: Any) -> None:
+        self.pipeline = pipeline
 
     def process(self, frame: Frame) -> PoseResult:
-        result = self.estimator.estimate(
-            frame.rgb, frame.intrinsics, stamp_ns=frame.stamp_ns, frame_id=frame.frame_id
+        return self.pipeline.process(
+            frame.rgb, frame.intrinsics, frame.depth_mm, frame.stamp_ns, frame.frame_id
         )
-        if self.refiner is not None and frame.depth_mm is not None and result.persons:
-            result = self.refiner.refine(result, frame.depth_mm, frame.intrinsics)
-        return PoseResult(persons=result.persons, stamp_ns=frame.stamp_ns, frame_id=frame.frame_id)
+
+    def close(self) -> None:
+        self.pipeline.close()
+
+
+def _refine_config(config: NodeConfig) -> Any:
+    from privpose_ros.refine.pipeline import RefineConfig
+
+    if not config["use_depth"] or not config.refine_enabled:
+        return None
+    return RefineConfig(
+        lifting=config["refine.lifting"],
+        patch_a=config["refine.patch_a"],
+        skeleton_b=config["refine.skeleton_b"],
+        pointcloud_c=config["refine.pointcloud_c"],
+        weights_dir=config["refine.weights_dir"] or None,
+    )
+
+
+def pipeline_config(config: NodeConfig) -> Any:
+    """The PipelineConfig (front end, refinement, tracking, smoothing) of the node parameters."""
+    from privpose_ros.runtime.people import FrontEndConfig
+    from privpose_ros.runtime.pipeline import PipelineConfig
+    from privpose_ros.track.smoothing import SmoothingConfig
+    from privpose_ros.track.tracker import TrackerConfig
+
+    frontend = FrontEndConfig(
+        backend=config["backend"],
+        device=config["device"],
+        threads=config["threads"],
+        enable_fp16=config["enable_fp16"],
+        cache_dir=config["engine_cache_dir"] or None,
+        landmark_model=config["frontend.landmark_model"],
+        detector_long_side_px=config["frontend.detector_long_side_px"],
+        min_person_score=config["frontend.min_person_score"],
+        min_pose_score=config["frontend.min_pose_score"],
+        max_persons=config["frontend.max_persons"],
+        roi_passes=config["frontend.roi_passes"],
+        world_scale=config["frontend.world_scale"],
+    )
+    tracking = None
+    if config["tracking.enabled"]:
+        tracking = TrackerConfig(
+            max_age_s=config["tracking.max_age_s"],
+            min_similarity=config["tracking.min_similarity"],
+        )
+    smoothing = None
+    if config["smoothing.enabled"]:
+        smoothing = SmoothingConfig(
+            min_cutoff_hz=config["smoothing.min_cutoff_hz"],
+            beta=config["smoothing.beta"],
+            d_cutoff_hz=config["smoothing.d_cutoff_hz"],
+        )
+    return PipelineConfig(frontend, _refine_config(config), tracking, smoothing)
+
+
+def default_pipeline(config: NodeConfig) -> Any:
+    """The pipeline the node runs: the front end (``model: blazepose``) or the whole-image
+    privpose RGB model (``model: privpose_rgb``) with the depth refiner."""
+    if config["model"] == "privpose_rgb":
+        return EstimatorPipeline(default_estimator(config), default_refiner(config))
+    from privpose_ros.runtime.pipeline import PosePipeline
+
+    return PosePipeline(pipeline_config(config))
 
 
 def default_estimator(config: NodeConfig) -> Any:
-    """The runtime PoseEstimator configured from the node parameters."""
+    """The whole-image privpose RGB model (``model: privpose_rgb``) from the node parameters."""
     from privpose_ros.runtime.estimator import EstimatorConfig, PoseEstimator
 
     return PoseEstimator(
@@ -155,16 +258,9 @@ def default_estimator(config: NodeConfig) -> Any:
 
 def default_refiner(config: NodeConfig) -> Any:
     """The enabled refinement modules, or None (RGB-only or all modules off)."""
-    if not config["use_depth"] or not config.refine_enabled:
+    refine = _refine_config(config)
+    if refine is None:
         return None
-    from privpose_ros.refine.pipeline import RefineConfig, RefinementPipeline
+    from privpose_ros.refine.pipeline import RefinementPipeline
 
-    return RefinementPipeline(
-        RefineConfig(
-            lifting=config["refine.lifting"],
-            patch_a=config["refine.patch_a"],
-            skeleton_b=config["refine.skeleton_b"],
-            pointcloud_c=config["refine.pointcloud_c"],
-            weights_dir=config["refine.weights_dir"] or None,
-        )
-    )
+    return RefinementPipeline(refine)

@@ -73,23 +73,35 @@ def roi_from_points(centre_px: np.ndarray, top_px: np.ndarray, radius_px: float)
 
 def roi_from_detection(det: Detection, min_score: float = 0.2) -> Roi:
     """The ROI of a MoveNet detection: hip centre, hips -> shoulders upright, and a radius that
-    reaches the farthest confident keypoint (+15 % for the head top and the feet)."""
+    reaches the farthest confident keypoint (+15 % for the head top and the feet).
+
+    A person cut off at the hips (close to the camera, behind a table) has no hip keypoints: as
+    MediaPipe's detector does, the ROI is then centred on a virtual hip centre below the
+    shoulders (1.3 shoulder widths along the body axis, the head giving "up") and sized for the
+    whole virtual body (radius 2.2 shoulder widths), so the landmark model sees the scale and
+    framing it was trained on.
+    """
     ok = det.keypoint_scores >= min_score
     kps = det.keypoints_px
-    box_centre = np.array(
-        [(det.box_px[0] + det.box_px[2]) / 2, (det.box_px[1] + det.box_px[3]) / 2]
-    )
+    box = det.box_px
+    box_centre = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
     hips, shoulders = list(_COCO_HIPS), list(_COCO_SHOULDERS)
-    centre = kps[hips].mean(axis=0) if ok[hips].all() else box_centre
-    top = kps[shoulders].mean(axis=0) if ok[shoulders].all() else None
-    if top is None or np.linalg.norm(top - centre) < 1.0:
-        top = centre - np.array([0.0, 1.0])  # no torso direction: assume upright
-    points = kps[ok] if ok.sum() >= 2 else det.box_px.reshape(2, 2)
-    radius = max(
-        float(np.linalg.norm(points - centre, axis=1).max()) * 1.15,
-        0.5 * float(max(det.box_px[2] - det.box_px[0], det.box_px[3] - det.box_px[1])) / ROI_SCALE,
-        4.0,
-    )
+    points = kps[ok] if ok.sum() >= 2 else box.reshape(2, 2)
+    min_radius = 0.5 * float(max(box[2] - box[0], box[3] - box[1])) / ROI_SCALE
+    if ok[shoulders].all() and not ok[hips].all():
+        top = kps[shoulders].mean(axis=0)
+        width = float(np.linalg.norm(kps[shoulders[0]] - kps[shoulders[1]]))
+        head = kps[:5][ok[:5]]
+        up = head.mean(axis=0) - top if len(head) else np.array([0.0, -1.0])
+        up = up / max(float(np.linalg.norm(up)), 1e-6)
+        centre = top - up * 1.3 * width
+        min_radius = max(min_radius, 2.2 * width)
+    else:
+        centre = kps[hips].mean(axis=0) if ok[hips].all() else box_centre
+        top = kps[shoulders].mean(axis=0) if ok[shoulders].all() else None
+        if top is None or np.linalg.norm(top - centre) < 1.0:
+            top = centre - np.array([0.0, 1.0])  # no torso direction: assume upright
+    radius = max(float(np.linalg.norm(points - centre, axis=1).max()) * 1.15, min_radius, 4.0)
     return roi_from_points(centre, top, radius)
 
 

@@ -117,6 +117,7 @@ def test_node_process_with_a_random_model_answers_every_frame(tmp_path) -> None:
     weights = tmp_path / "random.safetensors"
     save_deployable(DeployableRGBModel(ModelConfig.tiny()), weights)
     params = {
+        "model": "privpose_rgb",
         "weights_path": str(weights),
         "backend": "torch",
         "threads": 1,
@@ -139,21 +140,21 @@ def test_node_process_with_a_random_model_answers_every_frame(tmp_path) -> None:
 @pytest.mark.skipif(not SHIPPED.is_file(), reason=f"shipped weights {SHIPPED.name} not present")
 def test_node_process_with_shipped_weights_matches_offline_pipeline_and_ground_truth() -> None:
     from privpose_ros.ros.params import config_from_values
-    from privpose_ros.ros.processing import FrameProcessor, default_estimator, default_refiner
+    from privpose_ros.ros.processing import EstimatorPipeline, default_estimator, default_refiner
 
     params = {"tf.enabled": True, "tf.prefix": "e2e/", "tf.rate_hz": 1000.0, "threads": 1}
+    params["model"] = "privpose_rgb"
     params["confidence_threshold"] = 0.0  # every joint published, so all can be compared
     frames = synthetic_frames(16, seed=11, width=640, height=480)
     sent, got, log, code = _run_graph(params, frames, count=16)
     _check_outputs(sent, got)
     config = config_from_values(params)
-    offline = FrameProcessor(default_estimator(config), default_refiner(config))
+    offline = EstimatorPipeline(default_estimator(config), default_refiner(config))
     errors_mm = []
     for stamp, msg in got["pose"].items():
         frame = frames[sent[stamp]]
         pred = np.array([[p.position.x, p.position.y, p.position.z] for p in msg.poses])
-        expected = offline.estimator.estimate(frame.rgb, frame.intrinsics)
-        expected = offline.refiner.refine(expected, frame.depth_mm, frame.intrinsics)
+        expected = offline.process(frame.rgb, frame.intrinsics, frame.depth_mm)
         # the node runs exactly the offline pipeline: same joints to float32 precision
         np.testing.assert_allclose(pred, expected.persons[0].joints_cam_m, atol=1e-4)
         errors_mm.append(np.linalg.norm(pred - frame.joints_cam_m, axis=1).mean() * 1000.0)

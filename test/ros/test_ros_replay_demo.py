@@ -40,7 +40,8 @@ def test_demo_json_reports_the_contract_fields(tmp_path, capsys) -> None:
     weights = tmp_path / "random.safetensors"
     save_deployable(DeployableRGBModel(ModelConfig.tiny()), weights)
     out = tmp_path / "demo"
-    argv = ["demo", "--weights", str(weights), "--backend", "torch", "--refine", "lifting"]
+    argv = ["demo", "--model", "privpose_rgb", "--weights", str(weights), "--backend", "torch"]
+    argv += ["--refine", "lifting"]
     argv += ["--frames", "20", "--rate", "15", "--width", "160", "--height", "120"]
     argv += ["--distinct", "2", "--threads", "1", "--out", str(out), "--pngs", "2", "--json"]
     assert cli_main(argv) == 0
