@@ -79,15 +79,19 @@ def frame_msgs(stamp_ns: int, width: int = 32, height: int = 24, frame: str = "c
 class Graph:
     """Node under test + camera publishers + output recorders, spun in a background thread."""
 
-    def __init__(self, context, estimator: FakeEstimator, overrides: dict) -> None:
+    def __init__(self, context, estimator: FakeEstimator | None, overrides: dict) -> None:
+        """``estimator`` None: the node's real default pipeline (the shipped models)."""
         self.context = context
         params = {"qos.rgb": "reliable", "qos.depth": "reliable", "qos.camera_info": "reliable"}
         params.update(overrides)
+        fake = {}
+        if estimator is not None:
+            fake = {"estimator_factory": lambda config: estimator}
+            fake["refiner_factory"] = lambda config: None
         self.node = PoseNode(
-            estimator_factory=lambda config: estimator,
-            refiner_factory=lambda config: None,
             context=context,
             parameter_overrides=[Parameter(k, value=v) for k, v in params.items()],
+            **fake,
         )
         self.io = rclpy.create_node("privpose_test_io", context=context)
         self.pubs = [
@@ -164,10 +168,11 @@ class Graph:
 def make_graph():
     graphs = []
 
-    def build(estimator: FakeEstimator | None = None, **overrides) -> Graph:
+    def build(estimator: FakeEstimator | None = None, real: bool = False, **overrides) -> Graph:
+        """A graph around ``estimator`` (default a FakeEstimator), or the real models."""
         context = rclpy.Context()
         rclpy.init(context=context)
-        graph = Graph(context, estimator or FakeEstimator(), overrides)
+        graph = Graph(context, None if real else estimator or FakeEstimator(), overrides)
         graphs.append(graph)
         return graph
 
