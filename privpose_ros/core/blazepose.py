@@ -126,5 +126,7 @@ def landmarks_to_canonical(landmarks: np.ndarray) -> np.ndarray:
 def confidence_to_canonical(confidence: np.ndarray) -> np.ndarray:
     """(..., 33) landmark confidences -> (..., 26): the least confident landmark used."""
     conf = np.asarray(confidence, dtype=np.float64)
+    if conf.ndim < 1 or conf.shape[-1] != NUM_LANDMARKS:
+        raise ValueError(f"expected (..., {NUM_LANDMARKS}) landmark confidences, got {conf.shape}")
     used = CANONICAL_FROM_BLAZEPOSE != 0
     return np.where(used, conf[..., None, :], np.inf).min(axis=-1)

@@ -89,6 +89,22 @@ def depth_image_to_points_m(depth_m: np.ndarray, intrinsics: CameraIntrinsics) -
 _RADIAL_TANGENTIAL = ("plumb_bob", "rational_polynomial")
 
 
+def _coefficients(intrinsics: CameraIntrinsics) -> np.ndarray | None:
+    """The 8 radial-tangential coefficients (k1 k2 p1 p2 k3 k4 k5 k6), None when there is no
+    distortion; an unsupported model raises."""
+    coeffs = np.asarray(intrinsics.distortion, dtype=np.float64)
+    if coeffs.size == 0 or not np.any(coeffs):
+        return None
+    if intrinsics.distortion_model not in _RADIAL_TANGENTIAL or coeffs.size > 8:
+        raise PrivposeInputError(
+            f"distortion model {intrinsics.distortion_model!r} with {coeffs.size} coefficients is "
+            f"not supported (use {_RADIAL_TANGENTIAL}); subscribe to the rectified image instead"
+        )
+    out = np.zeros(8)
+    out[: coeffs.size] = coeffs
+    return out
+
+
 def undistort_px(
     uv_px: np.ndarray, intrinsics: CameraIntrinsics, iterations: int = 20
 ) -> np.ndarray:
@@ -101,17 +117,10 @@ def undistort_px(
     """
     uv = np.asarray(uv_px, dtype=np.float64)
     _check_last_dim("uv_px", uv, 2)
-    d = np.zeros(8)
-    coeffs = np.asarray(intrinsics.distortion, dtype=np.float64)
-    if coeffs.size == 0 or not np.any(coeffs):
+    coeffs = _coefficients(intrinsics)
+    if coeffs is None:
         return uv.copy()
-    if intrinsics.distortion_model not in _RADIAL_TANGENTIAL or coeffs.size > 8:
-        raise PrivposeInputError(
-            f"distortion model {intrinsics.distortion_model!r} with {coeffs.size} coefficients is "
-            f"not supported (use {_RADIAL_TANGENTIAL}); subscribe to the rectified image instead"
-        )
-    d[: coeffs.size] = coeffs
-    k1, k2, p1, p2, k3, k4, k5, k6 = d
+    k1, k2, p1, p2, k3, k4, k5, k6 = coeffs
     xd = (uv[..., 0] - intrinsics.cx) / intrinsics.fx
     yd = (uv[..., 1] - intrinsics.cy) / intrinsics.fy
     x, y = xd.copy(), yd.copy()
@@ -129,10 +138,10 @@ def distort_px(uv_px: np.ndarray, intrinsics: CameraIntrinsics) -> np.ndarray:
     """Ideal pinhole pixels (..., 2) -> raw pixels of the distorted camera (inverts the above)."""
     uv = np.asarray(uv_px, dtype=np.float64)
     _check_last_dim("uv_px", uv, 2)
-    d = np.zeros(8)
-    coeffs = np.asarray(intrinsics.distortion, dtype=np.float64)
-    d[: min(coeffs.size, 8)] = coeffs[:8]
-    k1, k2, p1, p2, k3, k4, k5, k6 = d
+    coeffs = _coefficients(intrinsics)
+    if coeffs is None:
+        return uv.copy()
+    k1, k2, p1, p2, k3, k4, k5, k6 = coeffs
     x = (uv[..., 0] - intrinsics.cx) / intrinsics.fx
     y = (uv[..., 1] - intrinsics.cy) / intrinsics.fy
     r2 = x * x + y * y

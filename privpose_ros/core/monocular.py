@@ -61,7 +61,10 @@ def solve_translation_m(
 def rotation_optical_axis_to(direction: np.ndarray) -> np.ndarray:
     """(3, 3) rotation taking the optical axis (0, 0, 1) onto ``direction`` (shortest arc)."""
     d = np.asarray(direction, dtype=np.float64)
-    d = d / np.linalg.norm(d)
+    norm = float(np.linalg.norm(d)) if d.shape == (3,) else 0.0
+    if not np.isfinite(norm) or norm < 1e-12:
+        raise PrivposeInputError(f"direction must be a finite non-zero 3-vector, got {d}")
+    d = d / norm
     axis = np.cross([0.0, 0.0, 1.0], d)
     sin, cos = float(np.linalg.norm(axis)), float(d[2])
     if sin < 1e-12:

@@ -167,21 +167,14 @@ def test_bad_landmark_shapes_raise(shape):
         landmarks_to_canonical(np.zeros(shape))
 
 
-_NO_CHECK = (
-    "privpose_ros/core/blazepose.py confidence_to_canonical does not check its input shape: "
-    "(1,) broadcasts to 26 equal values, (33, 1) returns a (33, 26) array and a scalar raises "
-    "IndexError instead of a ValueError (house rule 2)"
-)
-
-
 @pytest.mark.parametrize(
     "shape",
     [
         (32,),
         (26,),
-        pytest.param((1,), marks=pytest.mark.xfail(strict=True, reason=_NO_CHECK)),
-        pytest.param((33, 1), marks=pytest.mark.xfail(strict=True, reason=_NO_CHECK)),
-        pytest.param((), marks=pytest.mark.xfail(strict=True, reason=_NO_CHECK)),
+        (1,),
+        (33, 1),
+        (),
     ],
 )
 def test_bad_confidence_shapes_raise(shape):

@@ -132,13 +132,6 @@ def test_too_many_coefficients_raise_on_undistort():
         undistort_px(_grid(), k)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="privpose_ros/core/geometry.py distort_px (line 128 on) never checks "
-    "distortion_model: an 'equidistant' (fisheye) D is silently applied as plumb_bob "
-    "k1 k2 p1 p2, and more than 8 coefficients are silently truncated, while undistort_px "
-    "raises PrivposeInputError for both; distort_px is documented as its inverse",
-)
 @pytest.mark.parametrize(
     ("model", "distortion"),
     [("equidistant", (0.1, 0.01, 0.0, 0.0)), ("rational_polynomial", (*RATIONAL, 0.01, 0, 0, 0))],

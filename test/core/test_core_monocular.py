@@ -242,12 +242,6 @@ def test_rotation_is_the_shortest_arc():
     assert angle == pytest.approx(np.arccos(0.8), abs=1e-12)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="privpose_ros/core/monocular.py rotation_optical_axis_to((0, 0, 0)) divides by the "
-    "zero norm (line 64) and returns an all-NaN matrix with a RuntimeWarning instead of raising "
-    "a PrivposeInputError (house rule 2)",
-)
 def test_zero_direction_raises():
     with np.errstate(invalid="ignore"), pytest.raises(ValueError):
         rotation_optical_axis_to(np.zeros(3))

@@ -184,22 +184,11 @@ def test_pose_flag_rejects_a_forced_crop_of_furniture(estimator):
 # ---------------------------------------------------------------- real photos
 
 
-_STUDIO_LIGHT = (
-    "privpose_ros/runtime/people.py PeopleEstimator.find_landmarks lines 149-153 (commit "
-    "c0dbe36): the second ROI pass re-crops EVERY detection from its first-pass alignment "
-    "points and keeps the pass with the higher presence, even when the first pass said 'no "
-    "person' (presence 0.000); with min_person_score now 0.1 (line 65) a MoveNet box of score "
-    "0.107 on a studio light, (1468, 183)-(1557, 342) px in S8_Seq1_Cam8_002165.jpg, gets "
-    "presence 0.974 on the re-crop and is reported as a 2nd person (expected exactly 1)"
-)
-
-
 def _3dhp_params() -> list:
     params = []
     for i, frame in enumerate(FRAMES_3DHP):
         name = frame["image"].stem
-        marks = [pytest.mark.xfail(strict=True, reason=_STUDIO_LIGHT)] if "S8_" in name else []
-        params.append(pytest.param(i, id=name, marks=marks))
+        params.append(pytest.param(i, id=name))
     return params
 
 
