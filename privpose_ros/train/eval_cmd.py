@@ -38,6 +38,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sets", default="real2d,real3d,rgbd_tue", help="with --real: comma-separated sections"
     )
+    parser.add_argument(
+        "--tracking",
+        type=Path,
+        help="real data root: track real people crossing each other (ids, recall)",
+    )
+    parser.add_argument("--persons", type=int, default=3, help="with --tracking: people (1-4)")
+    parser.add_argument("--seq-frames", type=int, default=300, help="with --tracking: frames")
+    parser.add_argument("--seed", type=int, default=0, help="with --tracking: walk seed")
     parser.add_argument("--backend", default=None, help="with --real: pipeline backend (auto)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
@@ -112,6 +120,10 @@ def _real_summary(report: dict) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     if getattr(args, "real", None):
         return run_real(args)
+    if getattr(args, "tracking", None):
+        from privpose_ros.train.track_eval_cmd import run_tracking
+
+        return run_tracking(args)
     import torch
 
     if args.refine:

@@ -189,13 +189,13 @@ def test_2d_only_and_3d_only_detections_are_tracked() -> None:
 
 
 def test_far_apart_in_depth_never_match() -> None:
-    """Same image footprint, 2 m apart in depth: the 3D gate keeps them apart."""
+    """Same image footprint, 3 m apart in depth: the 3D gate (2 m) keeps them apart."""
     rng = np.random.default_rng(4)
     tracker = PersonTracker()
     near = _person(np.array([0.0, 0.1, 2.0]), rng)
     tracker.update([near], 0)
     far = PersonPose(
-        joints_cam_m=near.joints_cam_m + (0.0, 0.0, 2.0),
+        joints_cam_m=near.joints_cam_m + (0.0, 0.0, 3.0),
         confidence=near.confidence,
         joints_px=near.joints_px,
         box_px=near.box_px,
