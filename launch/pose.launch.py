@@ -29,7 +29,13 @@ REFINE = {  # refine:=... -> (use_depth, lifting, A, B, C)
 }
 ARGUMENTS = (
     ("camera", "/camera", "camera namespace the topics below live in"),
-    ("rgb_topic", "color/image_raw", "rectified colour image, relative to the camera"),
+    ("rgb_topic", "color/image_raw", "colour image, relative to the camera"),
+    (
+        "rectified",
+        "true",
+        "true: the colour topic is rectified (camera_info P); false: raw (K, undistort with D)",
+    ),
+    ("model", "blazepose", "blazepose (real-world front end) or privpose_rgb"),
     ("camera_info_topic", "color/camera_info", "camera_info of the colour image"),
     ("depth_topic", "aligned_depth_to_color/image_raw", "depth registered to the colour image"),
     ("backend", "auto", "auto, tensorrt, onnxruntime or torch"),
@@ -53,6 +59,8 @@ def _node(context, share: str):  # noqa: ANN001, ANN202 - launch API
         params.append(value["params_file"])
     params.append(
         {
+            "model": value["model"],
+            "camera.rectified": value["rectified"].lower() == "true",
             "backend": value["backend"],
             "device": value["device"],
             "use_depth": use_depth,
