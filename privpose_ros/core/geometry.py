@@ -105,6 +105,18 @@ def _coefficients(intrinsics: CameraIntrinsics) -> np.ndarray | None:
     return out
 
 
+def _radial_tangential(
+    x: np.ndarray, y: np.ndarray, coeffs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Radial factor and tangential shifts (dx, dy) at normalised ideal coordinates x, y."""
+    k1, k2, p1, p2, k3, k4, k5, k6 = coeffs
+    r2 = x * x + y * y
+    radial = (1 + ((k3 * r2 + k2) * r2 + k1) * r2) / (1 + ((k6 * r2 + k5) * r2 + k4) * r2)
+    dx = 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
+    dy = p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
+    return radial, dx, dy
+
+
 def undistort_px(
     uv_px: np.ndarray, intrinsics: CameraIntrinsics, iterations: int = 20
 ) -> np.ndarray:
@@ -120,15 +132,11 @@ def undistort_px(
     coeffs = _coefficients(intrinsics)
     if coeffs is None:
         return uv.copy()
-    k1, k2, p1, p2, k3, k4, k5, k6 = coeffs
     xd = (uv[..., 0] - intrinsics.cx) / intrinsics.fx
     yd = (uv[..., 1] - intrinsics.cy) / intrinsics.fy
     x, y = xd.copy(), yd.copy()
     for _ in range(iterations):
-        r2 = x * x + y * y
-        radial = (1 + ((k3 * r2 + k2) * r2 + k1) * r2) / (1 + ((k6 * r2 + k5) * r2 + k4) * r2)
-        dx = 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
-        dy = p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
+        radial, dx, dy = _radial_tangential(x, y, coeffs)
         x = (xd - dx) / radial
         y = (yd - dy) / radial
     return np.stack([x * intrinsics.fx + intrinsics.cx, y * intrinsics.fy + intrinsics.cy], -1)
@@ -141,11 +149,8 @@ def distort_px(uv_px: np.ndarray, intrinsics: CameraIntrinsics) -> np.ndarray:
     coeffs = _coefficients(intrinsics)
     if coeffs is None:
         return uv.copy()
-    k1, k2, p1, p2, k3, k4, k5, k6 = coeffs
     x = (uv[..., 0] - intrinsics.cx) / intrinsics.fx
     y = (uv[..., 1] - intrinsics.cy) / intrinsics.fy
-    r2 = x * x + y * y
-    radial = (1 + ((k3 * r2 + k2) * r2 + k1) * r2) / (1 + ((k6 * r2 + k5) * r2 + k4) * r2)
-    xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
-    yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
+    radial, dx, dy = _radial_tangential(x, y, coeffs)
+    xd, yd = x * radial + dx, y * radial + dy
     return np.stack([xd * intrinsics.fx + intrinsics.cx, yd * intrinsics.fy + intrinsics.cy], -1)

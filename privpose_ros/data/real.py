@@ -40,21 +40,10 @@ import numpy as np
 from privpose_ros.core.camera import CameraIntrinsics
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.core.frame import RGBDFrame
+from privpose_ros.core.joints import COCO_17
 
-LIMB_NAMES: tuple[str, ...] = (
-    "left_shoulder",
-    "right_shoulder",
-    "left_elbow",
-    "right_elbow",
-    "left_wrist",
-    "right_wrist",
-    "left_hip",
-    "right_hip",
-    "left_knee",
-    "right_knee",
-    "left_ankle",
-    "right_ankle",
-)
+# the 12 COCO-17 limb joints (shoulders to ankles), in COCO order
+LIMB_NAMES: tuple[str, ...] = COCO_17.joint_names[5:]
 MPII_16_NAMES: tuple[str, ...] = (
     "right_ankle",
     "right_knee",

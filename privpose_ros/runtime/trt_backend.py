@@ -97,6 +97,12 @@ def build_serialized_engine(
     return bytes(serialized)
 
 
+def tensor_torch_dtype(trt, torch, engine, name: str):  # noqa: ANN001, ANN201 - modules, dtype
+    """The torch dtype of engine tensor ``name`` (for device buffers)."""
+    np_dtype = trt.nptype(engine.get_tensor_dtype(name))
+    return torch.from_numpy(np.empty(0, dtype=np_dtype)).dtype
+
+
 class TensorRTBackend(Backend):
     """A TensorRT engine with its own execution context and CUDA stream (one thread at a time).
 
@@ -160,8 +166,7 @@ class TensorRTBackend(Backend):
         super().__init__(tuple(onnx_shape[2:4]), device, key.precision)
 
     def _torch_dtype(self, name: str):  # noqa: ANN202 - a torch.dtype
-        np_dtype = self._trt.nptype(self._engine.get_tensor_dtype(name))
-        return self._torch.from_numpy(np.empty(0, dtype=np_dtype)).dtype
+        return tensor_torch_dtype(self._trt, self._torch, self._engine, name)
 
     def _infer(self, rgb_nchw: np.ndarray, k: np.ndarray) -> ModelOutputs:
         torch = self._torch

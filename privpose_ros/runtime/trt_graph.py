@@ -21,7 +21,11 @@ from privpose_ros.runtime.engine_cache import (
     load_or_build,
 )
 from privpose_ros.runtime.graph import GraphRunner
-from privpose_ros.runtime.trt_backend import TRT_HINT, build_serialized_engine
+from privpose_ros.runtime.trt_backend import (
+    TRT_HINT,
+    build_serialized_engine,
+    tensor_torch_dtype,
+)
 
 WORKSPACE_BYTES = 1 << 30
 
@@ -79,8 +83,7 @@ class TrtGraphRunner(GraphRunner):
         )
 
     def _torch_dtype(self, name: str):  # noqa: ANN202 - a torch.dtype
-        np_dtype = self._trt.nptype(self._engine.get_tensor_dtype(name))
-        return self._torch.from_numpy(np.empty(0, dtype=np_dtype)).dtype
+        return tensor_torch_dtype(self._trt, self._torch, self._engine, name)
 
     def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         torch = self._torch

@@ -19,6 +19,7 @@ import pytest
 from privpose_ros.core.camera import CameraIntrinsics
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.core.joints import CANONICAL_JOINTS
+from privpose_ros.data.real import MPI_INF_3DHP_17_NAMES
 from privpose_ros.runtime.detector import decode_people
 from privpose_ros.runtime.landmarks import (
     CROP_PX,
@@ -40,6 +41,7 @@ VGA = CameraIntrinsics(fx=525.0, fy=525.0, cx=319.5, cy=239.5, width=640, height
 CJ = {name: i for i, name in enumerate(CANONICAL_JOINTS)}
 
 # MPI-INF-3DHP's own 17-joint order (the files' order, NOT the README's H36M-style list)
+NAMES_3DHP = MPI_INF_3DHP_17_NAMES
 NAMES_3DHP = (
     "head_top",
     "neck",
