@@ -1,4 +1,5 @@
-"""`privpose bench`: latency (p50/p95/p99) and peak RSS of every inference backend."""
+"""`privpose bench`: latency (p50/p95/p99) and peak RSS of every inference backend, or with
+``--frontend`` of the whole person pipeline (runtime/bench_frontend.py) per person count."""
 
 from __future__ import annotations
 
@@ -9,18 +10,32 @@ from pathlib import Path
 
 from privpose_ros.runtime.backend import BACKEND_ORDER
 
+FRONTEND_BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")  # graph.GRAPH_BACKENDS
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--frontend",
+        action="store_true",
+        help="benchmark the whole person pipeline (detector, landmarks, 3D, refinement, "
+        "tracking) on frames of real people instead of the deployable model",
+    )
     parser.add_argument("--frames", type=int, default=200, help="timed frames per backend")
-    parser.add_argument("--warmup", type=int, default=20, help="untimed frames first")
+    parser.add_argument(
+        "--iterations", type=int, help="timed frames (per person count with --frontend)"
+    )
+    parser.add_argument(
+        "--warmup", type=int, help="untimed frames first (default 20; 10 with --frontend)"
+    )
     parser.add_argument("--batch", type=int, default=1, help="also time model batches of B")
     parser.add_argument("--threads", type=int, default=0, help="intra-op threads (0: default)")
     parser.add_argument(
         "--backend",
         action="append",
-        choices=BACKEND_ORDER,
-        help="backend to run (repeatable; default: all, unavailable ones are reported skipped)",
+        choices=FRONTEND_BACKENDS,
+        help="backend to run (repeatable; default: all, unavailable ones are reported skipped; "
+        "--frontend: one, default auto)",
     )
     parser.add_argument("--weights", type=Path, help="model safetensors (default: shipped)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (onnxruntime, torch)")
@@ -28,6 +43,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", type=Path, help="engine/ONNX cache (default: temporary)")
     parser.add_argument("--width", type=int, default=640, help="input frame width (px)")
     parser.add_argument("--height", type=int, default=480, help="input frame height (px)")
+    front = parser.add_argument_group("--frontend")
+    front.add_argument("--persons", default="1,2,4", help="person counts per frame, e.g. 1,2,4")
+    front.add_argument("--landmark-model", choices=("full", "lite"), default="full")
+    front.add_argument(
+        "--depth",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="feed the registered depth (refinement runs) or RGB only",
+    )
+    front.add_argument(
+        "--detector-side",
+        type=int,
+        help="MoveNet input long side in px (multiple of 32; default: FrontEndConfig's)",
+    )
+    front.add_argument(
+        "--roi-passes",
+        type=int,
+        choices=(1, 2),
+        help="landmark passes (default: FrontEndConfig)",
+    )
 
 
 def _table(report: dict) -> str:
@@ -62,12 +97,93 @@ def generator_frames(width: int, height: int, n: int) -> list:
     return [(batch.rgb[i], batch.intrinsics(i)) for i in range(n)]
 
 
+def synthetic_person_crops(width: int, height: int, count: int) -> list:
+    """``count`` synthetic people (generator frames, no distractors) cut out by their masks."""
+    from privpose_ros.data.synth import SynthConfig, SyntheticGenerator
+    from privpose_ros.runtime.bench_frontend import PersonCrop
+
+    config = SynthConfig(width=width, height=height, camera="kinect_v2", distractor_prob=0.0)
+    batch = SyntheticGenerator(config).batch(count, seed=4242)
+    crops = []
+    for i in range(count):
+        mask = batch.person_mask[i]
+        rows, cols = mask.any(1).nonzero()[0], mask.any(0).nonzero()[0]
+        if len(rows) == 0:
+            continue
+        box = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+        crops.append(PersonCrop(batch.rgb[i][box], mask[box], f"synthetic/{i}"))
+    return crops
+
+
+def _frontend_table(report: dict) -> str:
+    lines = [
+        f"front end, {report['frames']} {report['image_wh'][0]}x{report['image_wh'][1]}"
+        f"{' RGB-D' if report['depth'] else ' RGB'}; backend {report['backend']}, landmarks "
+        f"{report['landmark_model']}, threads {report['threads']}, {report['cpu_count']} CPUs, "
+        f"load {report['machine']['load_average_1min']}, peak RSS {report['peak_rss_mib']} MiB",
+        f"{'persons':>7} {'found':>5} " + " ".join(f"{s:>12}" for s in _COLUMNS) + "  (p50 ms)",
+    ]
+    for n, r in report["per_persons"].items():
+        cells = [r[f"{c}_ms"]["p50"] if r[f"{c}_ms"] else float("nan") for c in _COLUMNS]
+        lines.append(
+            f"{n:>7} {r['persons_found_mean']:5.2f} " + " ".join(f"{c:12.2f}" for c in cells)
+        )
+    return "\n".join(lines)
+
+
+_COLUMNS = (
+    "detector",
+    "landmarks",
+    "landmarks_per_person",
+    "monocular_3d",
+    "refine",
+    "tracking",
+    "whole",
+)
+
+
+def run_frontend(args: argparse.Namespace) -> int:
+    from privpose_ros.runtime.bench_frontend import FrontendBenchConfig, run_frontend_bench
+
+    backends = args.backend or ["auto"]
+    if len(backends) > 1:
+        raise ValueError(f"--frontend runs one --backend, got {backends}")
+    try:
+        persons = tuple(int(n) for n in args.persons.split(",") if n.strip())
+    except ValueError as exc:
+        raise ValueError(f"--persons takes counts like 1,2,4, got {args.persons!r}") from exc
+    config = FrontendBenchConfig(
+        persons=persons,
+        iterations=args.iterations or 100,
+        warmup=10 if args.warmup is None else args.warmup,
+        threads=args.threads,
+        landmark_model=args.landmark_model,
+        backend=backends[0],
+        device=args.device,
+        enable_fp16=args.fp16,
+        cache_dir=args.cache_dir,
+        width=args.width,
+        height=args.height,
+        depth=args.depth,
+        detector_long_side_px=args.detector_side,
+        roi_passes=args.roi_passes,
+    )
+    crops = functools.partial(synthetic_person_crops, args.width, args.height, 8)
+    report = run_frontend_bench(config, crops)
+    print(json.dumps(report) if args.json else _frontend_table(report))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.frontend:
+        return run_frontend(args)
     from privpose_ros.runtime.bench import BenchConfig, run_bench
 
+    if "auto" in (args.backend or ()):
+        raise ValueError("the model benchmark names backends; 'auto' is for --frontend only")
     config = BenchConfig(
-        frames=args.frames,
-        warmup=args.warmup,
+        frames=args.iterations or args.frames,
+        warmup=20 if args.warmup is None else args.warmup,
         batch=args.batch,
         threads=args.threads,
         backends=tuple(args.backend or BACKEND_ORDER),
