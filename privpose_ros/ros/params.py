@@ -91,6 +91,14 @@ PARAMS: tuple[ParamSpec, ...] = (
         "frontend.roi_passes", 2, "1: crop from the detector; 2: re-crop from landmarks", (), 1, 2
     ),
     ParamSpec(
+        "frontend.detect_every_n",
+        5,
+        "run the person detector every n-th frame, follow people in between (1: always)",
+        (),
+        1,
+        1000,
+    ),
+    ParamSpec(
         "frontend.world_scale",
         1.1,
         "scale of the landmark world points (RGB-only 3D)",

@@ -211,6 +211,7 @@ def pipeline_config(config: NodeConfig) -> Any:
         min_pose_score=config["frontend.min_pose_score"],
         max_persons=config["frontend.max_persons"],
         roi_passes=config["frontend.roi_passes"],
+        detect_every_n=config["frontend.detect_every_n"],
         world_scale=config["frontend.world_scale"],
     )
     tracking = None

@@ -36,13 +36,14 @@ REAL_FRAMES, SYNTHETIC_FRAMES = "real-photo composites", "synthetic"
 STAGES = ("detector", "landmarks", "monocular_3d", "refine", "tracking")
 SERIES = (*STAGES, "whole", "other", "whole_cpu")  # whole_cpu: CPU time of all our threads
 REFINE_STEPS = ("lifting", "patch_a", "skeleton_b", "pointcloud_c")  # RefineConfig switches
+FRONTEND_FIELDS = ("detector_long_side_px", "roi_passes", "detect_every_n", "min_person_score")
 BACKGROUND_MM = 5000
 FOCAL_PX = 525.0  # at 640 px wide (Kinect-like), scaled with the width
 # limbs of the annotation joint orders, for the depth silhouettes
-LIMBS_3DHP = tuple(
+LIMBS_3DHP = tuple(  # MPI-INF-3DHP's own order (head_top, neck, r_shoulder ... spine, head)
     tuple(map(int, pair.split("-")))
-    for pair in "0-1 1-2 2-3 0-4 4-5 5-6 0-7 7-8 8-9 9-10 8-11 11-12 12-13 8-14 14-15 15-16 "
-    "1-14 4-11".split()
+    for pair in "0-16 16-1 1-2 2-3 3-4 1-5 5-6 6-7 1-15 15-14 14-8 8-9 9-10 14-11 11-12 12-13"
+    " 2-8 5-11".split()
 )
 LIMBS_COCO = tuple(
     tuple(map(int, pair.split("-")))
@@ -244,6 +245,7 @@ class _Series:
     def __init__(self, pipeline) -> None:  # noqa: ANN001 - a PosePipeline
         self.tracker = copy.deepcopy(pipeline.tracker)  # fresh: ids of this count only
         self.smoother = copy.deepcopy(pipeline.smoother)
+        self.follow = pipeline.people.follow  # the front end's frame-to-frame crops
         self.samples_s: dict[str, list[float]] = {s: [] for s in SERIES}
         self.per_person_s: list[float] = []
         self.found: list[int] = []
@@ -326,11 +328,13 @@ def bench_frontend(
                 frames = frames_by_persons[persons]
                 rgb, depth_mm, k = frames[i % len(frames)]
                 pipeline.tracker, pipeline.smoother = state.tracker, state.smoother
+                pipeline.people.follow = state.follow
                 counter.calls.clear()
                 stamp_ns += step_ns
                 c0, t0 = time.process_time(), time.perf_counter()
                 result = pipeline.process(rgb, k, depth_mm if config.depth else None, stamp_ns)
                 whole_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+                state.follow = pipeline.people.follow
                 if i >= config.warmup:
                     rois = counter.calls[0] if counter.calls else 0
                     state.add(pipeline.times_ms, whole_s, cpu_s, rois, len(result.persons))
@@ -340,10 +344,7 @@ def bench_frontend(
             backend=pipeline.backend_name,
             providers=[list(getattr(r, "providers", ())) for r in runners],
             landmark_model=config.landmark_model,
-            frontend={
-                k: getattr(frontend, k)
-                for k in ("detector_long_side_px", "roi_passes", "min_person_score", "max_persons")
-            },
+            frontend={k: getattr(frontend, k) for k in FRONTEND_FIELDS},
             refine="+".join(s for s in REFINE_STEPS if getattr(pipeline.config.refine, s)),
         )
     report.update(

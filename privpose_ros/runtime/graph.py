@@ -72,6 +72,9 @@ class OrtGraphRunner(GraphRunner):
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = max(0, int(threads))
         options.inter_op_num_threads = 1
+        # no busy-waiting threads between the many small runs of a frame: they starve the
+        # other stages (and other processes) on small CPUs
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = _providers(ort, device, enable_fp16, trt_cache_dir)
         self._session = ort.InferenceSession(str(onnx_path), options, providers=providers)
         self.providers = tuple(self._session.get_providers())

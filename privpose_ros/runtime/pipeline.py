@@ -84,6 +84,7 @@ class PosePipeline:
         for part in (self.tracker, self.smoother):
             if part is not None:
                 part.reset()
+        self.people.reset()
         self._last_stamp_ns = None
 
     def process(

@@ -64,9 +64,8 @@ def build_real_estimator(args: argparse.Namespace) -> EstimateFn:
     from privpose_ros.runtime.pipeline import PipelineConfig, PosePipeline
 
     # independent photos: no tracking or smoothing across them
-    config = PipelineConfig(
-        frontend=FrontEndConfig(backend=args.backend or "auto"), tracking=None, smoothing=None
-    )
+    frontend = FrontEndConfig(backend=args.backend or "auto", detect_every_n=1)
+    config = PipelineConfig(frontend=frontend, tracking=None, smoothing=None)
     pipeline = PosePipeline(config)
     return lambda rgb, k, d: pipeline.process(rgb, k, depth_mm=d)
 

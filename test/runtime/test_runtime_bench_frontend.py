@@ -29,7 +29,9 @@ STAGE_KEYS = (
 )
 HAVE_SHARED = bf.shared_data_dir().is_dir()
 NO_SHARED = f"{bf.shared_data_dir()} absent: the composites would be synthetic people"
-CONFIG = bf.FrontendBenchConfig(iterations=2, warmup=1, threads=2, distinct_frames=2)
+CONFIG = bf.FrontendBenchConfig(
+    iterations=5, warmup=1, threads=2, distinct_frames=2
+)  # 1 detection
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +86,9 @@ def test_report_has_every_stage_per_person_count(report) -> None:
             stats = r[key]
             assert set(stats) >= {"p50", "p95", "mean"}, key
             assert 0 <= stats["p50"] <= stats["p95"] and stats["mean"] >= 0, key
-        assert r["whole_ms"]["p50"] >= r["detector_ms"]["p50"] > 0
+        # the detector runs on every detect_every_n-th frame only (people are followed between)
+        assert r["whole_ms"]["p50"] >= r["detector_ms"]["p50"] >= 0
+        assert r["detector_ms"]["p95"] > 0 or r["detector_ms"]["mean"] > 0
         assert r["whole_ms"]["mean"] >= r["detector_ms"]["mean"] + r["landmarks_ms"]["mean"]
         assert r["cpu_per_wall"] > 0 and r["whole_cpu_ms"]["mean"] > 0
 

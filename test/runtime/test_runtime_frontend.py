@@ -120,8 +120,9 @@ def _intrinsics_3dhp(frame: dict, rgb: np.ndarray) -> CameraIntrinsics:
 
 @pytest.fixture(scope="module")
 def estimator(tmp_path_factory) -> PeopleEstimator:
-    config = FrontEndConfig(cache_dir=tmp_path_factory.mktemp("frontend_cache"))
-    assert config == FrontEndConfig(cache_dir=config.cache_dir)  # defaults otherwise
+    # independent photos: every one runs the detector (no following from the previous photo)
+    config = FrontEndConfig(cache_dir=tmp_path_factory.mktemp("frontend_cache"), detect_every_n=1)
+    assert config == FrontEndConfig(cache_dir=config.cache_dir, detect_every_n=1)
     with PeopleEstimator(config) as est:
         yield est
 
@@ -467,8 +468,10 @@ def test_pipeline_keeps_the_id_and_resets_on_a_stamp_going_back(tmp_path):
         assert [p.person_id for p in first.persons] == [1]
         assert [p.person_id for p in second.persons] == [1]
         assert second.stamp_ns == 2_033_333_333 and second.frame_id == "cam"
+        assert pipeline.people.times.detector_ms == 0.0  # followed from its own landmarks
+        # the same photo, cropped from the first frame's landmarks instead of the detector
         np.testing.assert_allclose(
-            second.persons[0].joints_cam_m, first.persons[0].joints_cam_m, atol=1e-6
+            second.persons[0].joints_cam_m, first.persons[0].joints_cam_m, atol=0.03
         )
         assert pipeline.resets == 0
         back = pipeline.process(rgb, k, stamp_ns=1_000_000_000)  # a bag loop
