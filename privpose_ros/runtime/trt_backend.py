@@ -103,6 +103,34 @@ def tensor_torch_dtype(trt, torch, engine, name: str):  # noqa: ANN001, ANN201 -
     return torch.from_numpy(np.empty(0, dtype=np_dtype)).dtype
 
 
+def execute_engine(
+    trt, torch, engine, context, stream, device, feeds: dict[str, np.ndarray], output_names
+) -> dict[str, np.ndarray]:  # noqa: ANN001 - tensorrt / torch objects
+    """Copy ``feeds`` to the GPU, run ``context`` on ``stream`` (execute_async_v3), return the
+    ``output_names`` tensors as float32 numpy arrays."""
+    keep: dict[str, object] = {}  # device copies stay alive until the stream is done
+    with torch.cuda.stream(stream):
+        for name, array in feeds.items():
+            want = tensor_torch_dtype(trt, torch, engine, name)
+            tensor = torch.from_numpy(array).to(device, want, non_blocking=True)
+            keep[name] = tensor
+            if not context.set_input_shape(name, tuple(tensor.shape)):
+                raise PrivposeInputError(
+                    f"input {name} shape {tuple(tensor.shape)} is outside the engine's profile"
+                )
+            context.set_tensor_address(name, tensor.data_ptr())
+        for name in output_names:
+            shape = tuple(context.get_tensor_shape(name))
+            dtype = tensor_torch_dtype(trt, torch, engine, name)
+            out = torch.empty(shape, dtype=dtype, device=device)
+            context.set_tensor_address(name, out.data_ptr())
+            keep[name] = out
+        if not context.execute_async_v3(stream.cuda_stream):
+            raise RuntimeError("TensorRT execute_async_v3 failed; see the TensorRT log")
+    stream.synchronize()
+    return {name: keep[name].float().cpu().numpy() for name in output_names}
+
+
 class TensorRTBackend(Backend):
     """A TensorRT engine with its own execution context and CUDA stream (one thread at a time).
 
@@ -165,35 +193,24 @@ class TensorRTBackend(Backend):
         self.engine_path, self.engine_built, self.max_batch = path, built, batch
         super().__init__(tuple(onnx_shape[2:4]), device, key.precision)
 
-    def _torch_dtype(self, name: str):  # noqa: ANN202 - a torch.dtype
-        return tensor_torch_dtype(self._trt, self._torch, self._engine, name)
-
     def _infer(self, rgb_nchw: np.ndarray, k: np.ndarray) -> ModelOutputs:
-        torch = self._torch
         if rgb_nchw.shape[0] > self.max_batch:
             raise PrivposeInputError(
                 f"batch {rgb_nchw.shape[0]} exceeds the engine's {self.max_batch}; rebuild it "
                 "with a larger max_batch"
             )
-        outputs: dict[str, object] = {}
-        with torch.cuda.stream(self._stream):
-            for name, array in zip(INPUT_NAMES, (rgb_nchw, k), strict=True):
-                tensor = torch.from_numpy(array).to(self._device, non_blocking=True)
-                outputs[name] = tensor  # keep the device copy alive until the stream is done
-                self._context.set_input_shape(name, tuple(tensor.shape))
-                self._context.set_tensor_address(name, tensor.data_ptr())
-            for name in OUTPUT_NAMES:
-                shape = tuple(self._context.get_tensor_shape(name))
-                out = torch.empty(shape, dtype=self._torch_dtype(name), device=self._device)
-                self._context.set_tensor_address(name, out.data_ptr())
-                outputs[name] = out
-            if not self._context.execute_async_v3(self._stream.cuda_stream):
-                raise RuntimeError("TensorRT execute_async_v3 failed; see the TensorRT log")
-        self._stream.synchronize()
-        joints_cam_m, joints_px, confidence = (
-            outputs[name].float().cpu().numpy() for name in OUTPUT_NAMES
+        feeds = dict(zip(INPUT_NAMES, (rgb_nchw, k), strict=True))
+        out = execute_engine(
+            self._trt,
+            self._torch,
+            self._engine,
+            self._context,
+            self._stream,
+            self._device,
+            feeds,
+            OUTPUT_NAMES,
         )
-        return ModelOutputs(joints_cam_m, joints_px, confidence)
+        return ModelOutputs(*(out[name] for name in OUTPUT_NAMES))
 
     def close(self) -> None:
         # context before engine before runtime, as TensorRT requires

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from privpose_ros.core.errors import PrivposeInputError, optional_import
+from privpose_ros.core.errors import optional_import
 from privpose_ros.runtime.engine_cache import (
     EngineKey,
     default_cache_dir,
@@ -24,7 +24,7 @@ from privpose_ros.runtime.graph import GraphRunner
 from privpose_ros.runtime.trt_backend import (
     TRT_HINT,
     build_serialized_engine,
-    tensor_torch_dtype,
+    execute_engine,
 )
 
 WORKSPACE_BYTES = 1 << 30
@@ -82,31 +82,17 @@ class TrtGraphRunner(GraphRunner):
             device,
         )
 
-    def _torch_dtype(self, name: str):  # noqa: ANN202 - a torch.dtype
-        return tensor_torch_dtype(self._trt, self._torch, self._engine, name)
-
     def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        torch = self._torch
-        keep: dict[str, object] = {}
-        with torch.cuda.stream(self._stream):
-            for name, array in feeds.items():
-                want = self._torch_dtype(name)
-                tensor = torch.from_numpy(array).to(self._device, want, non_blocking=True)
-                keep[name] = tensor
-                if not self._context.set_input_shape(name, tuple(tensor.shape)):
-                    raise PrivposeInputError(
-                        f"input {name} shape {tuple(tensor.shape)} is outside the engine's profile"
-                    )
-                self._context.set_tensor_address(name, tensor.data_ptr())
-            for name in self.output_names:
-                shape = tuple(self._context.get_tensor_shape(name))
-                out = torch.empty(shape, dtype=self._torch_dtype(name), device=self._device)
-                self._context.set_tensor_address(name, out.data_ptr())
-                keep[name] = out
-            if not self._context.execute_async_v3(self._stream.cuda_stream):
-                raise RuntimeError("TensorRT execute_async_v3 failed; see the TensorRT log")
-        self._stream.synchronize()
-        return {n: keep[n].float().cpu().numpy() for n in self.output_names}
+        return execute_engine(
+            self._trt,
+            self._torch,
+            self._engine,
+            self._context,
+            self._stream,
+            self._device,
+            feeds,
+            self.output_names,
+        )
 
     def close(self) -> None:
         self._context = None

@@ -42,25 +42,6 @@ CJ = {name: i for i, name in enumerate(CANONICAL_JOINTS)}
 
 # MPI-INF-3DHP's own 17-joint order (the files' order, NOT the README's H36M-style list)
 NAMES_3DHP = MPI_INF_3DHP_17_NAMES
-NAMES_3DHP = (
-    "head_top",
-    "neck",
-    "right_shoulder",
-    "right_elbow",
-    "right_wrist",
-    "left_shoulder",
-    "left_elbow",
-    "left_wrist",
-    "right_hip",
-    "right_knee",
-    "right_ankle",
-    "left_hip",
-    "left_knee",
-    "left_ankle",
-    "pelvis",
-    "spine",
-    "head",
-)
 LIMBS = ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")
 LIMB_NAMES = tuple(f"{side}_{part}" for part in LIMBS for side in ("left", "right"))
 COCO_17 = (
