@@ -127,22 +127,27 @@ def refine_on_heatmap(
     """MediaPipe's heatmap refinement: each landmark (crop pixels, (39, 2)) moves to the
     confidence-weighted mean of the ``kernel`` x ``kernel`` heatmap cells around it when the
     best of them reaches ``min_confidence``. ``heatmaps``: (64, 64, 39) logits."""
-    out = points_crop.copy()
+    out = points_crop.astype(np.float64, copy=True)
+    count = min(points_crop.shape[0], heatmaps.shape[2])
     cell = CROP_PX / HEATMAP_PX
-    half = kernel // 2
-    for j in range(min(points_crop.shape[0], heatmaps.shape[2])):
-        col, row = int(points_crop[j, 0] / cell), int(points_crop[j, 1] / cell)
-        if not (0 <= col < HEATMAP_PX and 0 <= row < HEATMAP_PX):
-            continue
-        r0, r1 = max(0, row - half), min(HEATMAP_PX, row + half + 1)
-        c0, c1 = max(0, col - half), min(HEATMAP_PX, col + half + 1)
-        conf = _sigmoid(heatmaps[r0:r1, c0:c1, j].astype(np.float64))
-        total = conf.sum()
-        if conf.max() < min_confidence or total <= 0:
-            continue
-        rows, cols = np.mgrid[r0:r1, c0:c1]
-        out[j, 0] = ((cols * conf).sum() / total + 0.5) * cell
-        out[j, 1] = ((rows * conf).sum() / total + 0.5) * cell
+    with np.errstate(invalid="ignore"):
+        cols = np.floor(out[:count, 0] / cell)
+        rows = np.floor(out[:count, 1] / cell)
+    inside = (cols >= 0) & (cols < HEATMAP_PX) & (rows >= 0) & (rows < HEATMAP_PX)
+    offsets = np.arange(kernel) - kernel // 2
+    r = np.nan_to_num(rows).astype(np.int64)[:, None, None] + offsets[None, :, None]
+    c = np.nan_to_num(cols).astype(np.int64)[:, None, None] + offsets[None, None, :]
+    valid = (r >= 0) & (r < HEATMAP_PX) & (c >= 0) & (c < HEATMAP_PX)
+    j = np.arange(count)[:, None, None]
+    logits = heatmaps[np.clip(r, 0, HEATMAP_PX - 1), np.clip(c, 0, HEATMAP_PX - 1), j]
+    conf = np.where(valid, _sigmoid(logits.astype(np.float64)), 0.0)
+    total = conf.sum(axis=(1, 2))
+    ok = inside & (conf.max(axis=(1, 2)) >= min_confidence) & (total > 0)
+    safe = np.where(total > 0, total, 1.0)
+    mean_col = (conf * c).sum(axis=(1, 2)) / safe
+    mean_row = (conf * r).sum(axis=(1, 2)) / safe
+    out[:count, 0] = np.where(ok, (mean_col + 0.5) * cell, out[:count, 0])
+    out[:count, 1] = np.where(ok, (mean_row + 0.5) * cell, out[:count, 1])
     return out
 
 
