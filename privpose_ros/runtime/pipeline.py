@@ -8,7 +8,10 @@ so the three give the same answers for the same frame and parameters:
 2. with a depth image registered to the colour one, each person's 2D joints are lifted with it
    and refined (:class:`~privpose_ros.refine.pipeline.RefinementPipeline`); joints without a
    depth reading keep the monocular 3D, moved by the person's median monocular-to-depth offset
-   so both parts of one skeleton agree, at half their RGB confidence;
+   so both parts of one skeleton agree, at half their RGB confidence; a limb bone whose
+   depth-placed length disagrees with the RGB skeleton's (scaled by the person's depth-measured
+   torso) by more than x0.75-1.33 is rebuilt from the RGB bone (a hand on a hip, an elbow lifted
+   onto the torso behind it);
 3. stable ids (:class:`~privpose_ros.track.tracker.PersonTracker`) and per-joint One Euro
    smoothing on the image stamps (:class:`~privpose_ros.track.smoothing.PoseSmoother`).
 
@@ -25,6 +28,7 @@ import numpy as np
 
 from privpose_ros.core.camera import CameraIntrinsics
 from privpose_ros.core.geometry import undistort_px
+from privpose_ros.core.joints import CANONICAL
 from privpose_ros.core.pose import PersonPose, PoseResult
 from privpose_ros.refine.pipeline import RefineConfig, RefinementPipeline
 from privpose_ros.runtime.people import FrontEndConfig, PeopleEstimator
@@ -59,6 +63,50 @@ def _with_depth_offsets(refined: PersonPose, mono: PersonPose) -> PersonPose:
     confidence = refined.confidence.copy()
     confidence[no_depth] = 0.5 * mono.confidence[no_depth]
     return replace(refined, joints_cam_m=joints, confidence=confidence)
+
+
+_J = {name: i for i, name in enumerate(CANONICAL.joint_names)}
+# limb chains, parent first: each child is checked against its parent
+_CHAINS = tuple(
+    tuple(_J[f"{side}_{part}"] for part in parts)
+    for side in ("left", "right")
+    for parts in (("shoulder", "elbow", "wrist", "hand"), ("hip", "knee", "ankle", "foot"))
+)
+_TORSO = tuple(
+    (_J[a], _J[b])
+    for a, b in (
+        ("left_shoulder", "left_hip"),
+        ("right_shoulder", "right_hip"),
+        ("left_shoulder", "right_shoulder"),
+    )
+)
+BONE_RATIO_RANGE = (0.75, 1.33)
+
+
+def _limbs_from_monocular(refined: PersonPose, mono: PersonPose) -> PersonPose:
+    """Rebuild limb bones whose depth-placed length disagrees with the RGB skeleton's."""
+    joints, rgb = refined.joints_cam_m.copy(), mono.joints_cam_m
+    ok = np.isfinite(joints).all(1) & np.isfinite(rgb).all(1)
+    ratios = [
+        np.linalg.norm(joints[a] - joints[b]) / max(float(np.linalg.norm(rgb[a] - rgb[b])), 1e-6)
+        for a, b in _TORSO
+        if ok[a] and ok[b]
+    ]
+    if not ratios:
+        return refined
+    scale = float(np.clip(np.median(ratios), 0.7, 1.4))  # metric size seen by the depth
+    lo, hi = BONE_RATIO_RANGE
+    for chain in _CHAINS:
+        for parent, child in zip(chain[:-1], chain[1:], strict=True):
+            if not (ok[parent] and ok[child]):
+                continue
+            expected = scale * np.linalg.norm(rgb[child] - rgb[parent])
+            if (
+                expected > 0
+                and not lo <= np.linalg.norm(joints[child] - joints[parent]) / expected <= hi
+            ):
+                joints[child] = joints[parent] + scale * (rgb[child] - rgb[parent])
+    return replace(refined, joints_cam_m=joints)
 
 
 class PosePipeline:
@@ -139,7 +187,7 @@ class PosePipeline:
         ]
         refined = self.refiner.refine(PoseResult(persons=tuple(ideal)), depth_mm, intrinsics)
         return tuple(
-            replace(_with_depth_offsets(r, p), joints_px=p.joints_px)
+            replace(_limbs_from_monocular(_with_depth_offsets(r, p), p), joints_px=p.joints_px)
             for r, p in zip(refined.persons, persons, strict=True)
         )
 
