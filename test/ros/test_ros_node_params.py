@@ -55,3 +55,13 @@ def test_yaml_loads_declares_everything_and_bad_values_are_rejected(context) -> 
         assert node._processor is None
     finally:
         node.destroy_node()
+
+
+def test_node_defaults_are_the_offline_pipeline_defaults() -> None:
+    """`privpose infer` / `eval` build PipelineConfig() directly: the node's parameter defaults
+    must give exactly the same pipeline."""
+    from privpose_ros.ros.params import config_from_values
+    from privpose_ros.ros.processing import pipeline_config
+    from privpose_ros.runtime.pipeline import PipelineConfig
+
+    assert pipeline_config(config_from_values({})) == PipelineConfig()
