@@ -19,6 +19,8 @@ BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
 MODELS = ("blazepose", "privpose_rgb")
 LANDMARK_MODELS = ("full", "lite")
 QOS_CHOICES = ("sensor_data", "reliable")
+RGB_TRANSPORTS = ("raw", "compressed")
+DEPTH_TRANSPORTS = ("raw", "compressedDepth")
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,34 @@ PARAMS: tuple[ParamSpec, ...] = (
     _qos("camera_info"),
     ParamSpec("qos.output", "reliable", "QoS of the outputs (keep last 1)", QOS_CHOICES),
     ParamSpec(
+        "transport.rgb",
+        "raw",
+        "colour transport: raw (sensor_msgs/Image) or compressed (<topic>/compressed, jpeg/png)",
+        RGB_TRANSPORTS,
+    ),
+    ParamSpec(
+        "transport.depth",
+        "raw",
+        "depth transport: raw or compressedDepth (<topic>/compressedDepth, PNG or RVL)",
+        DEPTH_TRANSPORTS,
+    ),
+    ParamSpec(
+        "time.max_future_s",
+        2.0,
+        "refuse frames stamped further ahead of the node's clock than this (s)",
+        (),
+        0.0,
+        3600.0,
+    ),
+    ParamSpec(
+        "watchdog.stall_s",
+        5.0,
+        "report the worker as stalled when a waiting frame is not taken this long (s)",
+        (),
+        0.1,
+        600.0,
+    ),
+    ParamSpec(
         "skeleton.joint_set", "canonical", "joint set of every output", tuple(sorted(JOINT_SETS))
     ),
     ParamSpec(
@@ -154,7 +184,12 @@ PARAMS: tuple[ParamSpec, ...] = (
     ),
     ParamSpec("confidence_threshold", 0.3, "joints below it are unknown (NaN)", (), 0.0, 1.0),
     ParamSpec("tf.enabled", False, "publish a TF frame per joint"),
-    ParamSpec("tf.prefix", "", "prefix of the joint frames: <prefix>person_<id>/<joint>"),
+    ParamSpec(
+        "tf.prefix",
+        "",
+        "prefix of the joint frames: <prefix>person_<id>/<joint>; empty = '<node name>/' "
+        "(unique per node)",
+    ),
     ParamSpec("tf.rate_hz", 10.0, "largest TF publish rate (Hz)", (), 0.1, 1000.0),
     ParamSpec("target_frame", "", "express outputs in this frame (TF at the image stamp)"),
     ParamSpec("tf_timeout_s", 0.05, "wait at most this long for target_frame TF (s)", (), 0, 5),
