@@ -93,6 +93,15 @@ class Synchronizer:
         self._count(index)
         self._sync.add(index, stamp_ns_of(msg.header.stamp), msg)
 
+    def reset(self) -> None:
+        """Forget every queued message (a clock jump: old stamps must not match new ones)."""
+        if HAVE_MESSAGE_FILTERS:
+            with self._mf_sync.lock:
+                for queue in self._mf_sync.queues:
+                    queue.clear()
+            return
+        self._sync.reset()
+
     def destroy(self) -> None:
         for sub in self._subscriptions:
             self.node.destroy_subscription(sub)
@@ -163,10 +172,12 @@ class TfBuffer:
         self._edges: dict[str, tuple[str, deque]] = {}
         self._lock = threading.Lock()
         static_qos = QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        node.create_subscription(TFMessage, "/tf", lambda m: self._store(m, False), 100)
-        node.create_subscription(
-            TFMessage, "/tf_static", lambda m: self._store(m, True), static_qos
-        )
+        self._subscriptions = [
+            node.create_subscription(TFMessage, "/tf", lambda m: self._store(m, False), 100),
+            node.create_subscription(
+                TFMessage, "/tf_static", lambda m: self._store(m, True), static_qos
+            ),
+        ]
 
     def _store(self, msg: Any, static: bool) -> None:
         with self._lock:
@@ -215,6 +226,23 @@ class TfBuffer:
             chain[parent] = total
             current = parent
         return chain
+
+    def destroy(self) -> None:
+        """Stop listening (lifecycle cleanup)."""
+        if HAVE_TF2_ROS:
+            self._listener.unregister()
+            return
+        for sub in self._subscriptions:
+            self.node.destroy_subscription(sub)
+        self._subscriptions = []
+
+    def clear(self) -> None:
+        """Forget every dynamic transform (a clock jump); static ones stay."""
+        if HAVE_TF2_ROS:
+            self._buffer.clear()
+            return
+        with self._lock:
+            self._edges = {c: e for c, e in self._edges.items() if e[1] and e[1][0][0] == -1}
 
     def lookup(
         self, target: str, source: str, stamp_ns: int, timeout_s: float

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter, deque
 
 import numpy as np
@@ -11,6 +12,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from privpose_ros.ros.pose_msgs import stamp_msg
 
 WINDOW = 300  # latencies and arrival times kept for the percentiles and rates
+RECENT_S = 10.0  # the diagnostics level looks at what was skipped in the last RECENT_S
 
 
 class NodeStats:
@@ -21,6 +23,8 @@ class NodeStats:
         self.frames_in = 0
         self.frames_out = 0
         self.skipped = Counter()
+        self.events = Counter()
+        self._skip_times: deque[float] = deque(maxlen=10_000)  # monotonic seconds
         self._in_times: deque[int] = deque(maxlen=WINDOW)
         self._out_times: deque[int] = deque(maxlen=WINDOW)
         self._latencies_ms: deque[float] = deque(maxlen=WINDOW)
@@ -46,6 +50,13 @@ class NodeStats:
     def skip(self, reason: str) -> None:
         with self._lock:
             self.skipped[reason] += 1
+            if reason != "no_subscribers":
+                self._skip_times.append(time.monotonic())
+
+    def event(self, name: str) -> None:
+        """Count something that is not a skipped frame (a clock jump)."""
+        with self._lock:
+            self.events[name] += 1
 
     def set_count(self, reason: str, count: int) -> None:
         with self._lock:
@@ -76,27 +87,32 @@ class NodeStats:
                 "input_delay_ms_p50": float(np.percentile(delay, 50)),
                 "input_delay_ms_p95": float(np.percentile(delay, 95)),
             }
+            now_s = time.monotonic()
+            out["recent_skipped"] = sum(1 for t in self._skip_times if now_s - t <= RECENT_S)
             out.update({f"skipped.{k}": v for k, v in sorted(self.skipped.items())})
+            out.update({f"events.{k}": v for k, v in sorted(self.events.items())})
             return out
 
 
 def diagnostic_array(
     name: str, hardware_id: str, values: dict[str, float | int | str], active: bool, stamp_ns: int
 ) -> DiagnosticArray:
-    """One DiagnosticStatus: OK, WARN when input arrives but nothing is published or input is
-    skipped, ERROR when the node is not active."""
+    """One DiagnosticStatus: ERROR when the node is not active or its worker stalled or died,
+    WARN when input arrives but nothing is published or frames were skipped in the last
+    RECENT_S seconds (``recent_skipped``; the lifetime ``skipped.*`` counters stay as values),
+    OK otherwise."""
     status = DiagnosticStatus(name=name, hardware_id=hardware_id)
-    skipped = sum(
-        v
-        for k, v in values.items()
-        if k.startswith("skipped.") and k != "skipped.no_subscribers" and isinstance(v, int)
-    )
+    skipped = values.get("recent_skipped", 0)
+    worker = values.get("worker", "ok")
     if not active:
         status.level, status.message = DiagnosticStatus.ERROR, "inactive (lifecycle)"
+    elif worker in ("stalled", "dead"):
+        status.level, status.message = DiagnosticStatus.ERROR, f"processing thread {worker}"
     elif values.get("input_rate_hz", 0) and not values.get("output_rate_hz", 0):
         status.level, status.message = DiagnosticStatus.WARN, "input arrives, no output"
     elif skipped:
-        status.level, status.message = DiagnosticStatus.WARN, f"{skipped} bad frames skipped"
+        status.level = DiagnosticStatus.WARN
+        status.message = f"{skipped} frames skipped in the last {RECENT_S:.0f} s"
     else:
         status.level, status.message = DiagnosticStatus.OK, "running"
     status.values = [

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -55,6 +56,7 @@ from privpose_ros.ros.processing import (
     decode_frame,
     default_pipeline,
 )
+from privpose_ros.ros.stamps import StampGuard, StampRefused
 from privpose_ros.ros.sync import LatestSlot
 
 Factory = Callable[[NodeConfig], Any]
@@ -124,7 +126,8 @@ class PoseNode(LifecycleNode):
         self._worker: threading.Thread | None = None
         self._stop = threading.Event()
         self._slot = LatestSlot()
-        self._last_stamp_ns = -1
+        self._stamps = StampGuard()
+        self._heartbeat_s = time.monotonic()
         self._last_tf_ns = 0
         self._pubs: dict[str, Any] = {}
         self._diag_timer = None
@@ -158,6 +161,7 @@ class PoseNode(LifecycleNode):
     def on_configure(self, state: Any) -> TransitionCallbackReturn:
         try:
             self.config = config = self._read_config()
+            self._stamps = StampGuard(config["time.max_future_s"])
             pipeline = self._pipeline_factory(config)
             self._processor = FrameProcessor(pipeline)
         except (PrivposeInputError, ImportError, FileNotFoundError, RuntimeError) as exc:
@@ -194,6 +198,8 @@ class PoseNode(LifecycleNode):
             self, topics, config["sync.queue_size"], config["sync.slop_s"], self._on_synced
         )
         self._stop.clear()
+        self._slot.clear()
+        self._heartbeat_s = time.monotonic()
         self._worker = threading.Thread(target=self._work, name="privpose_worker", daemon=True)
         self._worker.start()
         return TransitionCallbackReturn.SUCCESS
@@ -215,13 +221,27 @@ class PoseNode(LifecycleNode):
         if self._sync is not None:
             self._sync.destroy()
         self._sync = self._worker = None
+        self._slot.clear()  # a frame that waited must not be processed after re-activation
         return TransitionCallbackReturn.SUCCESS
 
     def on_cleanup(self, state: Any) -> TransitionCallbackReturn:
+        """Release everything configure created, so a new configure really starts afresh."""
         self.release()
         for pub in self._pubs.values():
             self.destroy_publisher(pub)
         self._pubs = {}
+        if self._tf_broadcaster is not None:
+            for name in ("pub_tf", "publisher"):
+                pub = getattr(self._tf_broadcaster, name, None)
+                if pub is not None:
+                    self.destroy_publisher(pub)
+            self._tf_broadcaster = None
+        if self._tf_buffer is not None:
+            self._tf_buffer.destroy()
+            self._tf_buffer = None
+        self._slot.clear()
+        self._stamps.reset()
+        self._last_tf_ns = 0
         if self._diag_timer is not None:
             self.destroy_timer(self._diag_timer)
             self._diag_timer = None
@@ -250,9 +270,39 @@ class PoseNode(LifecycleNode):
 
     def _work(self) -> None:
         while not self._stop.is_set():
+            self._heartbeat_s = time.monotonic()
             msgs = self._slot.take(timeout_s=0.1)
-            if msgs is not None:
+            if msgs is None:
+                continue
+            try:
                 self.process_msgs(*msgs)
+            except Exception as exc:  # noqa: BLE001 - nothing may end the worker
+                self.stats.skip("internal_error")
+                self.get_logger().error(
+                    f"unexpected {type(exc).__name__} outside frame processing: {exc}",
+                    throttle_duration_sec=2.0,
+                )
+
+    def _clock_now_ns(self) -> int | None:
+        """The node clock, None while it does not run (use_sim_time before the first /clock)."""
+        now = self.get_clock().now().nanoseconds
+        return now if now > 0 else None
+
+    def _on_clock_jump(self, stamp_ns: int) -> None:
+        """Stamps went back (bag loop, simulator restart): start over with what depends on time."""
+        self.stats.event("clock_jumps")
+        self.get_logger().warning(
+            f"image stamps jumped back to {stamp_ns * 1e-9:.3f} s: synchroniser, tracking, "
+            "smoothing and TF history reset",
+            throttle_duration_sec=5.0,
+        )
+        if self._sync is not None:
+            self._sync.reset()
+        if self._tf_buffer is not None:
+            self._tf_buffer.clear()
+        self._last_tf_ns = 0
+        if self._processor is not None:
+            self._processor.pipeline.reset()
 
     def process_msgs(self, rgb_msg: Any, info_msg: Any, depth_msg: Any | None = None) -> bool:
         """Process one synchronised set; False when it was skipped (logged and counted)."""
@@ -262,13 +312,8 @@ class PoseNode(LifecycleNode):
             frame = decode_frame(rgb_msg, info_msg, depth_msg, self.config["camera.rectified"])
             for note in frame.notes:
                 logger.warning(note, throttle_duration_sec=10.0)
-            if frame.stamp_ns <= self._last_stamp_ns:
-                raise BadFrame(
-                    "out_of_order",
-                    f"stamp {frame.stamp_ns} ns is not newer than the last frame "
-                    f"{self._last_stamp_ns} ns; check the camera clock",
-                )
-            self._last_stamp_ns = frame.stamp_ns
+            if self._stamps.check(frame.stamp_ns, self._clock_now_ns()):
+                self._on_clock_jump(frame.stamp_ns)
             result = self._processor.process(frame)
             persons = select_persons(
                 result, self.config.joint_set, self.config["confidence_threshold"]
@@ -277,7 +322,8 @@ class PoseNode(LifecycleNode):
             self._camera_origin_m = None
             if self.config["target_frame"]:
                 persons, frame_id = self._to_target(persons, frame)
-        except BadFrame as exc:
+            self._publish(persons, frame.stamp_ns, frame_id, started)
+        except (BadFrame, StampRefused) as exc:
             self.stats.skip(exc.reason)
             logger.warning(f"skipped frame: {exc}", throttle_duration_sec=2.0)
             return False
@@ -285,7 +331,14 @@ class PoseNode(LifecycleNode):
             self.stats.skip("estimator_error")
             logger.error(f"inference failed: {exc}", throttle_duration_sec=2.0)
             return False
-        self._publish(persons, frame.stamp_ns, frame_id, started)
+        except Exception as exc:  # noqa: BLE001 - a bug must cost one frame, not the node
+            self.stats.skip("unexpected_error")
+            where = " | ".join(traceback.format_exc(limit=-2).strip().splitlines())
+            logger.error(
+                f"frame skipped on an unexpected {type(exc).__name__}: {exc} ({where})",
+                throttle_duration_sec=2.0,
+            )
+            return False
         return True
 
     def _to_target(self, persons: list[OutputPerson], frame: Frame) -> tuple[list, str]:
@@ -327,8 +380,25 @@ class PoseNode(LifecycleNode):
             if now_ns - self._last_tf_ns >= 1e9 / config["tf.rate_hz"]:
                 self._last_tf_ns = now_ns
                 self._tf_broadcaster.sendTransform(
-                    joint_transforms(persons, joint_set, config["tf.prefix"], stamp_ns, frame_id)
+                    joint_transforms(persons, joint_set, self.tf_prefix, stamp_ns, frame_id)
                 )
+
+    @property
+    def tf_prefix(self) -> str:
+        """``tf.prefix``, or '<node name>/' when empty: two nodes never publish the same frames."""
+        return self.config["tf.prefix"] or f"{self.get_name()}/"
+
+    def _worker_state(self) -> str:
+        """ok, stalled (a frame waits and the worker has not looked for watchdog.stall_s) or
+        dead (the thread ended while active)."""
+        if self._worker is None:
+            return "stopped"
+        if not self._worker.is_alive():
+            return "dead"
+        idle_s = time.monotonic() - self._heartbeat_s
+        if self._slot.waiting and idle_s > self.config["watchdog.stall_s"]:
+            return "stalled"
+        return "ok"
 
     def _publish_diag(self) -> None:
         now_ns = self.get_clock().now().nanoseconds
@@ -336,6 +406,7 @@ class PoseNode(LifecycleNode):
             self._note_missing_inputs()
         values: dict[str, Any] = dict(self.stats.summary(now_ns, self._slot.dropped))
         values["backend"] = self.backend_name
+        values["worker"] = self._worker_state()
         active = self._sync is not None
         msg = diagnostic_array(f"{self.get_name()}: pose", "privpose", values, active, now_ns)
         self._pubs["diagnostics"].publish(msg)

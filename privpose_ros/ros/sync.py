@@ -38,6 +38,12 @@ class ApproxTimeSync:
         self.queues: list[dict[int, Any]] = [{} for _ in range(num_inputs)]
         self._lock = threading.Lock()
 
+    def reset(self) -> None:
+        """Drop every queued message (after a clock jump nothing old may match a new one)."""
+        with self._lock:
+            for queue in self.queues:
+                queue.clear()
+
     def add(self, index: int, stamp_ns: int, msg: Any) -> None:
         """Queue ``msg`` of input ``index`` and fire the callback for the first good match."""
         with self._lock:
@@ -83,6 +89,15 @@ class LatestSlot:
                 self.dropped += 1
             self._item = item
             self._cond.notify()
+
+    def clear(self) -> None:
+        """Discard an unread item (deactivate / cleanup: never process a stale frame later)."""
+        with self._cond:
+            self._item = None
+
+    @property
+    def waiting(self) -> bool:
+        return self._item is not None
 
     def take(self, timeout_s: float) -> Any:
         """The newest item (and empty the slot), or None after ``timeout_s`` seconds."""

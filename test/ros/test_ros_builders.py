@@ -184,10 +184,30 @@ def test_stats_percentiles_rates_and_diagnostic_levels() -> None:
     assert values["input_rate_hz"] == pytest.approx(10.0)
     assert values["skipped.bad_rgb"] == 1 and values["dropped"] == 2
     msg = diagnostic_array("n", "hw", values, True, 7)
-    assert msg.status[0].level == DiagnosticStatus.WARN and "1 bad frames" in msg.status[0].message
+    assert msg.status[0].level == DiagnosticStatus.WARN
+    assert "1 frames skipped in the last 10 s" in msg.status[0].message
     assert diagnostic_array("n", "hw", {}, False, 7).status[0].level == DiagnosticStatus.ERROR
     idle = diagnostic_array("n", "hw", {"skipped.no_subscribers": 3}, True, 7)
     assert idle.status[0].level == DiagnosticStatus.OK
+    stalled = diagnostic_array("n", "hw", {"worker": "stalled"}, True, 7)
+    assert stalled.status[0].level == DiagnosticStatus.ERROR
+
+
+def test_diagnostics_return_to_ok_once_skipped_frames_are_old(monkeypatch) -> None:
+    """A bad frame at start-up must not keep the node WARN forever (a window, not lifetime)."""
+    from privpose_ros.ros import diagnostics
+
+    clock = [100.0]
+    monkeypatch.setattr(diagnostics.time, "monotonic", lambda: clock[0])
+    stats = NodeStats()
+    stats.skip("bad_rgb")
+    now = diagnostic_array("n", "hw", stats.summary(0, 0), True, 7)
+    assert now.status[0].level == DiagnosticStatus.WARN
+    clock[0] += diagnostics.RECENT_S + 0.1
+    values = stats.summary(0, 0)
+    later = diagnostic_array("n", "hw", values, True, 7)
+    assert later.status[0].level == DiagnosticStatus.OK
+    assert values["skipped.bad_rgb"] == 1 and values["recent_skipped"] == 0  # still counted
 
 
 class _FakeNode:
