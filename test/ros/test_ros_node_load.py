@@ -10,7 +10,9 @@ import pytest
 pytest.importorskip("rclpy", reason="rclpy not installed: run `make setup`")
 from conftest import FakeEstimator, frame_msgs  # noqa: E402
 
-from privpose_ros.ros.pose_msgs import stamp_ns_of  # noqa: E402
+from privpose_ros.ros.pose_msgs import (
+    stamp_ns_of,  # noqa: E402
+)
 
 S = 1_000_000_000
 
@@ -45,24 +47,24 @@ def test_twice_the_serviceable_rate_drops_instead_of_queueing(make_graph) -> Non
     assert estimator.calls == out
 
 
-def test_memory_stays_flat_over_thousands_of_frames(make_graph) -> None:
+def test_memory_stays_flat_over_hundreds_of_vga_frames(make_graph) -> None:
+    """640x480 RGB-D sets (1.5 MB each): keeping every processed frame would add > 75 MB."""
     graph = make_graph()
     sync = graph.node._sync  # feed the subscription callbacks directly: DDS is not under test
 
     def burst(first: int, count: int) -> None:
-        for i in range(first, first + count):
-            for index, msg in enumerate(frame_msgs((100 + i) * S // 100)):
+        for i in range(first, first + count):  # new messages each time, as DDS delivers them
+            for index, msg in enumerate(frame_msgs((100 + i) * S // 100, 640, 480)):
                 sync._add(index, msg)
-            if i % 20 == 0:
-                time.sleep(0.002)
+            time.sleep(0.002)
         graph.wait_for(lambda: graph.node._slot._item is None, 5.0)
 
-    burst(0, 500)
-    before = _rss_kib()
-    burst(500, 3000)
+    burst(0, 100)
+    out_before, before = graph.node.stats.frames_out, _rss_kib()
+    burst(100, 400)
     time.sleep(0.2)
     after = _rss_kib()
-    assert graph.node.stats.frames_in == 3500
-    assert graph.node.stats.frames_out + graph.node._slot.dropped == 3500
-    assert graph.node.stats.frames_out >= 100
-    assert after - before < 8 * 1024, (before, after)
+    assert graph.node.stats.frames_in == 500
+    processed = graph.node.stats.frames_out - out_before
+    assert processed >= 50, processed
+    assert after - before < 30 * 1024, (before, after, processed)
