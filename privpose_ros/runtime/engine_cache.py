@@ -1,14 +1,17 @@
 """A cache of serialised TensorRT engines keyed by everything that invalidates one.
 
 An engine is only valid for the exact ONNX graph, TensorRT version, GPU model and compute
-capability, precision, input shape profile and workspace it was built with. Each engine file
-has a JSON sidecar holding that key and the engine's SHA-256; a missing, mismatched, truncated
-or undeserialisable file is rebuilt (never silently used). No TensorRT import here: the builder
-and deserialiser are passed in, which is what the tests use with fake engines.
+capability, precision, input shape profile and workspace it was built with, and for the
+privpose code that built it (:func:`code_version`: the package version and a hash of the
+model, export and engine-building sources, so an upgrade never loads a stale engine). Each
+engine file has a JSON sidecar holding that key and the engine's SHA-256; a missing, mismatched,
+truncated or undeserialisable file is rebuilt (never silently used). No TensorRT import here:
+the builder and deserialiser are passed in, which is what the tests use with fake engines.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -32,6 +35,45 @@ def default_cache_dir() -> Path:
     return Path(base) / "privpose"
 
 
+# Sources (relative to privpose_ros/) whose edits change an exported graph or a built engine.
+GRAPH_SOURCES: tuple[str, ...] = (
+    "model",
+    "runtime/backend.py",
+    "runtime/export.py",
+    "runtime/engine_cache.py",
+    "runtime/trt_backend.py",
+    "runtime/trt_graph.py",
+)
+
+
+@functools.lru_cache(maxsize=1)
+def graph_sources_sha256() -> str:
+    """Hex SHA-256 over the names and bytes of every ``GRAPH_SOURCES`` Python file.
+
+    Files that cannot be read (e.g. an install holding only bytecode) are skipped: the key then
+    rests on the package version alone.
+    """
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for rel in GRAPH_SOURCES:
+        entry = root / rel
+        for path in sorted(entry.rglob("*.py")) if entry.is_dir() else [entry]:
+            try:
+                data = path.read_bytes()
+            except OSError:
+                continue
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + data)
+    return digest.hexdigest()
+
+
+def code_version() -> str:
+    """``<privpose version>+src.<16 hex digits of graph_sources_sha256()>``: part of every cache
+    key, so a package upgrade or an edit of the model / export / engine code rebuilds."""
+    from privpose_ros import __version__
+
+    return f"{__version__}+src.{graph_sources_sha256()[:16]}"
+
+
 def file_sha256(path: Path) -> str:
     """Hex SHA-256 of a file's bytes (read in 1 MiB blocks)."""
     digest = hashlib.sha256()
@@ -46,7 +88,10 @@ class EngineKey:
     """Everything a serialised engine depends on.
 
     ``input_shape`` is the largest (N, 3, H, W) of the optimisation profile; ``compute_capability``
-    is "major.minor" (e.g. "8.7" for Jetson Orin).
+    is "major.minor" (e.g. "8.7" for Jetson Orin). ``code_version`` is not passed in: it is taken
+    from the running code (:func:`code_version`) when the key is made and stored with the other
+    fields, so engines built by another privpose version never match. The ONNX opset and the
+    torch / onnx versions of the export are inside the ONNX bytes, hence in ``onnx_sha256``.
     """
 
     onnx_sha256: str
@@ -63,10 +108,17 @@ class EngineKey:
                 f"precision must be one of {_PRECISIONS}, got {self.precision!r}"
             )
         object.__setattr__(self, "input_shape", tuple(int(d) for d in self.input_shape))
+        # not a dataclass field: callers never pass it, the running code defines it
+        object.__setattr__(self, "_code_version", code_version())
+
+    @property
+    def code_version(self) -> str:
+        """The privpose code version this key was made by (see :func:`code_version`)."""
+        return self._code_version
 
     def as_json_dict(self) -> dict:
-        """The key as it is stored in the sidecar (tuples become lists)."""
-        return json.loads(json.dumps(asdict(self)))
+        """The key as it is stored in the sidecar (tuples become lists), code version included."""
+        return json.loads(json.dumps({**asdict(self), "code_version": self.code_version}))
 
     def digest(self) -> str:
         """Hex SHA-256 of the canonical JSON of all fields."""

@@ -31,7 +31,8 @@ BACKEND_CHOICES = ("auto", *BACKEND_ORDER)
 class EstimatorConfig:
     """How to run the deployable RGB model.
 
-    ``backend``: "auto" (tensorrt -> onnxruntime -> torch, first that starts) or one name.
+    ``backend``: "auto" (tensorrt -> onnxruntime -> torch, first that starts; tensorrt is not
+    tried when ``device`` is "cpu") or one name.
     ``weights_path``: safetensors of the deployable model (None: the shipped weights).
     ``onnx_path``: exported graph (None: exported on first use into the cache dir).
     ``engine_cache_dir``: ONNX and TensorRT engine cache (None: ``$XDG_CACHE_HOME/privpose``).
@@ -77,25 +78,53 @@ class EstimatorConfig:
         return self.engine_cache_dir or default_cache_dir()
 
 
-def select_backend(requested: str, factories: Mapping[str, Callable[[], Backend]]) -> Backend:
+def select_backend(
+    requested: str,
+    factories: Mapping[str, Callable[[], Backend]],
+    skip: Mapping[str, str] | None = None,
+) -> Backend:
     """Create the requested backend, or for "auto" the first of BACKEND_ORDER that starts.
 
-    An explicitly requested backend that cannot start raises; "auto" logs why each candidate
-    was skipped (missing package, no GPU, failed build) and moves on.
+    An explicitly requested backend that cannot start raises. "auto" moves on after ANY failure
+    of a candidate (missing package, no GPU, failed build, unwritable cache, or a bug), logging
+    why: expected unavailability at INFO, anything else at WARNING with the exception type.
+    ``skip`` (name -> reason) lists candidates "auto" must not even try (e.g. TensorRT when
+    ``device`` is "cpu"); an explicit request ignores it.
     """
     if requested != "auto":
         return factories[requested]()
+    skip = skip or {}
     reasons = []
     for name in BACKEND_ORDER:
+        if name in skip:
+            LOG.info("backend %s skipped: %s", name, skip[name])
+            reasons.append(f"{name}: skipped ({skip[name]})")
+            continue
         try:
             backend = factories[name]()
-        except (MissingDependencyError, ImportError, RuntimeError, FileNotFoundError) as exc:
+        except (MissingDependencyError, ImportError) as exc:
             LOG.info("backend %s unavailable: %s", name, exc)
             reasons.append(f"{name}: {exc}")
+            continue
+        except Exception as exc:  # noqa: BLE001 - "auto" must survive any candidate's failure
+            LOG.warning(
+                "backend %s failed to start (%s: %s); trying the next one",
+                name,
+                type(exc).__name__,
+                exc,
+            )
+            reasons.append(f"{name}: {type(exc).__name__}: {exc}")
             continue
         LOG.info("using backend %s on %s (%s)", name, backend.device, backend.precision)
         return backend
     raise RuntimeError("no inference backend could start: " + "; ".join(reasons))
+
+
+def auto_skips(config: EstimatorConfig) -> dict[str, str]:
+    """Candidates "auto" does not try for ``config``: no GPU engine is built for device cpu."""
+    if config.device == "cpu":
+        return {"tensorrt": "device is 'cpu' (TensorRT builds GPU engines; set device cuda)"}
+    return {}
 
 
 def _factories(config: EstimatorConfig, model) -> dict[str, Callable[[], Backend]]:  # noqa: ANN001
@@ -117,7 +146,7 @@ def _factories(config: EstimatorConfig, model) -> dict[str, Callable[[], Backend
             config.device,
             config.enable_fp16,
             config.threads,
-            trt_cache_dir=config.cache_dir / "ort_tensorrt",
+            trt_cache_dir=None if config.device == "cpu" else config.cache_dir / "ort_tensorrt",
         )
 
     def trt_backend() -> Backend:
@@ -146,7 +175,9 @@ class PoseEstimator:
 
     def __init__(self, config: EstimatorConfig, model=None) -> None:  # noqa: ANN001
         self.config = config
-        self._backend: Backend | None = select_backend(config.backend, _factories(config, model))
+        self._backend: Backend | None = select_backend(
+            config.backend, _factories(config, model), auto_skips(config)
+        )
         self.input_hw = self._backend.input_hw
 
     @property

@@ -4,8 +4,9 @@ The deployable RGB model has its own fixed-signature ``Backend`` (runtime/backen
 imported graphs have their own tensor names, so they run through a :class:`GraphRunner`:
 ``run({name: array}) -> {name: array}``. Two implementations: ONNX Runtime (CPU, or CUDA /
 TensorRT execution providers) and a TensorRT 10 engine built and cached like the model's.
-``open_graph`` picks one: "tensorrt" only on a CUDA device; "auto" tries TensorRT on CUDA and
-falls back to ONNX Runtime on any failure; "torch" has no ONNX importer and runs ONNX Runtime.
+``open_graph`` picks one: "tensorrt" only on a CUDA device; "auto" tries TensorRT on CUDA only
+and falls back to ONNX Runtime on any failure (any exception type, logged); "torch" has no ONNX
+importer and runs ONNX Runtime.
 """
 
 from __future__ import annotations
@@ -116,8 +117,19 @@ def open_graph(
             from privpose_ros.runtime.trt_graph import TrtGraphRunner
 
             return TrtGraphRunner(onnx_path, cache_dir, device, enable_fp16, profile_shapes)
-        except (MissingDependencyError, ImportError, RuntimeError, OSError) as exc:
+        except (MissingDependencyError, ImportError) as exc:
             if backend == "tensorrt":
                 raise
-            LOG.info("TensorRT unavailable for %s (%s); using onnxruntime", onnx_path.name, exc)
+            LOG.info(
+                "TensorRT unavailable for %s (%s); using onnxruntime", Path(onnx_path).name, exc
+            )
+        except Exception as exc:  # noqa: BLE001 - "auto" falls back on any failure
+            if backend == "tensorrt":
+                raise
+            LOG.warning(
+                "TensorRT failed for %s (%s: %s); using onnxruntime",
+                Path(onnx_path).name,
+                type(exc).__name__,
+                exc,
+            )
     return OrtGraphRunner(onnx_path, device, threads, enable_fp16, trt_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,23 @@ from privpose_ros.runtime.backend import INPUT_NAMES, OUTPUT_NAMES, Backend, Mod
 LOG = logging.getLogger(__name__)
 
 ORT_HINT = "pip install onnxruntime (CPU) or onnxruntime-gpu (CUDA / TensorRT providers)"
+
+
+def _can_write(directory: Path) -> bool:
+    """Whether ``directory`` exists or can be made, and accepts a file (logged when not)."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            return True
+    except OSError as exc:
+        LOG.warning(
+            "TensorRT provider cache %s is not writable (%s: %s); running without an engine "
+            "cache (engines are rebuilt at every start)",
+            directory,
+            type(exc).__name__,
+            exc,
+        )
+        return False
 
 
 def _providers(ort, device: str, enable_fp16: bool, trt_cache_dir: Path | None) -> list:  # noqa: ANN001 - the onnxruntime module
@@ -26,6 +44,8 @@ def _providers(ort, device: str, enable_fp16: bool, trt_cache_dir: Path | None) 
     providers: list = []
     if "TensorrtExecutionProvider" in available:
         trt_options = {"device_id": device_id, "trt_fp16_enable": enable_fp16}
+        if trt_cache_dir is not None and not _can_write(Path(trt_cache_dir)):
+            trt_cache_dir = None  # an unwritable cache must not stop the provider
         if trt_cache_dir is not None:
             trt_options.update(
                 trt_engine_cache_enable=True, trt_engine_cache_path=str(trt_cache_dir)
