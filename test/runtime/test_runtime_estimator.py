@@ -3,11 +3,8 @@ metric joints consistent with the source camera after letterboxing."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
-import torch
 
 from privpose_ros.core.camera import CameraIntrinsics
 from privpose_ros.core.errors import MissingDependencyError, PrivposeInputError
@@ -81,10 +78,6 @@ def test_config_validation(tmp_path) -> None:
         EstimatorConfig(threads=-1)
     config = EstimatorConfig(engine_cache_dir=str(tmp_path), weights_path="")
     assert config.cache_dir == tmp_path and config.weights_path is None
-
-
-def _trt_usable() -> bool:
-    return importlib.util.find_spec("tensorrt") is not None and torch.cuda.is_available()
 
 
 def test_auto_on_this_machine_exports_once_and_reuses(tiny_model, tmp_path) -> None:
