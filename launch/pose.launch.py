@@ -38,6 +38,8 @@ ARGUMENTS = (
     ("model", "blazepose", "blazepose (real-world front end) or privpose_rgb"),
     ("camera_info_topic", "color/camera_info", "camera_info of the colour image"),
     ("depth_topic", "aligned_depth_to_color/image_raw", "depth registered to the colour image"),
+    ("rgb_transport", "raw", "raw or compressed (<rgb_topic>/compressed, jpeg or png)"),
+    ("depth_transport", "raw", "raw or compressedDepth (<depth_topic>/compressedDepth)"),
     ("backend", "auto", "auto, tensorrt, onnxruntime or torch"),
     ("device", "cpu", "cpu or cuda[:N]"),
     ("refine", "b", "depth refinement: none (RGB-only), lifting, b, ab, abc"),
@@ -70,6 +72,8 @@ def _node(context, share: str):  # noqa: ANN001, ANN202 - launch API
             "refine.pointcloud_c": c,
             "tf.enabled": value["tf"].lower() == "true",
             "target_frame": value["target_frame"],
+            "transport.rgb": value["rgb_transport"],
+            "transport.depth": value["depth_transport"],
         }
     )
     remappings = [

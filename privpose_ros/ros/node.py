@@ -31,7 +31,7 @@ from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from visualization_msgs.msg import MarkerArray
 
 from privpose_ros.core.errors import PrivposeInputError
@@ -189,11 +189,12 @@ class PoseNode(LifecycleNode):
     def on_activate(self, state: Any) -> TransitionCallbackReturn:
         config = self.config
         topics = [  # index 0 must be the colour image (compat.Synchronizer counts by it)
-            (Image, RGB_TOPIC, _qos(config["qos.rgb"])),
+            (*self._input(RGB_TOPIC, "transport.rgb"), _qos(config["qos.rgb"])),
             (CameraInfo, INFO_TOPIC, _qos(config["qos.camera_info"])),
         ]
         if config["use_depth"]:
-            topics.append((Image, DEPTH_TOPIC, _qos(config["qos.depth"])))
+            depth = self._input(DEPTH_TOPIC, "transport.depth")
+            topics.append((*depth, _qos(config["qos.depth"])))
         self._sync = compat.Synchronizer(
             self, topics, config["sync.queue_size"], config["sync.slop_s"], self._on_synced
         )
@@ -203,6 +204,13 @@ class PoseNode(LifecycleNode):
         self._worker = threading.Thread(target=self._work, name="privpose_worker", daemon=True)
         self._worker.start()
         return TransitionCallbackReturn.SUCCESS
+
+    def _input(self, topic: str, param: str) -> tuple[type, str]:
+        """Image on ``topic`` (transport raw), or image_transport's CompressedImage on the
+        remapped ``topic`` + ``/compressed`` | ``/compressedDepth`` (the ``param`` value)."""
+        if self.config[param] == "raw":
+            return Image, topic
+        return CompressedImage, f"{self.resolve_topic_name(topic)}/{self.config[param]}"
 
     def _stop_worker(self) -> None:
         self._stop.set()

@@ -16,6 +16,7 @@ from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.core.image_codec import to_depth_mm, to_rgb8
 from privpose_ros.core.pose import PoseResult
 from privpose_ros.ros import compat
+from privpose_ros.ros.compressed import decode_compressed_depth, decode_compressed_rgb
 from privpose_ros.ros.params import NodeConfig
 from privpose_ros.ros.pose_msgs import stamp_ns_of
 
@@ -100,24 +101,39 @@ def align_depth(depth_mm: np.ndarray, height: int, width: int) -> tuple[np.ndarr
     return _resize_nearest(depth_mm, height, width), note
 
 
+def _decompress(decode: Any, msg: Any, reason: str, what: str) -> np.ndarray:
+    """A CompressedImage through ``decode(format, data)``; a bad payload is BadFrame(reason)."""
+    try:
+        return decode(str(msg.format), msg.data)
+    except PrivposeInputError as exc:
+        raise BadFrame(reason, f"compressed {what} image rejected: {exc}") from exc
+
+
 def decode_frame(
     rgb_msg: Any, info_msg: Any, depth_msg: Any | None, rectified: bool = True
 ) -> Frame:
-    """Validate and decode one synchronised set of messages (depth_msg None = RGB-only)."""
-    try:
-        rgb = to_rgb8(compat.decode_image(rgb_msg), str(rgb_msg.encoding))
-    except PrivposeInputError as exc:
-        raise BadFrame("bad_rgb", f"colour image rejected: {exc}") from exc
+    """Validate and decode one synchronised set of messages (depth_msg None = RGB-only);
+    sensor_msgs/CompressedImage (``compressed`` / ``compressedDepth``) or Image each."""
+    if hasattr(rgb_msg, "format"):  # a CompressedImage: image_transport's `compressed`
+        rgb = _decompress(decode_compressed_rgb, rgb_msg, "bad_compressed_rgb", "colour")
+    else:
+        try:
+            rgb = to_rgb8(compat.decode_image(rgb_msg), str(rgb_msg.encoding))
+        except PrivposeInputError as exc:
+            raise BadFrame("bad_rgb", f"colour image rejected: {exc}") from exc
     height, width = rgb.shape[:2]
     intrinsics = intrinsics_from_info(info_msg, width, height, rectified)
     stamp_ns = stamp_ns_of(rgb_msg.header.stamp)
     notes: list[str] = []
     depth_mm = None
-    if depth_msg is not None:
+    if depth_msg is not None and hasattr(depth_msg, "format"):  # `compressedDepth`
+        depth_mm = _decompress(decode_compressed_depth, depth_msg, "bad_compressed_depth", "depth")
+    elif depth_msg is not None:
         try:
             depth_mm = to_depth_mm(compat.decode_image(depth_msg), str(depth_msg.encoding))
         except PrivposeInputError as exc:
             raise BadFrame("bad_depth", f"depth image rejected: {exc}") from exc
+    if depth_msg is not None:
         depth_mm, note = align_depth(depth_mm, height, width)
         if note:
             notes.append(note)

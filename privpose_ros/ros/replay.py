@@ -19,12 +19,13 @@ from typing import Any
 
 import numpy as np
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from privpose_ros.core.camera import CameraIntrinsics
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.core.geometry import depth_mm_to_m
-from privpose_ros.core.image_codec import encode_image
+from privpose_ros.core.image_codec import ImageFields, encode_image
+from privpose_ros.ros.compressed import encode_compressed_depth, encode_compressed_rgb
 from privpose_ros.ros.pose_msgs import stamp_msg
 
 FIXTURE_FRAME = "privpose_camera_color_optical_frame"
@@ -167,6 +168,16 @@ def _image(fields: Any, stamp_ns: int, frame_id: str) -> Image:
     return msg
 
 
+def _message(fields: ImageFields | tuple[str, bytes], stamp_ns: int, frame_id: str) -> Any:
+    """An Image of ``fields``, or a CompressedImage of (format, data)."""
+    if isinstance(fields, ImageFields):
+        return _image(fields, stamp_ns, frame_id)
+    msg = CompressedImage(format=fields[0])
+    msg.data = fields[1]
+    msg.header.stamp, msg.header.frame_id = stamp_msg(stamp_ns), frame_id
+    return msg
+
+
 def camera_info_msg(intrinsics: CameraIntrinsics, stamp_ns: int, frame_id: str) -> CameraInfo:
     msg = CameraInfo(width=intrinsics.width, height=intrinsics.height)
     msg.distortion_model = intrinsics.distortion_model
@@ -182,23 +193,52 @@ def camera_info_msg(intrinsics: CameraIntrinsics, stamp_ns: int, frame_id: str) 
 
 class CameraReplayer:
     """Publishes frames on ``rgb/image_rect_color``, ``rgb/camera_info`` and
-    ``depth_registered/image_rect`` (16UC1 mm or 32FC1 m) of ``node``."""
+    ``depth_registered/image_rect`` (16UC1 mm or 32FC1 m) of ``node``; with ``rgb_transport``
+    compressed / ``depth_transport`` compressedDepth as image_transport does, CompressedImage on
+    ``<topic>/compressed`` (``rgb_format`` jpeg | png) / ``<topic>/compressedDepth`` (png | rvl).
+    """
 
     def __init__(
-        self, node: Any, frame_id: str = FIXTURE_FRAME, depth_encoding: str = "16UC1"
+        self,
+        node: Any,
+        frame_id: str = FIXTURE_FRAME,
+        depth_encoding: str = "16UC1",
+        *,
+        rgb_transport: str = "raw",
+        rgb_format: str = "jpeg",
+        depth_transport: str = "raw",
+        depth_format: str = "png",
     ) -> None:
         if depth_encoding not in ("16UC1", "32FC1"):
             raise PrivposeInputError(
                 f"depth_encoding must be 16UC1 or 32FC1, got {depth_encoding}"
             )
+        if rgb_transport not in ("raw", "compressed") or rgb_format not in ("jpeg", "png"):
+            raise PrivposeInputError(
+                f"rgb transport must be raw|compressed and format jpeg|png, got {rgb_transport}, "
+                f"{rgb_format}"
+            )
+        if depth_transport not in ("raw", "compressedDepth") or depth_format not in ("png", "rvl"):
+            raise PrivposeInputError(
+                f"depth transport must be raw|compressedDepth and format png|rvl, got "
+                f"{depth_transport}, {depth_format}"
+            )
         qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
         self.node = node
         self.frame_id = frame_id
         self.depth_encoding = depth_encoding
-        self.rgb_pub = node.create_publisher(Image, "rgb/image_rect_color", qos)
+        self.rgb_format = rgb_format if rgb_transport == "compressed" else None
+        self.depth_format = depth_format if depth_transport == "compressedDepth" else None
+        self.rgb_pub = self._publisher("rgb/image_rect_color", rgb_transport, qos)
         self.info_pub = node.create_publisher(CameraInfo, "rgb/camera_info", qos)
-        self.depth_pub = node.create_publisher(Image, "depth_registered/image_rect", qos)
+        self.depth_pub = self._publisher("depth_registered/image_rect", depth_transport, qos)
         self._encoded: dict[int, tuple[Any, Any]] = {}
+
+    def _publisher(self, topic: str, transport: str, qos: QoSProfile) -> Any:
+        if transport == "raw":
+            return self.node.create_publisher(Image, topic, qos)
+        name = f"{self.node.resolve_topic_name(topic)}/{transport}"  # image_transport's naming
+        return self.node.create_publisher(CompressedImage, name, qos)
 
     def subscribers(self) -> int:
         return self.rgb_pub.get_subscription_count()
@@ -206,12 +246,20 @@ class CameraReplayer:
     def _encode(self, frame: ReplayFrame, key: int | None) -> tuple[Any, Any]:
         if key is None or key not in self._encoded:
             depth = None
-            if frame.depth_mm is not None:
+            if frame.depth_mm is not None and self.depth_format is not None:
+                depth = encode_compressed_depth(
+                    np.asarray(frame.depth_mm, np.uint16), self.depth_format, self.depth_encoding
+                )
+            elif frame.depth_mm is not None:
                 pixels = frame.depth_mm
                 if self.depth_encoding == "32FC1":
                     pixels = np.nan_to_num(depth_mm_to_m(pixels), nan=0.0)
                 depth = encode_image(pixels, self.depth_encoding)
-            encoded = (encode_image(frame.rgb, "rgb8"), depth)
+            rgb = np.asarray(frame.rgb, np.uint8)
+            if self.rgb_format is not None:
+                encoded = (encode_compressed_rgb(rgb, self.rgb_format), depth)
+            else:
+                encoded = (encode_image(frame.rgb, "rgb8"), depth)
             if key is None:
                 return encoded
             self._encoded[key] = encoded
@@ -228,8 +276,8 @@ class CameraReplayer:
         stamp = time.time_ns() if stamp_ns is None else int(stamp_ns)
         self.info_pub.publish(camera_info_msg(frame.intrinsics, stamp, self.frame_id))
         if depth_fields is not None:
-            self.depth_pub.publish(_image(depth_fields, stamp, self.frame_id))
-        self.rgb_pub.publish(_image(rgb_fields, stamp, self.frame_id))
+            self.depth_pub.publish(_message(depth_fields, stamp, self.frame_id))
+        self.rgb_pub.publish(_message(rgb_fields, stamp, self.frame_id))
         return stamp
 
 

@@ -60,6 +60,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--distinct", type=int, default=32, help="synthetic frames to render")
     parser.add_argument("--seed", type=int, default=0, help="synthetic stream seed")
     parser.add_argument("--depth-encoding", choices=("16UC1", "32FC1"), default="16UC1")
+    parser.add_argument(
+        "--rgb-transport",
+        choices=("raw", "compressed"),
+        default="raw",
+        help="compressed: CompressedImage on <rgb topic>/compressed, as image_transport",
+    )
+    parser.add_argument("--rgb-format", choices=("jpeg", "png"), default="jpeg")
+    parser.add_argument(
+        "--depth-transport",
+        choices=("raw", "compressedDepth"),
+        default="raw",
+        help="compressedDepth: CompressedImage on <depth topic>/compressedDepth",
+    )
+    parser.add_argument("--depth-format", choices=("png", "rvl"), default="png")
     parser.add_argument("--frame-id", default="privpose_camera_color_optical_frame")
     parser.add_argument("--namespace", default="", help="camera namespace, e.g. /camera")
     parser.add_argument(
@@ -117,7 +131,15 @@ def run(args: argparse.Namespace) -> int:
     context = rclpy.Context()
     rclpy.init(context=context)
     node = rclpy.create_node("privpose_replay", namespace=args.namespace, context=context)
-    replayer = CameraReplayer(node, args.frame_id, args.depth_encoding)
+    replayer = CameraReplayer(
+        node,
+        args.frame_id,
+        args.depth_encoding,
+        rgb_transport=args.rgb_transport,
+        rgb_format=args.rgb_format,
+        depth_transport=args.depth_transport,
+        depth_format=args.depth_format,
+    )
     sent = 0
     try:
         deadline = time.monotonic() + args.wait_subscriber

@@ -15,7 +15,7 @@ from geometry_msgs.msg import PoseArray  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2  # noqa: E402
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2  # noqa: E402
 from tf2_msgs.msg import TFMessage  # noqa: E402
 from visualization_msgs.msg import MarkerArray  # noqa: E402
 
@@ -76,28 +76,38 @@ def frame_msgs(stamp_ns: int, width: int = 32, height: int = 24, frame: str = "c
     )
 
 
+def _camera_topic(topic: str, transport: str):
+    return (Image, topic) if transport == "raw" else (CompressedImage, f"{topic}/{transport}")
+
+
 class Graph:
     """Node under test + camera publishers + output recorders, spun in a background thread."""
 
-    def __init__(self, context, estimator: FakeEstimator | None, overrides: dict) -> None:
-        """``estimator`` None: the node's real default pipeline (the shipped models)."""
+    def __init__(
+        self, context, estimator: FakeEstimator | None, overrides: dict, refiner=None
+    ) -> None:
+        """``estimator`` None: the node's real default pipeline (the shipped models); the
+        camera publishes on the topics of the ``transport.*`` overrides (CompressedImage)."""
         self.context = context
         params = {"qos.rgb": "reliable", "qos.depth": "reliable", "qos.camera_info": "reliable"}
         params.update(overrides)
         fake = {}
         if estimator is not None:
             fake = {"estimator_factory": lambda config: estimator}
-            fake["refiner_factory"] = lambda config: None
+            fake["refiner_factory"] = lambda config: refiner
         self.node = PoseNode(
             context=context,
             parameter_overrides=[Parameter(k, value=v) for k, v in params.items()],
             **fake,
         )
         self.io = rclpy.create_node("privpose_test_io", context=context)
+        rgb_t, depth_t = (params.get(f"transport.{k}", "raw") for k in ("rgb", "depth"))
         self.pubs = [
-            self.io.create_publisher(Image, "rgb/image_rect_color", RELIABLE),
+            self.io.create_publisher(*_camera_topic("rgb/image_rect_color", rgb_t), RELIABLE),
             self.io.create_publisher(CameraInfo, "rgb/camera_info", RELIABLE),
-            self.io.create_publisher(Image, "depth_registered/image_rect", RELIABLE),
+            self.io.create_publisher(
+                *_camera_topic("depth_registered/image_rect", depth_t), RELIABLE
+            ),
         ]
         self.received: dict[str, list] = {
             k: [] for k in ("pose", "cloud", "markers", "tf", "diag")
@@ -168,11 +178,15 @@ class Graph:
 def make_graph():
     graphs = []
 
-    def build(estimator: FakeEstimator | None = None, real: bool = False, **overrides) -> Graph:
-        """A graph around ``estimator`` (default a FakeEstimator), or the real models."""
+    def build(
+        estimator: FakeEstimator | None = None, real: bool = False, refiner=None, **overrides
+    ) -> Graph:
+        """A graph around ``estimator`` (default a FakeEstimator; ``refiner`` with it), or the
+        real models."""
         context = rclpy.Context()
         rclpy.init(context=context)
-        graph = Graph(context, None if real else estimator or FakeEstimator(), overrides)
+        fake = None if real else estimator or FakeEstimator()
+        graph = Graph(context, fake, overrides, refiner)
         graphs.append(graph)
         return graph
 
