@@ -20,26 +20,29 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseArray
 from rcl_interfaces.msg import (
-    FloatingPointRange,
-    IntegerRange,
-    ParameterDescriptor,
     SetParametersResult,
 )
 from rclpy.exceptions import ParameterUninitializedException
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from visualization_msgs.msg import MarkerArray
 
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.ros import compat
 from privpose_ros.ros.cloud import keypoints_cloud
-from privpose_ros.ros.diagnostics import NodeStats, diagnostic_array
+from privpose_ros.ros.diagnostics import NodeStats
 from privpose_ros.ros.markers import skeleton_markers
-from privpose_ros.ros.params import PARAMS, NodeConfig, ParamSpec, config_from_values, validate
+from privpose_ros.ros.node_health import NodeHealth
+from privpose_ros.ros.node_setup import (
+    DEPTH_TOPIC,
+    INFO_TOPIC,
+    RGB_TOPIC,
+    descriptor,
+    qos_profile,
+)
+from privpose_ros.ros.params import PARAMS, NodeConfig, config_from_values, validate
 from privpose_ros.ros.pose_msgs import (
     OutputPerson,
     joint_transforms,
@@ -56,43 +59,14 @@ from privpose_ros.ros.processing import (
     decode_frame,
     default_pipeline,
 )
+from privpose_ros.ros.spinning import spin_node
 from privpose_ros.ros.stamps import StampGuard, StampRefused
 from privpose_ros.ros.sync import LatestSlot
 
 Factory = Callable[[NodeConfig], Any]
-RGB_TOPIC, INFO_TOPIC, DEPTH_TOPIC = (
-    "rgb/image_rect_color",
-    "rgb/camera_info",
-    "depth_registered/image_rect",
-)
 
 
-def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
-    text = spec.description + (f" (one of {', '.join(spec.choices)})" if spec.choices else "")
-    desc = ParameterDescriptor(name=spec.name, description=text)
-    if spec.min_value is not None and isinstance(spec.default, int | float):
-        if isinstance(spec.default, bool):
-            return desc
-        if isinstance(spec.default, int):
-            desc.integer_range = [
-                IntegerRange(from_value=int(spec.min_value), to_value=int(spec.max_value), step=0)
-            ]
-        else:
-            desc.floating_point_range = [
-                FloatingPointRange(
-                    from_value=float(spec.min_value), to_value=float(spec.max_value), step=0.0
-                )
-            ]
-    return desc
-
-
-def _qos(choice: str) -> QoSProfile:
-    if choice == "sensor_data":
-        return qos_profile_sensor_data
-    return QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
-
-
-class PoseNode(LifecycleNode):
+class PoseNode(NodeHealth, LifecycleNode):
     """Lifecycle node publishing /human_pose, keypoints, markers, TF and /diagnostics."""
 
     def __init__(
@@ -117,7 +91,7 @@ class PoseNode(LifecycleNode):
             value = spec.default
             if isinstance(value, list) and not value:
                 value = Parameter.Type.STRING_ARRAY
-            self.declare_parameter(spec.name, value, _descriptor(spec))
+            self.declare_parameter(spec.name, value, descriptor(spec))
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.stats = NodeStats()
         self.config: NodeConfig | None = None
@@ -168,7 +142,7 @@ class PoseNode(LifecycleNode):
             self.get_logger().error(f"configure failed: {exc}")
             return TransitionCallbackReturn.FAILURE
         self.backend_name = str(getattr(pipeline, "backend_name", type(pipeline).__name__))
-        out_qos = _qos(config["qos.output"])
+        out_qos = qos_profile(config["qos.output"])
         self._pubs = {
             "pose": self.create_publisher(PoseArray, "human_pose", out_qos),
             "keypoints": self.create_publisher(PointCloud2, "human_pose/keypoints", out_qos),
@@ -189,12 +163,12 @@ class PoseNode(LifecycleNode):
     def on_activate(self, state: Any) -> TransitionCallbackReturn:
         config = self.config
         topics = [  # index 0 must be the colour image (compat.Synchronizer counts by it)
-            (*self._input(RGB_TOPIC, "transport.rgb"), _qos(config["qos.rgb"])),
-            (CameraInfo, INFO_TOPIC, _qos(config["qos.camera_info"])),
+            (*self._input(RGB_TOPIC, "transport.rgb"), qos_profile(config["qos.rgb"])),
+            (CameraInfo, INFO_TOPIC, qos_profile(config["qos.camera_info"])),
         ]
         if config["use_depth"]:
             depth = self._input(DEPTH_TOPIC, "transport.depth")
-            topics.append((*depth, _qos(config["qos.depth"])))
+            topics.append((*depth, qos_profile(config["qos.depth"])))
         self._sync = compat.Synchronizer(
             self, topics, config["sync.queue_size"], config["sync.slop_s"], self._on_synced
         )
@@ -291,27 +265,6 @@ class PoseNode(LifecycleNode):
                     throttle_duration_sec=2.0,
                 )
 
-    def _clock_now_ns(self) -> int | None:
-        """The node clock, None while it does not run (use_sim_time before the first /clock)."""
-        now = self.get_clock().now().nanoseconds
-        return now if now > 0 else None
-
-    def _on_clock_jump(self, stamp_ns: int) -> None:
-        """Stamps went back (bag loop, simulator restart): start over with what depends on time."""
-        self.stats.event("clock_jumps")
-        self.get_logger().warning(
-            f"image stamps jumped back to {stamp_ns * 1e-9:.3f} s: synchroniser, tracking, "
-            "smoothing and TF history reset",
-            throttle_duration_sec=5.0,
-        )
-        if self._sync is not None:
-            self._sync.reset()
-        if self._tf_buffer is not None:
-            self._tf_buffer.clear()
-        self._last_tf_ns = 0
-        if self._processor is not None:
-            self._processor.pipeline.reset()
-
     def process_msgs(self, rgb_msg: Any, info_msg: Any, depth_msg: Any | None = None) -> bool:
         """Process one synchronised set; False when it was skipped (logged and counted)."""
         logger = self.get_logger()
@@ -395,63 +348,6 @@ class PoseNode(LifecycleNode):
     def tf_prefix(self) -> str:
         """``tf.prefix``, or '<node name>/' when empty: two nodes never publish the same frames."""
         return self.config["tf.prefix"] or f"{self.get_name()}/"
-
-    def _worker_state(self) -> str:
-        """ok, stalled (a frame waits and the worker has not looked for watchdog.stall_s) or
-        dead (the thread ended while active)."""
-        if self._worker is None:
-            return "stopped"
-        if not self._worker.is_alive():
-            return "dead"
-        idle_s = time.monotonic() - self._heartbeat_s
-        if self._slot.waiting and idle_s > self.config["watchdog.stall_s"]:
-            return "stalled"
-        return "ok"
-
-    def _publish_diag(self) -> None:
-        now_ns = self.get_clock().now().nanoseconds
-        if self._sync is not None:
-            self._note_missing_inputs()
-        values: dict[str, Any] = dict(self.stats.summary(now_ns, self._slot.dropped))
-        values["backend"] = self.backend_name
-        values["worker"] = self._worker_state()
-        active = self._sync is not None
-        msg = diagnostic_array(f"{self.get_name()}: pose", "privpose", values, active, now_ns)
-        self._pubs["diagnostics"].publish(msg)
-
-    def _note_missing_inputs(self) -> None:
-        """Count colour frames that cannot be synchronised because an input is silent."""
-        since = self._sync.since_last
-        queue = self.config["sync.queue_size"]
-        missing = [(1, "missing_camera_info", INFO_TOPIC, "")]
-        if len(since) > 2:
-            missing.append((2, "missing_depth", DEPTH_TOPIC, " (use_depth:=false for RGB-only)"))
-        for index, reason, topic, hint in missing:
-            if since[index] > queue:
-                self.stats.set_count(reason, since[index])
-                self.get_logger().warning(
-                    f"{since[index]} colour images arrived without a message on "
-                    f"{self.resolve_topic_name(topic)}{hint}; they cannot be synchronised",
-                    throttle_duration_sec=5.0,
-                )
-
-
-def spin_node(node: PoseNode, stop: threading.Event | None = None) -> None:
-    """Spin ``node`` until shutdown (or ``stop``), then shut it down cleanly."""
-    executor = SingleThreadedExecutor(context=node.context)
-    executor.add_node(node)
-    try:
-        while node.context.ok() and not (stop is not None and stop.is_set()):
-            executor.spin_once(timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node.context.ok():
-            node.trigger_shutdown()
-        else:  # Ctrl-C shut the context down: no more ROS calls
-            node.release()
-        executor.shutdown()
-        node.destroy_node()
 
 
 def main(args: list[str] | None = None) -> None:

@@ -1,11 +1,11 @@
-"""Spin one node in a background thread (tools and tests that publish from the main thread)."""
+"""Spinning: one node in a background thread (tools and tests), and the node's own loop."""
 
 from __future__ import annotations
 
 import threading
 from typing import Any
 
-from rclpy.executors import SingleThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
 
 class BackgroundSpinner:
@@ -28,3 +28,21 @@ class BackgroundSpinner:
         self._stop.set()
         self._thread.join(timeout=5)
         self.executor.shutdown()
+
+
+def spin_node(node: Any, stop: threading.Event | None = None) -> None:
+    """Spin ``node`` until shutdown (or ``stop``), then shut it down cleanly."""
+    executor = SingleThreadedExecutor(context=node.context)
+    executor.add_node(node)
+    try:
+        while node.context.ok() and not (stop is not None and stop.is_set()):
+            executor.spin_once(timeout_sec=0.1)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node.context.ok():
+            node.trigger_shutdown()
+        else:  # Ctrl-C shut the context down: no more ROS calls
+            node.release()
+        executor.shutdown()
+        node.destroy_node()
