@@ -47,7 +47,14 @@ ARGUMENTS = (
     ("target_frame", "", "express the outputs in this frame (empty: the camera frame)"),
     ("params_file", "", "extra parameter YAML (overrides config/privpose.yaml)"),
     ("rviz", "false", "start RViz with config/privpose.rviz"),
+    (
+        "fastdds_profile",
+        "config/fastdds_shm.xml",
+        "Fast DDS XML profile for pose_node (FASTDDS_DEFAULT_PROFILES_FILE, rmw_fastrtps_cpp); "
+        "default: the installed shared-memory profile; empty: none (the environment's own)",
+    ),
 )
+SHARE_RELATIVE = ("fastdds_profile",)  # defaults given relative to the package share folder
 
 
 def _node(context, share: str):  # noqa: ANN001, ANN202 - launch API
@@ -81,6 +88,9 @@ def _node(context, share: str):  # noqa: ANN001, ANN202 - launch API
         ("rgb/camera_info", f"{camera}/{value['camera_info_topic']}"),
         ("depth_registered/image_rect", f"{camera}/{value['depth_topic']}"),
     ]
+    profile = value["fastdds_profile"]
+    if profile and not os.path.isfile(profile):
+        raise ValueError(f"fastdds_profile {profile!r} is not a file (empty: no profile)")
     return [
         Node(
             package="privpose",
@@ -88,6 +98,7 @@ def _node(context, share: str):  # noqa: ANN001, ANN202 - launch API
             name="pose_node",
             parameters=params,
             remappings=remappings,
+            additional_env={"FASTDDS_DEFAULT_PROFILES_FILE": profile} if profile else None,
             output="screen",
             emulate_tty=True,
         )
@@ -96,7 +107,12 @@ def _node(context, share: str):  # noqa: ANN001, ANN202 - launch API
 
 def generate_launch_description() -> LaunchDescription:
     share = get_package_share_directory("privpose")
-    declared = [DeclareLaunchArgument(n, default_value=d, description=t) for n, d, t in ARGUMENTS]
+    declared = [
+        DeclareLaunchArgument(
+            n, default_value=os.path.join(share, d) if n in SHARE_RELATIVE else d, description=t
+        )
+        for n, d, t in ARGUMENTS
+    ]
     rviz = Node(
         package="rviz2",
         executable="rviz2",

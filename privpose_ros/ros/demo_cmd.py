@@ -26,34 +26,6 @@ import numpy as np
 from privpose_ros.core.errors import MissingDependencyError, optional_import
 
 LOG = logging.getLogger(__name__)
-# Fast DDS over UDP loopback loses fragments of 1.5 MB RGB-D frames on a busy host (best effort:
-# frames lost; reliable: ~145 ms retransmission tails, measured): shared memory carries them.
-FASTDDS_SHM_PROFILE = """<?xml version="1.0" encoding="UTF-8" ?>
-<dds xmlns="http://www.eprosima.com">
-  <profiles>
-    <transport_descriptors>
-      <transport_descriptor>
-        <transport_id>privpose_shm</transport_id>
-        <type>SHM</type>
-        <segment_size>33554432</segment_size>
-      </transport_descriptor>
-      <transport_descriptor>
-        <transport_id>privpose_udp</transport_id>
-        <type>UDPv4</type>
-      </transport_descriptor>
-    </transport_descriptors>
-    <participant profile_name="privpose_shm_participant" is_default_profile="true">
-      <rtps>
-        <userTransports>
-          <transport_id>privpose_shm</transport_id>
-          <transport_id>privpose_udp</transport_id>
-        </userTransports>
-        <useBuiltinTransports>false</useBuiltinTransports>
-      </rtps>
-    </participant>
-  </profiles>
-</dds>
-"""
 REFINE = {  # --refine choice -> (lifting, A, B, C)
     "none": (False, False, False, False),
     "lifting": (True, False, False, False),
@@ -219,10 +191,10 @@ def run(args: argparse.Namespace) -> int:
         LOG.info("rendering %d synthetic %dx%d frames", args.distinct, args.width, args.height)
         frames = synthetic_frames(args.distinct, args.seed, args.width, args.height)
     set_profile = args.transport == "shm" and not os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE")
-    if set_profile:
-        profile = out_dir / "fastdds_shm.xml"
-        profile.write_text(FASTDDS_SHM_PROFILE)
-        os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(profile.resolve())  # before rclpy.init
+    if set_profile:  # Fast DDS over UDP loopback loses fragments of MB frames: shared memory
+        from privpose_ros.ros.delivery import shm_profile_path  # config/fastdds_shm.xml
+
+        os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(shm_profile_path())  # before rclpy.init
     try:
         return _run_graph(args, frames, out_dir)
     finally:

@@ -1,5 +1,7 @@
 """`privpose bench`: latency (p50/p95/p99) and peak RSS of every inference backend, or with
-``--frontend`` of the whole person pipeline (runtime/bench_frontend.py) per person count."""
+``--frontend`` of the whole person pipeline (runtime/bench_frontend.py) per person count;
+``--delivery`` (RGB-D sets between processes over DDS) and ``--soak N`` (the real node over
+time) run a ROS 2 graph (privpose_ros/ros/delivery.py, soak.py)."""
 
 from __future__ import annotations
 
@@ -21,7 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="benchmark the whole person pipeline (detector, landmarks, 3D, refinement, "
         "tracking) on frames of real people instead of the deployable model",
     )
-    parser.add_argument("--frames", type=int, default=200, help="timed frames per backend")
+    parser.add_argument(
+        "--frames", type=int, help="timed frames per backend (default 200); --delivery: 300"
+    )
     parser.add_argument(
         "--iterations", type=int, help="timed frames (per person count with --frontend)"
     )
@@ -43,6 +47,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", type=Path, help="engine/ONNX cache (default: temporary)")
     parser.add_argument("--width", type=int, default=640, help="input frame width (px)")
     parser.add_argument("--height", type=int, default=480, help="input frame height (px)")
+    ros = parser.add_argument_group("--delivery / --soak (a real ROS 2 graph)")
+    ros.add_argument(
+        "--delivery",
+        action="store_true",
+        help="RGB-D sets delivered between two processes: raw over the default DDS transports, "
+        "raw with config/fastdds_shm.xml, compressed (when available)",
+    )
+    ros.add_argument(
+        "--soak", type=int, default=0, metavar="N", help="N frames through the real pose_node"
+    )
+    ros.add_argument("--rate", type=float, default=30.0, help="camera rate (Hz)")
+    ros.add_argument("--sample-every", type=int, default=500, help="--soak: frames per window")
+    ros.add_argument(
+        "--qos",
+        choices=("sensor_data", "reliable"),
+        default="sensor_data",
+        help="--delivery: the subscriber's QoS (the node's input default: sensor_data)",
+    )
     front = parser.add_argument_group("--frontend")
     front.add_argument("--persons", default="1,2,4", help="person counts per frame, e.g. 1,2,4")
     front.add_argument("--landmark-model", choices=("full", "lite"), default="full")
@@ -174,7 +196,31 @@ def run_frontend(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_ros(args: argparse.Namespace) -> int:
+    """--delivery or --soak: privpose_ros/ros/ modules, imported only here (they need rclpy)."""
+    if args.delivery:
+        from privpose_ros.ros.delivery import run_delivery
+
+        report = run_delivery(args.frames or 300, args.rate, args.width, args.height, args.qos)
+    else:
+        from privpose_ros.ros.soak import run_soak
+
+        report = run_soak(args.soak, args.rate, args.sample_every, args.width, args.height)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        for key, value in report.items():
+            print(f"{key:>24}: {value}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.soak < 0:
+        raise ValueError(f"--soak takes a frame count >= 1, got {args.soak}")
+    if args.delivery and args.soak:
+        raise ValueError("--delivery and --soak are separate runs: pick one")
+    if args.delivery or args.soak:
+        return run_ros(args)
     if args.frontend:
         return run_frontend(args)
     from privpose_ros.runtime.bench import BenchConfig, run_bench
@@ -182,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
     if "auto" in (args.backend or ()):
         raise ValueError("the model benchmark names backends; 'auto' is for --frontend only")
     config = BenchConfig(
-        frames=args.iterations or args.frames,
+        frames=args.iterations or args.frames or 200,
         warmup=20 if args.warmup is None else args.warmup,
         batch=args.batch,
         threads=args.threads,
