@@ -79,6 +79,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--wait-subscriber", type=float, default=0.0, help="seconds to wait for a subscriber"
     )
+    parser.add_argument(
+        "--clock",
+        type=float,
+        default=None,
+        metavar="START_S",
+        help="simulated time: publish /clock (rosgraph_msgs/Clock) from START_S seconds, "
+        "advancing 1/rate per frame, and stamp the frames with it (for use_sim_time:=true)",
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON summary")
 
 
@@ -140,6 +148,13 @@ def run(args: argparse.Namespace) -> int:
         depth_transport=args.depth_transport,
         depth_format=args.depth_format,
     )
+    clock_pub = None
+    if args.clock is not None:
+        from rosgraph_msgs.msg import Clock
+
+        from privpose_ros.ros.pose_msgs import stamp_msg
+
+        clock_pub = node.create_publisher(Clock, "/clock", 10)
     sent = 0
     try:
         deadline = time.monotonic() + args.wait_subscriber
@@ -150,7 +165,11 @@ def run(args: argparse.Namespace) -> int:
             if item is None:
                 break
             key, frame = item
-            replayer.publish(frame, cache_key=key)
+            stamp_ns = None
+            if clock_pub is not None:
+                stamp_ns = round((args.clock + sent / args.rate) * 1e9)
+                clock_pub.publish(Clock(clock=stamp_msg(stamp_ns)))
+            replayer.publish(frame, stamp_ns=stamp_ns, cache_key=key)
             sent += 1
             if sent % max(1, int(args.rate * 10)) == 0:
                 LOG.info("published %d frames", sent)

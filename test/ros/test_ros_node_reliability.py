@@ -166,3 +166,23 @@ def test_sim_time_from_a_clock_topic(make_graph) -> None:
     assert graph.wait_for(lambda: graph.node.get_clock().now().nanoseconds >= sim + S)
     assert graph.send_and_wait(frame_msgs(sim + 3600 * S))  # an hour ahead of sim time
     assert graph.node.stats.skipped["future_stamp"] == 1
+
+
+def test_sim_time_end_to_end_with_privpose_replay_clock(make_graph) -> None:
+    """`privpose replay --clock` publishes /clock and stamps frames with it; a node with
+    use_sim_time answers them although they are far from the wall clock."""
+    import threading
+
+    from privpose_ros.cli import main as cli_main
+
+    graph = make_graph(**{"use_sim_time": True})
+    argv = ["replay", "--frames", "6", "--rate", "10", "--width", "64", "--height", "48"]
+    argv += ["--distinct", "2", "--clock", "5000", "--wait-subscriber", "5"]
+    runner = threading.Thread(target=cli_main, args=(argv,), daemon=True)
+    runner.start()
+    runner.join(timeout=60)
+    assert graph.wait_for(lambda: len(_answered(graph)) >= 5, timeout_s=10.0)
+    stamps = sorted(_answered(graph))
+    assert all(5000 * S <= s < 5001 * S for s in stamps), stamps
+    assert graph.node.stats.skipped["future_stamp"] == 0
+    assert graph.node.get_clock().now().nanoseconds >= 5000 * S
