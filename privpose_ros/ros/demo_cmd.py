@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -126,17 +125,6 @@ class Recorder:
                 self.diagnostics = {kv.key: kv.value for kv in status.values}
 
 
-def _wait(predicate, timeout_s: float, proc: subprocess.Popen, what: str, log: Path) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if proc.poll() is not None:
-            tail = log.read_text()[-2000:] if log.exists() else ""
-            raise RuntimeError(f"pose_node exited ({proc.returncode}) before {what}:\n{tail}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out after {timeout_s:.0f} s waiting for {what}; see {log}")
-        time.sleep(0.05)
-
-
 def _metrics(sent: dict[int, int], recorder: Recorder, frames) -> dict:  # noqa: ANN001
     latencies, errors, known, found = [], [], [], []
     for stamp, index in sent.items():
@@ -209,7 +197,7 @@ def _run_graph(args: argparse.Namespace, frames: list, out_dir: Path) -> int:
     from privpose_ros.core.joints import CANONICAL
     from privpose_ros.ros.draw import write_overlay
     from privpose_ros.ros.replay import CameraReplayer, paced
-    from privpose_ros.ros.spinning import BackgroundSpinner
+    from privpose_ros.ros.spinning import BackgroundSpinner, stop_process, wait_for_node
 
     domain = int(os.environ.get("ROS_DOMAIN_ID") or random.SystemRandom().randint(101, 200))
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain))
@@ -227,7 +215,7 @@ def _run_graph(args: argparse.Namespace, frames: list, out_dir: Path) -> int:
     try:
         LOG.info("waiting for pose_node (model load) ...")
         ready = lambda: replayer.subscribers() > 0 and recorder.sub.get_publisher_count() > 0  # noqa: E731
-        _wait(ready, args.startup_timeout, proc, "the node's topics", log_path)
+        wait_for_node(ready, args.startup_timeout, proc, "the node's topics", log_path)
         warm: list[int] = []
 
         def warmed() -> bool:
@@ -235,7 +223,7 @@ def _run_graph(args: argparse.Namespace, frames: list, out_dir: Path) -> int:
             time.sleep(1.0 / args.rate)
             return sum(s in recorder.poses for s in warm) >= 5
 
-        _wait(warmed, args.startup_timeout, proc, "the first outputs (warm-up)", log_path)
+        wait_for_node(warmed, args.startup_timeout, proc, "the first outputs (warm-up)", log_path)
         LOG.info("measuring %d frames at %.1f Hz", args.frames, args.rate)
         start = time.monotonic()
         for i in paced(args.frames, args.rate):
@@ -246,13 +234,7 @@ def _run_graph(args: argparse.Namespace, frames: list, out_dir: Path) -> int:
         while time.monotonic() < settle and not all(s in recorder.poses for s in sent):
             time.sleep(0.05)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        stop_process(proc)
         spinner.close()
         node.destroy_node()
         rclpy.shutdown(context=context)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -75,18 +74,6 @@ def summarize(windows: list[dict[str, Any]]) -> dict[str, Any]:
 def _node_command() -> list[str]:
     # the node's defaults (config/privpose.yaml); diagnostics once a second
     return [sys.executable, "-m", "privpose_ros.ros.node", "--ros-args"]
-
-
-def _wait(predicate: Any, timeout_s: float, proc: subprocess.Popen, what: str, log: Path) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"pose_node exited ({proc.returncode}) before {what}:\n{log.read_text()[-2000:]}"
-            )
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out after {timeout_s:.0f} s waiting for {what}; see {log}")
-        time.sleep(0.05)
 
 
 class _Recorder:
@@ -160,7 +147,7 @@ def _run_graph(
     import rclpy
 
     from privpose_ros.ros.replay import CameraReplayer, paced
-    from privpose_ros.ros.spinning import BackgroundSpinner
+    from privpose_ros.ros.spinning import BackgroundSpinner, stop_process, wait_for_node
 
     domain = random.SystemRandom().randint(101, 200)
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain))
@@ -177,7 +164,7 @@ def _run_graph(
     windows: list[dict[str, Any]] = []
     try:
         ready = lambda: replayer.subscribers() > 0 and recorder.sub.get_publisher_count() > 0  # noqa: E731
-        _wait(ready, startup_timeout_s, proc, "the node's topics", log_path)
+        wait_for_node(ready, startup_timeout_s, proc, "the node's topics", log_path)
         warm: list[int] = []
 
         def warmed() -> bool:
@@ -185,7 +172,7 @@ def _run_graph(
             time.sleep(1.0 / rate_hz)
             return sum(s in recorder.arrivals for s in warm) >= 5
 
-        _wait(warmed, startup_timeout_s, proc, "the first outputs (warm-up)", log_path)
+        wait_for_node(warmed, startup_timeout_s, proc, "the first outputs (warm-up)", log_path)
         rss_start = rss_mib(proc.pid)
         start = time.monotonic()
         window_start, stamps = start, []
@@ -202,13 +189,7 @@ def _run_graph(
         time.sleep(1.0)  # the last outputs
         rss_end = rss_mib(proc.pid)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        stop_process(proc)
         spinner.close()
         node.destroy_node()
         rclpy.shutdown(context=context)

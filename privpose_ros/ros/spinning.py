@@ -46,3 +46,33 @@ def spin_node(node: Any, stop: threading.Event | None = None) -> None:
             node.release()
         executor.shutdown()
         node.destroy_node()
+
+
+def stop_process(proc: Any, timeout_s: float = 15.0) -> None:
+    """SIGINT a child process (a node: it shuts down cleanly), kill it if it does not exit."""
+    import signal
+    import subprocess
+
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+def wait_for_node(predicate: Any, timeout_s: float, proc: Any, what: str, log: Any) -> None:
+    """Poll ``predicate`` until true; a node process ``proc`` that exits (its ``log`` Path tail
+    in the message) or ``timeout_s`` raise a RuntimeError naming ``what`` was awaited."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if proc.poll() is not None:
+            tail = log.read_text()[-2000:] if log.exists() else ""
+            raise RuntimeError(f"pose_node exited ({proc.returncode}) before {what}:\n{tail}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out after {timeout_s:.0f} s waiting for {what}; see {log}")
+        time.sleep(0.05)

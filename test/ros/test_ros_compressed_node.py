@@ -90,6 +90,7 @@ def test_node_answers_compressed_frames_and_skips_corrupt_ones(
     else:
         np.testing.assert_array_equal(got_depth > 0, frame.depth_mm > 0)
         assert np.abs(got_depth.astype(np.int64) - frame.depth_mm).max() <= 1
+    assert graph.wait_for(lambda: len(graph.received["pose"]) == 1)  # delivery is asynchronous
     pose = graph.received["pose"][-1]
     got = np.array([[p.position.x, p.position.y, p.position.z] for p in pose.poses])
     np.testing.assert_allclose(got, FAKE_JOINTS_M, atol=1e-9)
@@ -168,6 +169,7 @@ def test_real_pipeline_gives_the_raw_joints_from_replayed_compressed_frames(
     assert graph.wait_for(lambda: graph.handled() > before, 60.0)
     assert graph.wait_for(lambda: graph.received["pose"])
     assert graph.node.stats.frames_out == 1
+    assert graph.wait_for(lambda: len(graph.received["pose"]) == 1)  # delivery is asynchronous
     pose = graph.received["pose"][-1]
     got = np.array([[p.position.x, p.position.y, p.position.z] for p in pose.poses])
     if rgb_fmt == "png":  # lossless colour and depth: the very same joints
