@@ -64,9 +64,10 @@ class NodeHealth:
         """Count colour frames that cannot be synchronised because an input is silent."""
         since = self._sync.since_last
         queue = self.config["sync.queue_size"]
+        depth_topic = self._input(DEPTH_TOPIC, "transport.depth")[1]  # as subscribed
         missing = [(1, "missing_camera_info", INFO_TOPIC, "")]
         if len(since) > 2:
-            missing.append((2, "missing_depth", DEPTH_TOPIC, " (use_depth:=false for RGB-only)"))
+            missing.append((2, "missing_depth", depth_topic, " (use_depth:=false for RGB-only)"))
         for index, reason, topic, hint in missing:
             if since[index] > queue:
                 self.stats.set_count(reason, since[index])
