@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from fake_backends import backend_factories
 
 import privpose_ros
 from privpose_ros.core.camera import CameraIntrinsics
 from privpose_ros.runtime import engine_cache, export, graph, model_source, trt_backend, trt_graph
-from privpose_ros.runtime.backend import BACKEND_ORDER, Backend, ModelOutputs
+from privpose_ros.runtime.backend import BACKEND_ORDER
 from privpose_ros.runtime.engine_cache import (
     GRAPH_SOURCES,
     EngineKey,
@@ -44,28 +45,6 @@ KEY = EngineKey(
     input_shape=(1, 3, 96, 128),
     workspace_bytes=1 << 30,
 )
-
-
-class FakeBackend(Backend):
-    def __init__(self, name: str) -> None:
-        self.name = name
-        super().__init__((32, 48), "cpu", "fp32")
-
-    def _infer(self, rgb_nchw: np.ndarray, k: np.ndarray) -> ModelOutputs:
-        raise AssertionError("not run in these tests")
-
-
-def _factories(calls: list[str], failures: dict[str, BaseException]) -> dict:
-    def make(name: str):
-        def factory() -> Backend:
-            calls.append(name)
-            if name in failures:
-                raise failures[name]
-            return FakeBackend(name)
-
-        return factory
-
-    return {name: make(name) for name in BACKEND_ORDER}
 
 
 def _unwritable_dir(tmp_path: Path) -> Path:
@@ -112,25 +91,25 @@ def test_auto_moves_on_after_any_exception(error: Exception, caplog) -> None:
     calls: list[str] = []
     failures = {"tensorrt": error, "onnxruntime": error}
     with caplog.at_level(logging.WARNING, logger="privpose_ros.runtime.estimator"):
-        backend = select_backend("auto", _factories(calls, failures))
+        backend = select_backend("auto", backend_factories(calls, failures))
     assert backend.name == "torch" and calls == list(BACKEND_ORDER)
     lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(lines) == 2 and all(type(error).__name__ in line for line in lines)
     with pytest.raises(RuntimeError, match=f"torch: {type(error).__name__}"):
-        select_backend("auto", _factories([], {name: error for name in BACKEND_ORDER}))
+        select_backend("auto", backend_factories([], {name: error for name in BACKEND_ORDER}))
 
 
 @pytest.mark.parametrize("error", [KeyError("k"), OSError("disk"), ValueError("v")], ids=repr)
 def test_explicit_backend_failure_propagates(error: Exception) -> None:
     calls: list[str] = []
     with pytest.raises(type(error)):
-        select_backend("onnxruntime", _factories(calls, {"onnxruntime": error}))
+        select_backend("onnxruntime", backend_factories(calls, {"onnxruntime": error}))
     assert calls == ["onnxruntime"]
 
 
 def test_keyboard_interrupt_is_not_swallowed() -> None:
     with pytest.raises(KeyboardInterrupt):
-        select_backend("auto", _factories([], {"tensorrt": KeyboardInterrupt()}))
+        select_backend("auto", backend_factories([], {"tensorrt": KeyboardInterrupt()}))
 
 
 # --- no GPU engines for device cpu ------------------------------------------------------------
@@ -141,9 +120,9 @@ def test_skip_is_logged_and_never_called(caplog) -> None:
     skip = auto_skips(EstimatorConfig(device="cpu"))
     assert set(skip) == {"tensorrt"} and auto_skips(EstimatorConfig(device="cuda:1")) == {}
     with caplog.at_level(logging.INFO, logger="privpose_ros.runtime.estimator"):
-        assert select_backend("auto", _factories(calls, {}), skip).name == "onnxruntime"
+        assert select_backend("auto", backend_factories(calls, {}), skip).name == "onnxruntime"
     assert calls == ["onnxruntime"] and "tensorrt skipped" in caplog.text
-    assert select_backend("tensorrt", _factories(calls, {}), skip).name == "tensorrt"
+    assert select_backend("tensorrt", backend_factories(calls, {}), skip).name == "tensorrt"
 
 
 def test_cpu_estimator_never_constructs_tensorrt(tiny_model, tmp_path, monkeypatch) -> None:

@@ -5,57 +5,36 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fake_backends import backend_factories
 
 from privpose_ros.core.camera import CameraIntrinsics
 from privpose_ros.core.errors import MissingDependencyError, PrivposeInputError
 from privpose_ros.core.geometry import project_points_px
 from privpose_ros.core.joints import CANONICAL
 from privpose_ros.data.synth import SynthConfig, SyntheticGenerator
-from privpose_ros.runtime.backend import BACKEND_ORDER, Backend, ModelOutputs
+from privpose_ros.runtime.backend import BACKEND_ORDER
 from privpose_ros.runtime.estimator import EstimatorConfig, PoseEstimator, select_backend
-
-
-class FakeBackend(Backend):
-    def __init__(self, name: str) -> None:
-        self.name = name
-        super().__init__((32, 48), "cpu", "fp32")
-
-    def _infer(self, rgb_nchw: np.ndarray, k: np.ndarray) -> ModelOutputs:
-        raise AssertionError("not run in these tests")
-
-
-def _factories(calls: list[str], failures: dict[str, Exception]):
-    def make(name: str):
-        def factory() -> Backend:
-            calls.append(name)
-            if name in failures:
-                raise failures[name]
-            return FakeBackend(name)
-
-        return factory
-
-    return {name: make(name) for name in BACKEND_ORDER}
 
 
 def test_auto_selection_order_and_fallback() -> None:
     assert BACKEND_ORDER == ("tensorrt", "onnxruntime", "torch")
     calls: list[str] = []
-    assert select_backend("auto", _factories(calls, {})).name == "tensorrt"
+    assert select_backend("auto", backend_factories(calls, {})).name == "tensorrt"
     assert calls == ["tensorrt"]
     calls.clear()
     no_trt = {"tensorrt": MissingDependencyError("tensorrt", "install it")}
-    assert select_backend("auto", _factories(calls, no_trt)).name == "onnxruntime"
+    assert select_backend("auto", backend_factories(calls, no_trt)).name == "onnxruntime"
     assert calls == ["tensorrt", "onnxruntime"]
     calls.clear()
     only_torch = {
         "tensorrt": RuntimeError("no CUDA GPU"),
         "onnxruntime": MissingDependencyError("onnxruntime", "pip install onnxruntime"),
     }
-    assert select_backend("auto", _factories(calls, only_torch)).name == "torch"
+    assert select_backend("auto", backend_factories(calls, only_torch)).name == "torch"
     assert calls == list(BACKEND_ORDER)
     broken = {**only_torch, "torch": FileNotFoundError("weights missing")}
     with pytest.raises(RuntimeError, match="no inference backend") as exc:
-        select_backend("auto", _factories([], broken))
+        select_backend("auto", backend_factories([], broken))
     for reason in ("no CUDA GPU", "pip install onnxruntime", "weights missing"):
         assert reason in str(exc.value)
 
@@ -64,9 +43,9 @@ def test_explicit_backend_never_falls_back() -> None:
     calls: list[str] = []
     failures = {"tensorrt": MissingDependencyError("tensorrt", "install it")}
     with pytest.raises(MissingDependencyError):
-        select_backend("tensorrt", _factories(calls, failures))
+        select_backend("tensorrt", backend_factories(calls, failures))
     assert calls == ["tensorrt"]
-    assert select_backend("torch", _factories(calls, failures)).name == "torch"
+    assert select_backend("torch", backend_factories(calls, failures)).name == "torch"
 
 
 def test_config_validation(tmp_path) -> None:
