@@ -29,12 +29,6 @@ T = TypeVar("T")
 _PRECISIONS = ("fp32", "fp16")
 
 
-def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/privpose`` (``~/.cache/privpose`` when the variable is unset)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "privpose"
-
-
 # Sources (relative to privpose_ros/) whose edits change an exported graph or a built engine.
 GRAPH_SOURCES: tuple[str, ...] = (
     "model",

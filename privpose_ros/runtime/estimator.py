@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from privpose_ros.core.cache import default_cache_dir
 from privpose_ros.core.camera import CameraIntrinsics
 from privpose_ros.core.errors import MissingDependencyError, PrivposeInputError
 from privpose_ros.core.joints import CANONICAL
 from privpose_ros.core.pose import PersonPose, PoseResult
 from privpose_ros.runtime.backend import BACKEND_ORDER, Backend, ModelOutputs
-from privpose_ros.runtime.engine_cache import default_cache_dir
 from privpose_ros.runtime.preprocess import Letterbox, letterbox_rgb
 
 LOG = logging.getLogger(__name__)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from privpose_ros.core.cache import default_cache_dir
 from privpose_ros.core.errors import optional_import
 from privpose_ros.runtime.engine_cache import (
     EngineKey,
-    default_cache_dir,
     engine_path_for,
     file_sha256,
     load_or_build,

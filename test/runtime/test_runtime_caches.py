@@ -16,13 +16,13 @@ import torch
 from fake_backends import backend_factories
 
 import privpose_ros
+from privpose_ros.core.cache import default_cache_dir
 from privpose_ros.core.camera import CameraIntrinsics
 from privpose_ros.runtime import engine_cache, export, graph, model_source, trt_backend, trt_graph
 from privpose_ros.runtime.backend import BACKEND_ORDER
 from privpose_ros.runtime.engine_cache import (
     GRAPH_SOURCES,
     EngineKey,
-    default_cache_dir,
     engine_path_for,
     load_or_build,
     read_cached_engine,

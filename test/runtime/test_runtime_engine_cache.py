@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from privpose_ros.core.cache import default_cache_dir
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.runtime.engine_cache import (
     EngineKey,
-    default_cache_dir,
     engine_path_for,
     load_or_build,
     read_cached_engine,
