@@ -19,10 +19,8 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseArray
-from rcl_interfaces.msg import (
-    SetParametersResult,
-)
-from rclpy.exceptions import ParameterUninitializedException
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
@@ -39,10 +37,11 @@ from privpose_ros.ros.node_setup import (
     DEPTH_TOPIC,
     INFO_TOPIC,
     RGB_TOPIC,
-    descriptor,
+    declare_parameters,
     qos_profile,
+    read_config,
 )
-from privpose_ros.ros.params import PARAMS, NodeConfig, config_from_values, validate
+from privpose_ros.ros.params import NodeConfig, validate
 from privpose_ros.ros.pose_msgs import (
     OutputPerson,
     joint_transforms,
@@ -87,11 +86,7 @@ class PoseNode(NodeHealth, LifecycleNode):
 
         self._pipeline_factory = pipeline_factory
         self._camera_origin_m = None
-        for spec in PARAMS:
-            value = spec.default
-            if isinstance(value, list) and not value:
-                value = Parameter.Type.STRING_ARRAY
-            self.declare_parameter(spec.name, value, descriptor(spec))
+        declare_parameters(self)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.stats = NodeStats()
         self.config: NodeConfig | None = None
@@ -122,40 +117,31 @@ class PoseNode(NodeHealth, LifecycleNode):
             return SetParametersResult(successful=False, reason="; ".join(reasons))
         return SetParametersResult(successful=True, reason="applied at the next configure")
 
-    def _read_config(self) -> NodeConfig:
-        values = {}
-        for spec in PARAMS:
-            try:
-                values[spec.name] = self.get_parameter(spec.name).value
-            except ParameterUninitializedException:  # an empty string list
-                values[spec.name] = None
-        return config_from_values(values)
-
     # ---- lifecycle --------------------------------------------------------------------------
     def on_configure(self, state: Any) -> TransitionCallbackReturn:
         try:
-            self.config = config = self._read_config()
-            self._stamps = StampGuard(config["time.max_future_s"])
+            self.config = config = read_config(self)
+            self._stamps = StampGuard(config.time.max_future_s)
             pipeline = self._pipeline_factory(config)
             self._processor = FrameProcessor(pipeline)
         except (PrivposeInputError, ImportError, FileNotFoundError, RuntimeError) as exc:
             self.get_logger().error(f"configure failed: {exc}")
             return TransitionCallbackReturn.FAILURE
         self.backend_name = str(getattr(pipeline, "backend_name", type(pipeline).__name__))
-        out_qos = qos_profile(config["qos.output"])
+        out_qos = qos_profile(config.qos.output)
         self._pubs = {
             "pose": self.create_publisher(PoseArray, "human_pose", out_qos),
             "keypoints": self.create_publisher(PointCloud2, "human_pose/keypoints", out_qos),
             "markers": self.create_publisher(MarkerArray, "human_pose/markers", out_qos),
             "diagnostics": self.create_publisher(DiagnosticArray, "/diagnostics", 10),
         }
-        if config["tf.enabled"]:
+        if config.tf.enabled:
             self._tf_broadcaster = compat.transform_broadcaster(self)
-        if config["target_frame"]:
+        if config.target_frame:
             self._tf_buffer = compat.TfBuffer(self)
-        self._diag_timer = self.create_timer(config["diagnostics.period_s"], self._publish_diag)
+        self._diag_timer = self.create_timer(config.diagnostics.period_s, self._publish_diag)
         self.get_logger().info(
-            f"configured: backend {self.backend_name}, depth {config['use_depth']}, "
+            f"configured: backend {self.backend_name}, depth {config.use_depth}, "
             f"joint set {config.joint_set.name}"
         )
         return TransitionCallbackReturn.SUCCESS
@@ -163,14 +149,14 @@ class PoseNode(NodeHealth, LifecycleNode):
     def on_activate(self, state: Any) -> TransitionCallbackReturn:
         config = self.config
         topics = [  # index 0 must be the colour image (compat.Synchronizer counts by it)
-            (*self._input(RGB_TOPIC, "transport.rgb"), qos_profile(config["qos.rgb"])),
-            (CameraInfo, INFO_TOPIC, qos_profile(config["qos.camera_info"])),
+            (*self._input(RGB_TOPIC, config.transport.rgb), qos_profile(config.qos.rgb)),
+            (CameraInfo, INFO_TOPIC, qos_profile(config.qos.camera_info)),
         ]
-        if config["use_depth"]:
-            depth = self._input(DEPTH_TOPIC, "transport.depth")
-            topics.append((*depth, qos_profile(config["qos.depth"])))
+        if config.use_depth:
+            depth = self._input(DEPTH_TOPIC, config.transport.depth)
+            topics.append((*depth, qos_profile(config.qos.depth)))
         self._sync = compat.Synchronizer(
-            self, topics, config["sync.queue_size"], config["sync.slop_s"], self._on_synced
+            self, topics, config.sync.queue_size, config.sync.slop_s, self._on_synced
         )
         self._stop.clear()
         self._slot.clear()
@@ -179,12 +165,12 @@ class PoseNode(NodeHealth, LifecycleNode):
         self._worker.start()
         return TransitionCallbackReturn.SUCCESS
 
-    def _input(self, topic: str, param: str) -> tuple[type, str]:
-        """Image on ``topic`` (transport raw), or image_transport's CompressedImage on the
-        remapped ``topic`` + ``/compressed`` | ``/compressedDepth`` (the ``param`` value)."""
-        if self.config[param] == "raw":
+    def _input(self, topic: str, transport: str) -> tuple[type, str]:
+        """Image on ``topic`` (``transport`` raw), or image_transport's CompressedImage on the
+        remapped ``topic`` + ``/compressed`` | ``/compressedDepth`` (the ``transport``)."""
+        if transport == "raw":
             return Image, topic
-        return CompressedImage, f"{self.resolve_topic_name(topic)}/{self.config[param]}"
+        return CompressedImage, f"{self.resolve_topic_name(topic)}/{transport}"
 
     def _stop_worker(self) -> None:
         self._stop.set()
@@ -270,18 +256,18 @@ class PoseNode(NodeHealth, LifecycleNode):
         logger = self.get_logger()
         started = time.perf_counter()
         try:
-            frame = decode_frame(rgb_msg, info_msg, depth_msg, self.config["camera.rectified"])
+            frame = decode_frame(rgb_msg, info_msg, depth_msg, self.config.camera.rectified)
             for note in frame.notes:
                 logger.warning(note, throttle_duration_sec=10.0)
             if self._stamps.check(frame.stamp_ns, self._clock_now_ns()):
                 self._on_clock_jump(frame.stamp_ns)
             result = self._processor.process(frame)
             persons = select_persons(
-                result, self.config.joint_set, self.config["confidence_threshold"]
+                result, self.config.joint_set, self.config.confidence_threshold
             )
             frame_id = frame.frame_id
             self._camera_origin_m = None
-            if self.config["target_frame"]:
+            if self.config.target_frame:
                 persons, frame_id = self._to_target(persons, frame)
             self._publish(persons, frame.stamp_ns, frame_id, started)
         except (BadFrame, StampRefused) as exc:
@@ -303,10 +289,10 @@ class PoseNode(NodeHealth, LifecycleNode):
         return True
 
     def _to_target(self, persons: list[OutputPerson], frame: Frame) -> tuple[list, str]:
-        target = self.config["target_frame"]
+        target = self.config.target_frame
         try:
             rot, trans = self._tf_buffer.lookup(
-                target, frame.frame_id, frame.stamp_ns, self.config["tf_timeout_s"]
+                target, frame.frame_id, frame.stamp_ns, self.config.tf_timeout_s
             )
         except LookupError as exc:
             raise BadFrame("tf_lookup", f"no TF {frame.frame_id} -> {target}: {exc}") from exc
@@ -323,7 +309,7 @@ class PoseNode(NodeHealth, LifecycleNode):
         joint_set = config.joint_set
         self._pubs["pose"].publish(
             pose_array(
-                select_primary(persons, config["output.person_selection"], self._camera_origin_m),
+                select_primary(persons, config.output.person_selection, self._camera_origin_m),
                 joint_set,
                 config.output_indices,
                 stamp_ns,
@@ -334,11 +320,11 @@ class PoseNode(NodeHealth, LifecycleNode):
         self.stats.frame_out(self.get_clock().now().nanoseconds, stamp_ns, processing_ms)
         self._pubs["keypoints"].publish(keypoints_cloud(persons, stamp_ns, frame_id))
         self._pubs["markers"].publish(
-            skeleton_markers(persons, joint_set, stamp_ns, frame_id, config["marker.lifetime_s"])
+            skeleton_markers(persons, joint_set, stamp_ns, frame_id, config.marker.lifetime_s)
         )
         if self._tf_broadcaster is not None and persons:
             now_ns = self.get_clock().now().nanoseconds
-            if now_ns - self._last_tf_ns >= 1e9 / config["tf.rate_hz"]:
+            if now_ns - self._last_tf_ns >= 1e9 / config.tf.rate_hz:
                 self._last_tf_ns = now_ns
                 self._tf_broadcaster.sendTransform(
                     joint_transforms(persons, joint_set, self.tf_prefix, stamp_ns, frame_id)
@@ -347,14 +333,18 @@ class PoseNode(NodeHealth, LifecycleNode):
     @property
     def tf_prefix(self) -> str:
         """``tf.prefix``, or '<node name>/' when empty: two nodes never publish the same frames."""
-        return self.config["tf.prefix"] or f"{self.get_name()}/"
+        return self.config.tf.prefix or f"{self.get_name()}/"
 
 
 def main(args: list[str] | None = None) -> None:
     """Console script `pose_node` (`ros2 run privpose pose_node --ros-args ...`)."""
     rclpy.init(args=args)
     try:
-        node = PoseNode()
+        try:
+            node = PoseNode()
+        except (InvalidParameterTypeException, InvalidParameterValueException) as exc:
+            rclpy.logging.get_logger("pose_node").error(f"bad parameter: {exc}")  # one line
+            raise SystemExit(1) from None
         if node.autostart_failed:  # the reason was logged; a launch file sees the exit code
             node.destroy_node()
             raise SystemExit(1)

@@ -45,7 +45,7 @@ class NodeHealth:
         if not self._worker.is_alive():
             return "dead"
         idle_s = time.monotonic() - self._heartbeat_s
-        if self._slot.waiting and idle_s > self.config["watchdog.stall_s"]:
+        if self._slot.waiting and idle_s > self.config.watchdog.stall_s:
             return "stalled"
         return "ok"
 
@@ -63,8 +63,8 @@ class NodeHealth:
     def _note_missing_inputs(self) -> None:
         """Count colour frames that cannot be synchronised because an input is silent."""
         since = self._sync.since_last
-        queue = self.config["sync.queue_size"]
-        depth_topic = self._input(DEPTH_TOPIC, "transport.depth")[1]  # as subscribed
+        queue = self.config.sync.queue_size
+        depth_topic = self._input(DEPTH_TOPIC, self.config.transport.depth)[1]  # as subscribed
         missing = [(1, "missing_camera_info", INFO_TOPIC, "")]
         if len(since) > 2:
             missing.append((2, "missing_depth", depth_topic, " (use_depth:=false for RGB-only)"))

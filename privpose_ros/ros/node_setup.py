@@ -1,11 +1,15 @@
-"""ROS types for the node's setup: parameter descriptors from the ParamSpec table, QoS choices."""
+"""ROS side of the node's setup: the parameters declared with descriptors and read back, QoS."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.exceptions import ParameterUninitializedException
+from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
-from privpose_ros.ros.params import ParamSpec
+from privpose_ros.ros.params import PARAMS, NodeConfig, ParamSpec, config_from_values
 
 # the node's inputs (relative, remappable)
 RGB_TOPIC, INFO_TOPIC, DEPTH_TOPIC = (
@@ -16,8 +20,7 @@ RGB_TOPIC, INFO_TOPIC, DEPTH_TOPIC = (
 
 
 def descriptor(spec: ParamSpec) -> ParameterDescriptor:
-    text = spec.description + (f" (one of {', '.join(spec.choices)})" if spec.choices else "")
-    desc = ParameterDescriptor(name=spec.name, description=text)
+    desc = ParameterDescriptor(name=spec.name, description=spec.help_text)
     if spec.min_value is not None and isinstance(spec.default, int | float):
         if isinstance(spec.default, bool):
             return desc
@@ -32,6 +35,26 @@ def descriptor(spec: ParamSpec) -> ParameterDescriptor:
                 )
             ]
     return desc
+
+
+def declare_parameters(node: Any) -> None:
+    """Declare every parameter of PARAMS on ``node`` (an rclpy node) with its descriptor."""
+    for spec in PARAMS:
+        value = spec.default
+        if isinstance(value, tuple):  # a string list; an empty one only by its type
+            value = list(value) or Parameter.Type.STRING_ARRAY
+        node.declare_parameter(spec.name, value, descriptor(spec))
+
+
+def read_config(node: Any) -> NodeConfig:
+    """The NodeConfig of ``node``'s current parameter values (PrivposeInputError if bad)."""
+    values = {}
+    for spec in PARAMS:
+        try:
+            values[spec.name] = node.get_parameter(spec.name).value
+        except ParameterUninitializedException:  # an empty string list
+            values[spec.name] = None
+    return config_from_values(values)
 
 
 def qos_profile(choice: str) -> QoSProfile:

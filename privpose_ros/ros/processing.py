@@ -197,14 +197,14 @@ class FrameProcessor:
 def _refine_config(config: NodeConfig) -> Any:
     from privpose_ros.refine.pipeline import RefineConfig
 
-    if not config["use_depth"] or not config.refine_enabled:
+    if not config.use_depth or not config.refine.any_enabled:
         return None
     return RefineConfig(
-        lifting=config["refine.lifting"],
-        patch_a=config["refine.patch_a"],
-        skeleton_b=config["refine.skeleton_b"],
-        pointcloud_c=config["refine.pointcloud_c"],
-        weights_dir=config["refine.weights_dir"] or None,
+        lifting=config.refine.lifting,
+        patch_a=config.refine.patch_a,
+        skeleton_b=config.refine.skeleton_b,
+        pointcloud_c=config.refine.pointcloud_c,
+        weights_dir=config.refine.weights_dir or None,
     )
 
 
@@ -216,32 +216,32 @@ def pipeline_config(config: NodeConfig) -> Any:
     from privpose_ros.track.tracker import TrackerConfig
 
     frontend = FrontEndConfig(
-        backend=config["backend"],
-        device=config["device"],
-        threads=config["threads"],
-        enable_fp16=config["enable_fp16"],
-        cache_dir=config["engine_cache_dir"] or None,
-        landmark_model=config["frontend.landmark_model"],
-        detector_long_side_px=config["frontend.detector_long_side_px"],
-        min_person_score=config["frontend.min_person_score"],
-        min_pose_score=config["frontend.min_pose_score"],
-        max_persons=config["frontend.max_persons"],
-        roi_passes=config["frontend.roi_passes"],
-        detect_every_n=config["frontend.detect_every_n"],
-        world_scale=config["frontend.world_scale"],
+        backend=config.backend,
+        device=config.device,
+        threads=config.threads,
+        enable_fp16=config.enable_fp16,
+        cache_dir=config.engine_cache_dir or None,
+        landmark_model=config.frontend.landmark_model,
+        detector_long_side_px=config.frontend.detector_long_side_px,
+        min_person_score=config.frontend.min_person_score,
+        min_pose_score=config.frontend.min_pose_score,
+        max_persons=config.frontend.max_persons,
+        roi_passes=config.frontend.roi_passes,
+        detect_every_n=config.frontend.detect_every_n,
+        world_scale=config.frontend.world_scale,
     )
     tracking = None
-    if config["tracking.enabled"]:
+    if config.tracking.enabled:
         tracking = TrackerConfig(
-            max_age_s=config["tracking.max_age_s"],
-            min_similarity=config["tracking.min_similarity"],
+            max_age_s=config.tracking.max_age_s,
+            min_similarity=config.tracking.min_similarity,
         )
     smoothing = None
-    if config["smoothing.enabled"]:
+    if config.smoothing.enabled:
         smoothing = SmoothingConfig(
-            min_cutoff_hz=config["smoothing.min_cutoff_hz"],
-            beta=config["smoothing.beta"],
-            d_cutoff_hz=config["smoothing.d_cutoff_hz"],
+            min_cutoff_hz=config.smoothing.min_cutoff_hz,
+            beta=config.smoothing.beta,
+            d_cutoff_hz=config.smoothing.d_cutoff_hz,
         )
     return PipelineConfig(frontend, _refine_config(config), tracking, smoothing)
 
@@ -249,7 +249,7 @@ def pipeline_config(config: NodeConfig) -> Any:
 def default_pipeline(config: NodeConfig) -> Any:
     """The pipeline the node runs: the front end (``model: blazepose``) or the whole-image
     privpose RGB model (``model: privpose_rgb``) with the depth refiner."""
-    if config["model"] == "privpose_rgb":
+    if config.model == "privpose_rgb":
         return EstimatorPipeline(default_estimator(config), default_refiner(config))
     from privpose_ros.runtime.pipeline import PosePipeline
 
@@ -262,13 +262,13 @@ def default_estimator(config: NodeConfig) -> Any:
 
     return PoseEstimator(
         EstimatorConfig(
-            backend=config["backend"],
-            weights_path=config["weights_path"] or None,
-            onnx_path=config["onnx_path"] or None,
-            engine_cache_dir=config["engine_cache_dir"] or None,
-            device=config["device"],
-            enable_fp16=config["enable_fp16"],
-            threads=config["threads"],
+            backend=config.backend,
+            weights_path=config.weights_path or None,
+            onnx_path=config.onnx_path or None,
+            engine_cache_dir=config.engine_cache_dir or None,
+            device=config.device,
+            enable_fp16=config.enable_fp16,
+            threads=config.threads,
         )
     )
 

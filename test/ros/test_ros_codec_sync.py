@@ -113,9 +113,9 @@ def test_latest_slot_keeps_only_the_newest_and_counts_drops() -> None:
 
 def test_parameters_validate_with_reasons() -> None:
     config = config_from_values({"skeleton.joint_set": "itop15", "sync.slop_s": 1})
-    assert config["sync.slop_s"] == 1.0 and config.joint_set.num_joints == 15
+    assert config.sync.slop_s == 1.0 and config.joint_set.num_joints == 15
     assert config.output_joint_names[:2] == ("Head", "Neck")
-    assert config.refine_enabled
+    assert config.refine.any_enabled
     sub = config_from_values({"skeleton.joint_names": ["neck", "pelvis"]})
     assert sub.output_indices == (2, 0)
     assert "one of" in validate("backend", "cuda")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,7 +35,7 @@ def test_yaml_loads_declares_everything_and_bad_values_are_rejected(context) -> 
         parameter_overrides=[Parameter("sync.slop_s", value=0.05)],
     )
     try:
-        assert node.config is not None and node.config["sync.slop_s"] == 0.05
+        assert node.config is not None and node.config.sync.slop_s == 0.05
         assert node._sync is not None  # autostart: configured and active
         for spec in PARAMS:
             assert node.has_parameter(spec.name)
@@ -65,3 +67,21 @@ def test_node_defaults_are_the_offline_pipeline_defaults() -> None:
     from privpose_ros.runtime.pipeline import PipelineConfig
 
     assert pipeline_config(config_from_values({})) == PipelineConfig()
+
+
+@pytest.mark.parametrize(
+    ("override", "reason"),
+    [
+        ("frontend.max_persons:=0", "frontend.max_persons out of range. Min: 1, Max: 32"),
+        ("tf.enabled:=3", "'tf.enabled' to '3' of type 'INTEGER', expecting type 'BOOL'"),
+        ("backend:=cuda", "backend must be one of ['auto', 'tensorrt', 'onnxruntime', 'torch']"),
+    ],
+)
+def test_pose_node_exits_1_with_one_line_on_a_bad_startup_parameter(
+    override: str, reason: str
+) -> None:
+    command = [sys.executable, "-m", "privpose_ros.ros.node", "--ros-args", "-p", override]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    assert proc.returncode == 1
+    assert len(lines) == 1 and "[ERROR]" in lines[0] and reason in lines[0], lines
