@@ -16,12 +16,14 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt setup.py setup.cfg package.xml tools/build_interfaces.py $(wildcard interfaces/*/msg/*.msg)
+$(STAMP): requirements.txt requirements-nodeps.txt setup.py setup.cfg package.xml tools/build_interfaces.py $(wildcard interfaces/*/msg/*.msg)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	$(PY) tools/build_interfaces.py --venv $(VENV)
-	$(PY) -c "import rclpy, tf2_msgs.msg, sensor_msgs.msg, torch, onnxruntime"
+	$(PY) -c "import rclpy, tf2_msgs.msg, sensor_msgs.msg, torch, onnxruntime, moderngl"
+	$(PY) -c "from body_models.anny.numpy import ANNY"
 	@touch $@
 
 test: setup

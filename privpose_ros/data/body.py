@@ -224,7 +224,8 @@ def pose_bodies(
     l_neck, l_hand, l_foot = 0.1 * lim[:, 5], 0.055 * h, 0.115 * h
     joints = np.zeros((m, NUM_JOINTS, 3))
     r_root = _rz(yaw)
-    r_torso = r_root @ _rz(pose["twist"]) @ _rx(pose["bend"]) @ _ry(pose["lean"])
+    # bend > 0 leans the torso forward (towards +y)
+    r_torso = r_root @ _rz(pose["twist"]) @ _rx(-pose["bend"]) @ _ry(pose["lean"])
 
     def vec(x: np.ndarray | float, y: np.ndarray | float, z: np.ndarray | float) -> np.ndarray:
         return np.stack(np.broadcast_arrays(x, y, z), -1).astype(np.float64)

@@ -29,35 +29,48 @@ import torch
 
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.core.joints import CANONICAL
-from privpose_ros.data.synth import GENERATOR_VERSION, SynthBatch, SynthConfig, SyntheticGenerator
+from privpose_ros.data.synth import (
+    GENERATOR_VERSION,
+    SynthBatch,
+    SynthConfig,
+    SyntheticGenerator,
+    worker_pool,
+)
 
 log = logging.getLogger(__name__)
 
 FORMAT = "privpose-dataset"
-FORMAT_VERSION = 1
-SAMPLE_KEYS = ("rgb", "depth_mm", "joints_cam_m", "joints_px", "visible", "person_mask", "k")
+FORMAT_VERSION = 2  # 2 adds every person's labels and the instance mask; 1 is still read
+PRIMARY_KEYS = ("rgb", "depth_mm", "joints_cam_m", "joints_px", "visible", "person_mask", "k")
+PEOPLE_KEYS = (
+    "people_joints_cam_m",
+    "people_joints_px",
+    "people_visible",
+    "people_boxes_px",
+    "instance_mask",
+)
+SAMPLE_KEYS = PRIMARY_KEYS + PEOPLE_KEYS
 UNITS = {
     "rgb": "uint8 RGB",
     "depth_mm": "uint16 millimetres, 0 = no reading, registered to rgb",
     "joints_cam_m": "metres, camera optical frame (x right, y down, z forward)",
     "joints_px": "pixels (u column, v row), integer values at pixel centres",
     "visible": "in the image and not occluded",
-    "person_mask": "primary person",
+    "person_mask": "primary person (person 0; NaN joints when a frame has nobody)",
     "k": "3x3 intrinsics in pixels of the stored image",
+    "people_joints_cam_m": "every person (4 slots, NaN = empty), metres, camera optical frame",
+    "people_joints_px": "every person, pixels",
+    "people_visible": "every person: in the image and not occluded",
+    "people_boxes_px": "every person: x0, y0, x1, y1 pixel edges of the visible pixels",
+    "instance_mask": "0 = nobody, i + 1 = person i",
 }
 
 
 def batch_sample(batch: SynthBatch, i: int) -> dict[str, np.ndarray]:
     """Frame ``i`` of a SynthBatch as a training sample dict (the keys of SAMPLE_KEYS)."""
-    return {
-        "rgb": batch.rgb[i],
-        "depth_mm": batch.depth_mm[i],
-        "joints_cam_m": batch.joints_cam_m[i],
-        "joints_px": batch.joints_px[i],
-        "visible": batch.visible[i],
-        "person_mask": batch.person_mask[i],
-        "k": batch.k[i].astype(np.float32),
-    }
+    sample = {key: getattr(batch, key)[i] for key in SAMPLE_KEYS}
+    sample["k"] = batch.k[i].astype(np.float32)
+    return sample
 
 
 def _write_chunk(
@@ -99,9 +112,7 @@ def write_dataset(
     if workers == 1 or len(jobs) == 1:
         chunks = [_write_chunk(*job) for job in jobs]
     else:
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(min(workers, len(jobs))) as pool:
+        with worker_pool(min(workers, len(jobs))) as pool:
             chunks = list(pool.map(_write_chunk, *zip(*jobs, strict=True)))
     meta = {
         "format": FORMAT,
@@ -131,11 +142,15 @@ class PrivposeDataset(torch.utils.data.Dataset):
                 f"{self.root} has no meta.json; write one with `privpose synth --out {self.root}`"
             )
         self.meta = json.loads(meta_path.read_text())
-        if self.meta.get("format") != FORMAT or self.meta.get("version") != FORMAT_VERSION:
+        if self.meta.get("format") != FORMAT or self.meta.get("version") not in (
+            1,
+            FORMAT_VERSION,
+        ):
             raise PrivposeInputError(
-                f"{meta_path} is not a {FORMAT} v{FORMAT_VERSION} dataset "
+                f"{meta_path} is not a {FORMAT} v1/v{FORMAT_VERSION} dataset "
                 f"(format={self.meta.get('format')}, version={self.meta.get('version')})"
             )
+        self.keys = SAMPLE_KEYS if self.meta["version"] >= 2 else PRIMARY_KEYS
         self._starts = np.array([c["start"] for c in self.meta["chunks"]], dtype=np.int64)
         self._arrays: dict[int, dict[str, np.ndarray]] = {}
 
@@ -146,7 +161,7 @@ class PrivposeDataset(torch.utils.data.Dataset):
         if c not in self._arrays:  # opened lazily: each DataLoader worker maps its own files
             folder = self.root / self.meta["chunks"][c]["name"]
             self._arrays[c] = {
-                key: np.load(folder / f"{key}.npy", mmap_mode="r") for key in SAMPLE_KEYS
+                key: np.load(folder / f"{key}.npy", mmap_mode="r") for key in self.keys
             }
         return self._arrays[c]
 
@@ -158,7 +173,7 @@ class PrivposeDataset(torch.utils.data.Dataset):
         c = int(np.searchsorted(self._starts, i, side="right") - 1)
         arrays = self._chunk(c)
         j = i - int(self._starts[c])
-        sample = {key: np.array(arrays[key][j]) for key in SAMPLE_KEYS}
+        sample = {key: np.array(arrays[key][j]) for key in self.keys}
         sample["k"] = sample["k"].astype(np.float32)
         return sample
 

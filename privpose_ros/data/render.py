@@ -1,17 +1,16 @@
-"""One block of synthetic frames: sample people, cameras and rooms, ray cast, sense, shade.
+"""One block of synthetic frames with capsule people: sample, ray cast, sense, shade.
 
 Returns plain arrays; :mod:`privpose_ros.data.synth` wraps them into a SynthBatch.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from privpose_ros.data.body import (
     CAPSULE_REGIONS,
     ELLIPSOID_REGIONS,
+    NUM_JOINTS,
     NUM_PRIMITIVES,
     POSE_FAMILIES,
     Bodies,
@@ -19,13 +18,20 @@ from privpose_ros.data.body import (
 )
 from privpose_ros.data.raycast import Primitives, project_bbox_px, render_zbuffer
 from privpose_ros.data.scene import (
-    SENSORS,
     furniture_boxes,
     place_cameras,
     room_planes,
-    sensor_names,
 )
-from privpose_ros.data.sensor import DepthArtifacts, apply_depth_sensor, surface_normals_cam
+from privpose_ros.data.scene_render import (
+    box_primitives,
+    people_labels,
+    pixel_rays,
+    room_depth,
+    sample_intrinsics,
+    sense_depth,
+    to_camera,
+    unit_frame,
+)
 from privpose_ros.data.shading import (
     albedo_image,
     camera_effects,
@@ -35,35 +41,7 @@ from privpose_ros.data.shading import (
     shade,
     texture_coefficients,
 )
-
-if TYPE_CHECKING:
-    from privpose_ros.data.synth import SynthConfig
-
-_NO_ARTIFACTS = DepthArtifacts(0.0, 0.0, 0.0, 0.0)
-
-
-def _rot_z(yaw: np.ndarray) -> np.ndarray:
-    c, s, z, o = np.cos(yaw), np.sin(yaw), np.zeros_like(yaw), np.ones_like(yaw)
-    return np.stack([c, -s, z, s, c, z, z, z, o], -1).reshape(-1, 3, 3)
-
-
-def _sample_k(rng: np.random.Generator, cfg: SynthConfig, n: int) -> tuple[np.ndarray, list]:
-    names = sensor_names(cfg.camera)
-    pick = rng.integers(0, len(names), n)
-    sensors = [SENSORS[names[i]] for i in pick]
-    k = np.stack([s.intrinsics_at(cfg.width, cfg.height).k for s in sensors])
-    jit = 1.0 + cfg.intrinsics_jitter * rng.standard_normal((n, 3))
-    k[:, 0, 0] *= jit[:, 0]
-    k[:, 1, 1] = k[:, 0, 0] * (1.0 + 0.002 * rng.standard_normal(n))
-    k[:, 0, 2] += (jit[:, 1] - 1.0) * cfg.width * 0.5
-    k[:, 1, 2] += (jit[:, 2] - 1.0) * cfg.height * 0.5
-    return k, sensors
-
-
-def _to_cam(rot: np.ndarray, eye: np.ndarray, frame: np.ndarray, pts_w: np.ndarray) -> np.ndarray:
-    """World points (P, ..., 3) of frames ``frame`` (P,) into each frame's camera."""
-    flat = pts_w.reshape(len(frame), -1, 3) - eye[frame][:, None, :]
-    return np.einsum("pij,pqj->pqi", rot[frame], flat).reshape(pts_w.shape)
+from privpose_ros.data.synth_config import MAX_PEOPLE, SynthConfig
 
 
 def _frame_primitives(
@@ -75,8 +53,8 @@ def _frame_primitives(
     ids = np.arange(m * NUM_PRIMITIVES).reshape(m, NUM_PRIMITIVES)
     # capsules
     cap_frame = np.repeat(body_frame, n_cap)
-    a = _to_cam(rot, eye, cap_frame, bodies.capsule_a_w_m.reshape(-1, 3)[:, None])[:, 0]
-    b = _to_cam(rot, eye, cap_frame, bodies.capsule_b_w_m.reshape(-1, 3)[:, None])[:, 0]
+    a = to_camera(rot, eye, cap_frame, bodies.capsule_a_w_m.reshape(-1, 3)[:, None])[:, 0]
+    b = to_camera(rot, eye, cap_frame, bodies.capsule_b_w_m.reshape(-1, 3)[:, None])[:, 0]
     r = bodies.capsule_r_m.reshape(-1)
     caps = Primitives(
         cap_frame,
@@ -85,17 +63,11 @@ def _frame_primitives(
         {"a": a, "b": b, "r": r},
     )
 
-    def unit_frame(
-        frame: np.ndarray, centre_w: np.ndarray, axes_w: np.ndarray, semi: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        axes_c = rot[frame] @ axes_w  # columns: primitive axes in camera
-        mat = np.swapaxes(axes_c, 1, 2) / semi[:, :, None]
-        centre = _to_cam(rot, eye, frame, centre_w[:, None])[:, 0]
-        return mat, -np.einsum("pij,pj->pi", mat, centre), centre
-
     ell_frame = np.repeat(body_frame, n_ell)
     semi = bodies.ellipsoid_semi_m.reshape(-1, 3)
     mat, org, centre = unit_frame(
+        rot,
+        eye,
         ell_frame,
         bodies.ellipsoid_c_w_m.reshape(-1, 3),
         bodies.ellipsoid_rot_w.reshape(-1, 3, 3),
@@ -107,25 +79,8 @@ def _frame_primitives(
         project_bbox_px(centre[:, None], k[ell_frame], semi.max(1), cfg.width, cfg.height),
         {"m": mat, "o": org},
     )
-    corners = np.array(np.meshgrid([-1, 1], [-1, 1], [-1, 1], indexing="ij")).reshape(3, 8).T
-    box_rot = _rot_z(boxes.yaw)
-    mat, org, _ = unit_frame(boxes.frame, boxes.centre_w_m, box_rot, boxes.half_m)
-    corners_w = boxes.centre_w_m[:, None] + np.einsum(
-        "pij,pqj->pqi", box_rot, corners[None] * boxes.half_m[:, None, :]
-    )
     box_ids = m * NUM_PRIMITIVES + np.arange(len(boxes.frame))
-    box_prims = Primitives(
-        boxes.frame,
-        box_ids,
-        project_bbox_px(
-            _to_cam(rot, eye, boxes.frame, corners_w),
-            k[boxes.frame],
-            np.zeros(len(box_ids)),
-            cfg.width,
-            cfg.height,
-        ),
-        {"m": mat, "o": org},
-    )
+    box_prims = box_primitives(boxes, box_ids, rot, eye, k, cfg)
     return {"capsule": caps, "ellipsoid": ells, "box": box_prims}
 
 
@@ -133,35 +88,6 @@ def _concat_bodies(parts: list[Bodies]) -> Bodies:
     return Bodies(
         *(np.concatenate([getattr(b, f) for b in parts]) for f in Bodies.__dataclass_fields__)
     )
-
-
-def _room_depth(
-    normals_w: np.ndarray,
-    offsets: np.ndarray,
-    rot: np.ndarray,
-    eye: np.ndarray,
-    ray_x: np.ndarray,
-    ray_y: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Depth (N, H, W) to the nearest room plane in front of the camera and its index.
-
-    Planes come in opposite pairs (2i, 2i + 1) (room_planes): a ray leaves through plane 2i
-    where its component d along that normal is negative, else through plane 2i + 1.
-    """
-    n_c = np.einsum("nij,npj->npi", rot, normals_w).astype(np.float32)[..., None, None]
-    num = (offsets - np.einsum("npj,nj->np", normals_w, eye)).astype(np.float32)[..., None, None]
-    best = np.full((len(eye), ray_y.shape[1], ray_x.shape[2]), np.inf, np.float32)
-    plane = np.zeros(best.shape, np.int8)
-    for p in range(0, normals_w.shape[1], 2):
-        d = (n_c[:, p, 0] * ray_x + n_c[:, p, 2]) + n_c[:, p, 1] * ray_y
-        exits_first = d < 0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            z = np.where(exits_first, num[:, p], -num[:, p + 1]) / d
-        closer = z < best  # NaN and -inf (d == 0) never win
-        closer &= z > 0
-        np.copyto(best, z, where=closer)
-        np.copyto(plane, np.where(exits_first, p, p + 1).astype(np.int8), where=closer)
-    return best, plane
 
 
 def _hair(
@@ -205,7 +131,7 @@ def render_block(cfg: SynthConfig, rng: np.random.Generator, n: int) -> dict[str
     else:
         top = np.full(n, cfg.view == "top")
     target_z = primary.joints_w_m[:, :, 2].mean(1)
-    eye, rot = place_cameras(rng, origin, top, target_z)
+    eye, rot = place_cameras(rng, origin, top, target_z, cfg.camera_distance_m)
     # distractors 0.7-2.5 m from the person (moved to its other side if next to the camera)
     extra = np.nonzero(rng.random(n) < cfg.distractor_prob)[0]
     ang, dist = rng.uniform(-np.pi, np.pi, n), rng.uniform(0.7, 2.5, n)
@@ -220,50 +146,32 @@ def render_block(cfg: SynthConfig, rng: np.random.Generator, n: int) -> dict[str
     chair_top = primary.ellipsoid_c_w_m[:, 3, 2] - 0.9 * primary.ellipsoid_semi_m[:, 3, 2]
     occluder = rng.random(n) < cfg.distractor_prob
     boxes = furniture_boxes(rng, origin, eye, occluder, chair, chair_top, cfg.furniture_per_frame)
-    k, sensors = _sample_k(rng, cfg, n)
+    k, sensors = sample_intrinsics(rng, cfg, n)
     groups = _frame_primitives(bodies, body_frame, boxes, rot, eye, k, cfg)
     zbuf, obj = render_zbuffer(groups, k, n, h, w)
     # the room closes the scene: every pixel sees something (maybe beyond the sensor range)
-    ray_x = (np.arange(w)[None, None, :] - k[:, 0, 2, None, None]) / k[:, 0, 0, None, None]
-    ray_y = (np.arange(h)[None, :, None] - k[:, 1, 2, None, None]) / k[:, 1, 1, None, None]
-    ray_x, ray_y = ray_x.astype(np.float32), ray_y.astype(np.float32)
+    ray_x, ray_y = pixel_rays(k, w, h)
     normals_w, offsets = room_planes(rng, origin, eye)
-    zroom, plane = _room_depth(normals_w, offsets, rot, eye, ray_x, ray_y)
+    zroom, plane = room_depth(normals_w, offsets, rot, eye, ray_x, ray_y)
     first_room = len(bodies.family) * NUM_PRIMITIVES + len(boxes.frame)
     room_obj = first_room + np.arange(n)[:, None, None] * 6 + plane
     nearer = zbuf <= zroom
     depth = np.where(nearer, zbuf, zroom)
     obj = np.where(nearer, obj, room_obj)
     depth = np.where(np.isfinite(depth), depth, 0.0).astype(np.float32)
-    person_mask = (obj < n * NUM_PRIMITIVES) & (
-        obj // NUM_PRIMITIVES == np.arange(n)[:, None, None]
+    # labels: the primary person is person 0 of its frame, a distractor person 1
+    slot = np.concatenate([np.zeros(n, np.int64), np.ones(len(extra), np.int64)])
+    body = obj // NUM_PRIMITIVES
+    instance = np.where(
+        obj < len(body_frame) * NUM_PRIMITIVES, slot[np.minimum(body, len(slot) - 1)], -1
     )
-    # labels: joints of the primary person in the camera, z-buffer visibility
-    joints = _to_cam(rot, eye, np.arange(n), primary.joints_w_m)
-    z = joints[..., 2]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inv_z = np.where(z > 0, 1.0 / z, np.nan)  # behind the camera: NaN, as core.geometry
-        u = k[:, 0, 0, None] * joints[..., 0] * inv_z + k[:, 0, 2, None]
-        v = k[:, 1, 1, None] * joints[..., 1] * inv_z + k[:, 1, 2, None]
-    inside = (z > 0.05) & (u >= -0.5) & (u < w - 0.5) & (v >= -0.5) & (v < h - 0.5)
-    ui = np.clip(np.nan_to_num(np.round(u)), 0, w - 1).astype(np.int64)
-    vi = np.clip(np.nan_to_num(np.round(v)), 0, h - 1).astype(np.int64)
-    seen = depth[np.arange(n)[:, None], vi, ui]
-    limit = z - primary.surface_offset_m - cfg.visibility_margin_m
-    visible = inside & (seen >= limit)
-    # depth sensor
-    nx, ny, nz, cos_inc = surface_normals_cam(depth, k, ray_x, ray_y)
-    noise = 1.0 if cfg.depth_noise else 0.0
-    depth_mm = apply_depth_sensor(
-        depth,
-        cos_inc,
-        noise * np.array([s.noise_base_m for s in sensors]),
-        noise * np.array([s.noise_quad_per_m for s in sensors]),
-        noise * np.array([s.quant_quad_per_m for s in sensors]),
-        np.array([(s.min_range_m, s.max_range_m) for s in sensors]),
-        rng,
-        DepthArtifacts() if cfg.depth_artifacts else _NO_ARTIFACTS,
-    )
+    joints = np.full((n, MAX_PEOPLE, NUM_JOINTS, 3), np.nan)
+    surface = np.zeros((n, MAX_PEOPLE, NUM_JOINTS))
+    cam = to_camera(rot, eye, body_frame, bodies.joints_w_m)
+    joints[body_frame, slot] = cam
+    surface[body_frame, slot] = bodies.surface_offset_m
+    labels = people_labels(joints, surface, k, depth, instance, cfg.visibility_margin_m)
+    depth_mm, (nx, ny, nz) = sense_depth(depth, k, (ray_x, ray_y), sensors, rng, cfg)
     # colour
     regions = np.concatenate([CAPSULE_REGIONS, ELLIPSOID_REGIONS])[None].repeat(len(body_frame), 0)
     person_mat, hair_rgb = person_materials(rng, regions, bodies.root_rot_w[:, :, 2])
@@ -283,12 +191,4 @@ def render_block(cfg: SynthConfig, rng: np.random.Generator, n: int) -> dict[str
     albedo.reshape(3, -1)[:, hair_pix] = hair_rgb[hair_body].T
     effects = 1.0 if cfg.rgb_effects else 0.0
     rgb = camera_effects(shade(albedo, (nx, ny, nz), rng), rng, 0.4 * effects, 0.5 * effects)
-    return {
-        "rgb": rgb,
-        "depth_mm": depth_mm,
-        "joints_cam_m": joints,
-        "joints_px": np.stack([u, v], -1),
-        "visible": visible,
-        "person_mask": person_mask,
-        "k": k,
-    }
+    return {"rgb": rgb, "depth_mm": depth_mm, "k": k, **labels}

@@ -82,16 +82,22 @@ def look_at(eye_w_m: np.ndarray, target_w_m: np.ndarray, up_hint_w: np.ndarray) 
 
 
 def place_cameras(
-    rng: np.random.Generator, person_xy_m: np.ndarray, view: np.ndarray, target_z_m: np.ndarray
+    rng: np.random.Generator,
+    person_xy_m: np.ndarray,
+    view: np.ndarray,
+    target_z_m: np.ndarray,
+    distance_m: tuple[float, float] = (1.0, 6.0),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Camera eye (N, 3) and world-to-camera rotation (N, 3, 3).
 
     ``view`` (N,) bool: True = ITOP-like top view (camera 2.4-3.8 m high looking down),
-    False = side/front view (camera 0.5-2.5 m high, person 1-6 m away, tilted at the person).
+    False = side/front view (camera 0.5-2.5 m high, person ``distance_m`` away (horizontally,
+    denser near), tilted at the person).
     """
     n = len(view)
     az = rng.uniform(-np.pi, np.pi, n)
-    dist = 1.0 + 5.0 * rng.uniform(0, 1, n) ** 1.3
+    lo, hi = distance_m
+    dist = lo + (hi - lo) * rng.uniform(0, 1, n) ** 1.3
     height = rng.uniform(0.5, 2.5, n)
     side_eye = np.stack(
         [person_xy_m[:, 0] + dist * np.cos(az), person_xy_m[:, 1] + dist * np.sin(az), height], 1

@@ -67,6 +67,8 @@ def load_frames(root: str | Path, input_hw: tuple[int, int], limit: int = 0) -> 
     rgbs, depths, joints, ks = [], [], [], []
     for i in range(n):
         item = dataset[i]
+        if not np.isfinite(item["joints_cam_m"]).all():
+            continue  # a frame with nobody in it: nothing to learn for a single-person model
         rgb, depth, k = letterbox(
             item["rgb"], item["depth_mm"], np.asarray(item["k"], np.float64), input_hw
         )
@@ -74,5 +76,9 @@ def load_frames(root: str | Path, input_hw: tuple[int, int], limit: int = 0) -> 
         depths.append(depth)
         joints.append(np.asarray(item["joints_cam_m"], np.float32))
         ks.append(k)
-    LOG.info("loaded %d frames from %s at %s", n, root, input_hw)
+    if not joints:
+        raise PrivposeInputError(f"dataset {root} has no frame with a person")
+    LOG.info(
+        "loaded %d of %d frames (with a person) from %s at %s", len(joints), n, root, input_hw
+    )
     return FrameArrays(np.stack(rgbs), np.stack(depths), np.stack(joints), np.stack(ks))

@@ -58,13 +58,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
 
 
-def build_real_estimator(args: argparse.Namespace) -> EstimateFn:
+def build_real_estimator(backend: str | None) -> EstimateFn:
     """The person pipeline as an EstimateFn (rgb, intrinsics, depth_mm or None) -> PoseResult."""
     from privpose_ros.runtime.people import FrontEndConfig
     from privpose_ros.runtime.pipeline import PipelineConfig, PosePipeline
 
     # independent photos: no tracking or smoothing across them
-    frontend = FrontEndConfig(backend=args.backend or "auto", detect_every_n=1)
+    frontend = FrontEndConfig(backend=backend or "auto", detect_every_n=1)
     config = PipelineConfig(frontend=frontend, tracking=None, smoothing=None)
     pipeline = PosePipeline(config)
     return lambda rgb, k, d: pipeline.process(rgb, k, depth_mm=d)
@@ -80,7 +80,7 @@ def run_real(args: argparse.Namespace) -> int:
     config = RealEvalConfig(max_images=args.max_frames)
     if not Path(args.real).is_dir():
         raise FileNotFoundError(f"--real {args.real} is not a folder (e.g. ../shared/data)")
-    report = evaluate_real(args.real, build_real_estimator(args), sections, config)
+    report = evaluate_real(args.real, build_real_estimator(args.backend), sections, config)
     if args.plot:
         from privpose_ros.train.real_plots import plot_real_report
 

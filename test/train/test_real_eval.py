@@ -141,7 +141,7 @@ def test_prediction_without_pixels_is_projected(tmp_path: Path) -> None:
 
 def test_eval_real_json_on_a_toy_layout(tmp_path: Path, monkeypatch, capsys) -> None:
     _toy_real2d(tmp_path)
-    monkeypatch.setattr(eval_cmd, "build_real_estimator", lambda args: _metric_only)
+    monkeypatch.setattr(eval_cmd, "build_real_estimator", lambda backend: _metric_only)
     parser = argparse.ArgumentParser()
     eval_cmd.add_arguments(parser)
     plot = tmp_path / "toy.png"
@@ -275,8 +275,8 @@ def test_eval_real_json_through_the_cli(tmp_path: Path, monkeypatch, capsys) -> 
     root = _data("")
     calls, backends = [], []
 
-    def fake_factory(args):
-        backends.append(args.backend)
+    def fake_factory(backend):
+        backends.append(backend)
         return lambda rgb, k, d: calls.append(d is not None) or PoseResult()
 
     monkeypatch.setattr(eval_cmd, "build_real_estimator", fake_factory)

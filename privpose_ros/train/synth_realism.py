@@ -1,0 +1,82 @@
+"""How real the generated people look to a real-world detector: the front end's recall and mean
+OKS on synthetic frames against their labels (`privpose synth --realism`).
+
+A person counts when at least ``min_visible_joints`` of the 12 COCO limb joints are visible and
+its visible box is at least ``min_height_px`` tall; the OKS scale is its instance-mask area and
+its labelled joints are those in the image (visible or occluded, as COCO labels them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from privpose_ros.core.errors import PrivposeInputError
+from privpose_ros.data import real
+from privpose_ros.data.synth import SynthBatch
+from privpose_ros.train.real_eval import EstimateFn, person_joints_px
+from privpose_ros.train.real_metrics import LIMBS_12, convert_canonical, image_oks
+
+
+@dataclass(frozen=True)
+class RealismConfig:
+    oks_threshold: float = 0.5
+    min_visible_joints: int = 6
+    min_height_px: float = 40.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.oks_threshold <= 1.0 or not 1 <= self.min_visible_joints <= 12:
+            raise PrivposeInputError("oks_threshold in (0, 1], min_visible_joints in 1..12")
+
+
+def frame_people(batch: SynthBatch, i: int, config: RealismConfig) -> list[real.Person2D]:
+    """The countable people of frame ``i`` as 2D ground truth (limb joints, COCO v, area)."""
+    out = []
+    for p in range(batch.people_joints_px.shape[1]):
+        box = batch.people_boxes_px[i, p]
+        if not np.isfinite(box).all() or box[3] - box[1] < config.min_height_px:
+            continue
+        limbs = convert_canonical(LIMBS_12, batch.people_joints_px[i, p])
+        seen = convert_canonical(LIMBS_12, batch.people_visible[i, p, :, None].astype(float))
+        visible = np.nan_to_num(seen[:, 0]) > 0.5
+        h, w = batch.rgb.shape[1:3]
+        inside = np.isfinite(limbs).all(1) & (limbs[:, 0] >= 0) & (limbs[:, 0] < w)
+        inside &= (limbs[:, 1] >= 0) & (limbs[:, 1] < h)
+        if int(visible.sum()) < config.min_visible_joints:
+            continue
+        v = np.where(visible, 2, np.where(inside, 1, 0))
+        area = float(np.count_nonzero(batch.instance_mask[i] == p + 1))
+        out.append(real.Person2D(np.nan_to_num(limbs), v, area, None))
+    return out
+
+
+def evaluate_realism(
+    batch: SynthBatch, estimate: EstimateFn, config: RealismConfig = RealismConfig()
+) -> dict[str, Any]:
+    """Recall at OKS >= threshold and mean OKS over the countable people of ``batch``."""
+    scores: list[float] = []
+    n_pred = 0
+    for i in range(len(batch)):
+        gts = frame_people(batch, i, config)
+        if not gts:
+            continue
+        k = batch.intrinsics(i)
+        result = estimate(batch.rgb[i], k, None)
+        preds = [convert_canonical(LIMBS_12, person_joints_px(p, k)) for p in result.persons]
+        n_pred += len(preds)
+        scores += image_oks(gts, preds)
+    n = len(scores)
+    return {
+        "frames": len(batch),
+        "n_people": n,
+        "n_pred_persons": n_pred,
+        "recall_at_oks": round(float(np.mean(np.array(scores) >= config.oks_threshold)), 4)
+        if n
+        else None,
+        "mean_oks": round(float(np.mean(scores)), 4) if n else None,
+        "oks_threshold": config.oks_threshold,
+        "min_visible_joints": config.min_visible_joints,
+        "min_height_px": config.min_height_px,
+    }
