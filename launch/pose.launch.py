@@ -6,6 +6,7 @@
 
 Topic arguments are relative to the camera namespace (RealSense defaults shown in docs/ros.md;
 Azure Kinect, ZED and Orbbec remaps there too). ``refine``: none (RGB-only), lifting, b, ab, abc.
+The node's parameters, remappings and environment come from privpose_ros.ros.launch_args.
 """
 
 from __future__ import annotations
@@ -19,14 +20,8 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from launch import LaunchDescription
+from privpose_ros.ros.launch_args import node_settings
 
-REFINE = {  # refine:=... -> (use_depth, lifting, A, B, C)
-    "none": (False, False, False, False, False),
-    "lifting": (True, True, False, False, False),
-    "b": (True, True, False, True, False),
-    "ab": (True, True, True, True, False),
-    "abc": (True, True, True, True, True),
-}
 ARGUMENTS = (
     ("camera", "/camera", "camera namespace the topics below live in"),
     ("rgb_topic", "color/image_raw", "colour image, relative to the camera"),
@@ -58,49 +53,15 @@ SHARE_RELATIVE = ("fastdds_profile",)  # defaults given relative to the package 
 
 
 def _node(context, share: str):  # noqa: ANN001, ANN202 - launch API
-    value = {name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGUMENTS}
-    if value["refine"] not in REFINE:
-        raise ValueError(f"refine must be one of {sorted(REFINE)}, got {value['refine']!r}")
-    use_depth, lifting, a, b, c = REFINE[value["refine"]]
-    camera = value["camera"].rstrip("/")
-    params = [os.path.join(share, "config", "privpose.yaml")]
-    if value["params_file"]:
-        params.append(value["params_file"])
-    params.append(
-        {
-            "model": value["model"],
-            "camera.rectified": value["rectified"].lower() == "true",
-            "backend": value["backend"],
-            "device": value["device"],
-            "use_depth": use_depth,
-            "refine.lifting": lifting,
-            "refine.patch_a": a,
-            "refine.skeleton_b": b,
-            "refine.pointcloud_c": c,
-            "tf.enabled": value["tf"].lower() == "true",
-            "target_frame": value["target_frame"],
-            "transport.rgb": value["rgb_transport"],
-            "transport.depth": value["depth_transport"],
-        }
-    )
-    remappings = [
-        ("rgb/image_rect_color", f"{camera}/{value['rgb_topic']}"),
-        ("rgb/camera_info", f"{camera}/{value['camera_info_topic']}"),
-        ("depth_registered/image_rect", f"{camera}/{value['depth_topic']}"),
-    ]
-    profile = value["fastdds_profile"]
-    if profile and not os.path.isfile(profile):
-        raise ValueError(f"fastdds_profile {profile!r} is not a file (empty: no profile)")
+    values = {name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGUMENTS}
     return [
         Node(
             package="privpose",
             executable="pose_node",
             name="pose_node",
-            parameters=params,
-            remappings=remappings,
-            additional_env={"FASTDDS_DEFAULT_PROFILES_FILE": profile} if profile else None,
             output="screen",
             emulate_tty=True,
+            **node_settings(values, share),  # parameters, remappings, additional_env
         )
     ]
 

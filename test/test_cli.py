@@ -1,3 +1,5 @@
+"""The `privpose` command table: every sub-command loads and parses, a missing one fails loudly."""
+
 from __future__ import annotations
 
 import subprocess
@@ -7,6 +9,19 @@ import pytest
 
 from privpose_ros import __version__, cli
 
+# The shipped sub-commands and the module of each (README): a command dropped from
+# the table, pointed at another module, or whose module is gone fails here.
+EXPECTED = {
+    "synth": "privpose_ros.data.synth_cmd",
+    "train": "privpose_ros.train.train_cmd",
+    "eval": "privpose_ros.train.eval_cmd",
+    "export": "privpose_ros.runtime.export_cmd",
+    "bench": "privpose_ros.runtime.bench_cmd",
+    "infer": "privpose_ros.runtime.infer_cmd",
+    "replay": "privpose_ros.ros.replay_cmd",
+    "demo": "privpose_ros.ros.demo_cmd",
+}
+
 
 def test_version_and_help(capsys) -> None:
     with pytest.raises(SystemExit) as exc:
@@ -15,22 +30,44 @@ def test_version_and_help(capsys) -> None:
     assert capsys.readouterr().out.strip() == f"privpose {__version__}"
     assert cli.main([]) == 0
     out = capsys.readouterr().out
-    for name in cli.COMMANDS:
-        assert name in out
+    for name, (_, help_text) in cli.COMMANDS.items():
+        assert name in out and help_text in out
 
 
-def test_every_command_is_implemented_or_an_honest_stub(capsys) -> None:
-    for name, (module, _) in cli.COMMANDS.items():
-        loaded = cli._load(name)
-        if loaded is None:
-            assert cli.main([name]) == cli.NOT_IMPLEMENTED_EXIT
-            assert "not implemented yet" in capsys.readouterr().err
-        else:
-            assert callable(loaded.add_arguments) and callable(loaded.run), module
+def test_the_command_table_is_the_shipped_one() -> None:
+    assert {name: module for name, (module, _) in cli.COMMANDS.items()} == EXPECTED
 
 
-def test_console_script_runs_as_a_module() -> None:
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_command_module_imports_and_parses_its_help(name: str, capsys) -> None:
+    module = cli._load(name)
+    assert module is not None, f"{EXPECTED[name]} is missing: `privpose {name}` would be a stub"
+    assert module.__name__ == EXPECTED[name]
+    assert callable(module.add_arguments) and callable(module.run)
+    with pytest.raises(SystemExit) as exc:  # builds the sub-command's parser
+        cli.main([name, "--help"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: privpose {name} ")
+
+
+def test_a_missing_module_is_a_stub_and_a_broken_one_raises(tmp_path, monkeypatch, capsys):
+    broken = tmp_path / "privpose_broken_cmd.py"
+    broken.write_text("import privpose_no_such_dependency\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(cli.COMMANDS, "gone", ("privpose_no_such_cmd", "a module not written"))
+    monkeypatch.setitem(cli.COMMANDS, "broken", ("privpose_broken_cmd", "imports what is absent"))
+    assert cli.main(["gone"]) == cli.NOT_IMPLEMENTED_EXIT
+    assert "privpose gone: not implemented yet" in capsys.readouterr().err
+    with pytest.raises(ModuleNotFoundError, match="privpose_no_such_dependency"):
+        cli.main(["broken"])  # an import error inside a module is not hidden as a stub
+
+
+def test_console_script_runs_as_a_module_and_its_help_needs_no_torch() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "privpose_ros.cli", "--version"], capture_output=True, text=True
     )
     assert proc.returncode == 0 and __version__ in proc.stdout
+    probe = "import sys; from privpose_ros import cli; cli.main([]); print('torch' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "False"

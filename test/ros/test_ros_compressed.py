@@ -255,8 +255,15 @@ def test_launch_file_sets_the_transports() -> None:
         for e in n.value.elts
     }
     assert names["rgb_transport"] == "raw" and names["depth_transport"] == "raw"
-    assert '"transport.rgb": value["rgb_transport"]' in text
-    assert '"transport.depth": value["depth_transport"]' in text
+    from privpose_ros.ros.launch_args import node_settings
+
+    names.update(rgb_transport="compressed", depth_transport="compressedDepth")
+    names["fastdds_profile"] = ""
+    overrides = node_settings(names, str(ROOT))["parameters"][-1]
+    assert (overrides["transport.rgb"], overrides["transport.depth"]) == (
+        "compressed",
+        "compressedDepth",
+    )
 
 
 def test_replay_cli_has_the_transport_flags() -> None:

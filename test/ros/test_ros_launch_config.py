@@ -5,17 +5,24 @@ from __future__ import annotations
 import ast
 import importlib.util
 import py_compile
+import runpy
+import sys
+import types
 from pathlib import Path
 
 import pytest
 import yaml
 
-from privpose_ros.ros.params import PARAMS, SPECS
+from privpose_ros.ros.launch_args import REMAPPED, node_settings
+from privpose_ros.ros.params import PARAMS, SPECS, validate
 
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCH = ROOT / "launch" / "pose.launch.py"
 PARAMS_YAML = ROOT / "config" / "privpose.yaml"
 RVIZ = ROOT / "config" / "privpose.rviz"
+PROFILE = ROOT / "config" / "fastdds_shm.xml"
+REFINE_FLAGS = ("use_depth", "refine.lifting", "refine.patch_a", "refine.skeleton_b")
+REFINE_FLAGS += ("refine.pointcloud_c",)
 
 
 def _launch_arguments() -> dict[str, str]:
@@ -45,6 +52,167 @@ def test_launch_description_builds_with_the_real_launch_api() -> None:
     description = module.generate_launch_description()
     names = [a.name for a in description.get_launch_arguments()]
     assert names == list(_launch_arguments())
+
+
+def _defaults() -> dict[str, str]:
+    """The launch arguments' defaults as performed (the profile resolved in the share)."""
+    values = _launch_arguments()
+    values["fastdds_profile"] = str(ROOT / values["fastdds_profile"])
+    return values
+
+
+def test_default_launch_node_parameters_remappings_and_environment() -> None:
+    settings = node_settings(_defaults(), str(ROOT))
+    defaults_yaml, overrides = settings["parameters"]
+    assert defaults_yaml == str(PARAMS_YAML)
+    assert overrides == {
+        "model": "blazepose",
+        "camera.rectified": True,
+        "backend": "auto",
+        "device": "cpu",
+        "use_depth": True,
+        "refine.lifting": True,
+        "refine.patch_a": False,
+        "refine.skeleton_b": True,
+        "refine.pointcloud_c": False,
+        "tf.enabled": False,
+        "target_frame": "",
+        "transport.rgb": "raw",
+        "transport.depth": "raw",
+    }
+    for name, value in overrides.items():  # declared by the node, with the declared type
+        assert validate(name, value) is None, (name, value)
+    assert settings["remappings"] == [
+        ("rgb/image_rect_color", "/camera/color/image_raw"),
+        ("rgb/camera_info", "/camera/color/camera_info"),
+        ("depth_registered/image_rect", "/camera/aligned_depth_to_color/image_raw"),
+    ]
+    assert settings["additional_env"] == {"FASTDDS_DEFAULT_PROFILES_FILE": str(PROFILE)}
+
+
+def test_remappings_name_the_topics_the_node_subscribes() -> None:
+    pytest.importorskip("rclpy", reason="rclpy not installed: run `make setup`")
+    from privpose_ros.ros.node_setup import DEPTH_TOPIC, INFO_TOPIC, RGB_TOPIC
+
+    assert [topic for topic, _ in REMAPPED] == [RGB_TOPIC, INFO_TOPIC, DEPTH_TOPIC]
+
+
+@pytest.mark.parametrize(
+    ("refine", "flags"),
+    [
+        ("none", (False, False, False, False, False)),  # RGB-only: no depth subscription
+        ("lifting", (True, True, False, False, False)),
+        ("b", (True, True, False, True, False)),
+        ("ab", (True, True, True, True, False)),
+        ("abc", (True, True, True, True, True)),
+    ],
+)
+def test_refine_argument_sets_depth_and_the_modules(refine: str, flags: tuple) -> None:
+    overrides = node_settings({**_defaults(), "refine": refine}, str(ROOT))["parameters"][-1]
+    assert tuple(overrides[name] for name in REFINE_FLAGS) == flags
+
+
+def test_launch_arguments_reach_the_node() -> None:
+    values = {
+        **_defaults(),
+        "camera": "/k4a/",
+        "rgb_topic": "rgb/image_raw",
+        "camera_info_topic": "rgb/camera_info",
+        "depth_topic": "depth_to_rgb/image_raw",
+        "rectified": "False",
+        "model": "privpose_rgb",
+        "backend": "tensorrt",
+        "device": "cuda:0",
+        "tf": "true",
+        "target_frame": "base_link",
+        "rgb_transport": "compressed",
+        "depth_transport": "compressedDepth",
+        "params_file": "/robot/privpose.yaml",
+        "fastdds_profile": "",
+    }
+    settings = node_settings(values, "/opt/share/privpose")
+    # the package defaults, then the user's file, then the arguments (later files win)
+    assert settings["parameters"][:2] == [
+        "/opt/share/privpose/config/privpose.yaml",
+        "/robot/privpose.yaml",
+    ]
+    overrides = settings["parameters"][2]
+    assert overrides["camera.rectified"] is False and overrides["tf.enabled"] is True
+    assert (overrides["model"], overrides["backend"], overrides["device"]) == (
+        "privpose_rgb",
+        "tensorrt",
+        "cuda:0",
+    )
+    assert overrides["target_frame"] == "base_link"
+    assert (overrides["transport.rgb"], overrides["transport.depth"]) == (
+        "compressed",
+        "compressedDepth",
+    )
+    assert settings["remappings"] == [
+        ("rgb/image_rect_color", "/k4a/rgb/image_raw"),
+        ("rgb/camera_info", "/k4a/rgb/camera_info"),
+        ("depth_registered/image_rect", "/k4a/depth_to_rgb/image_raw"),
+    ]
+    assert settings["additional_env"] is None  # no profile: the environment's own setting
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("refine", "c", "refine must be one of"),
+        ("tf", "yes", "tf must be true or false"),
+        ("rectified", "", "rectified must be true or false"),
+        ("fastdds_profile", str(ROOT / "missing.xml"), "is not a file"),
+    ],
+)
+def test_bad_launch_arguments_are_refused(name: str, value: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        node_settings({**_defaults(), name: value}, str(ROOT))
+
+
+def _stub_launch_api(monkeypatch) -> None:
+    """launch / launch_ros stand-ins (not on PyPI) that record what the launch file builds."""
+
+    class Recorded:
+        def __init__(self, *args, **kwargs) -> None:
+            self.args, self.kwargs = args, kwargs
+
+    class LaunchConfiguration(Recorded):
+        def perform(self, context: dict) -> str:
+            return context[self.args[0]]
+
+    modules = {
+        "launch": {"LaunchDescription": Recorded},
+        "launch.actions": {"DeclareLaunchArgument": Recorded, "OpaqueFunction": Recorded},
+        "launch.conditions": {"IfCondition": Recorded},
+        "launch.substitutions": {"LaunchConfiguration": LaunchConfiguration},
+        "launch_ros": {},
+        "launch_ros.actions": {"Node": Recorded},
+        "ament_index_python.packages": {"get_package_share_directory": lambda name: str(ROOT)},
+    }
+    for name, attrs in modules.items():
+        module = types.ModuleType(name)
+        module.__dict__.update(attrs)
+        monkeypatch.setitem(sys.modules, name, module)
+
+
+def test_launch_file_runs_the_node_with_the_helper_settings(monkeypatch) -> None:
+    """The launch function itself (stand-in launch API): the node gets node_settings()."""
+    _stub_launch_api(monkeypatch)
+    description = runpy.run_path(str(LAUNCH))["generate_launch_description"]()
+    *declared, opaque, rviz = description.args[0]
+    assert [a.args[0] for a in declared] == list(_launch_arguments())
+    performed = {a.args[0]: a.kwargs["default_value"] for a in declared}
+    assert performed == _defaults()  # the profile default is the installed file, absolute
+    performed.update(camera="/zed", rgb_topic="left/image_rect_color", refine="none")
+    (node,) = opaque.kwargs["function"](performed, *opaque.kwargs["args"])
+    assert node.kwargs["package"] == "privpose" and node.kwargs["executable"] == "pose_node"
+    expected = node_settings(performed, str(ROOT))
+    for key in ("parameters", "remappings", "additional_env"):
+        assert node.kwargs[key] == expected[key], key
+    assert node.kwargs["remappings"][0] == ("rgb/image_rect_color", "/zed/left/image_rect_color")
+    assert node.kwargs["parameters"][-1]["use_depth"] is False
+    assert rviz.kwargs["executable"] == "rviz2"
 
 
 def test_params_yaml_matches_the_declared_parameters() -> None:

@@ -188,6 +188,13 @@ def test_short_soak_of_the_real_node_reports_windows_and_memory(tmp_path) -> Non
     assert len(report["rss_samples_mib"]) == 3 and min(report["rss_samples_mib"]) > 0
     assert report["rss_mib_start"] > 0 and report["last_window"]["index"] == 2
     assert report["profile"] == str(PROFILE)
+    # the summary is made of the windows: outputs, memory samples, first and last, growth
+    windows = report["windows"]
+    assert sum(w["frames_out"] for w in windows) == report["frames_out"]
+    assert report["rss_samples_mib"] == [w["rss_mib"] for w in windows]
+    assert (report["first_window"], report["last_window"]) == (windows[0], windows[-1])
+    first, last = windows[0]["rss_mib"], windows[-1]["rss_mib"]
+    assert report["rss_growth_pct"] == pytest.approx(100 * (last - first) / first, abs=0.006)
 
 
 def test_bench_refuses_mixed_or_negative_ros_modes() -> None:

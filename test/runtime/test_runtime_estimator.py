@@ -108,9 +108,10 @@ def test_torch_and_onnxruntime_facades_agree(tiny_model, tiny_weights, frames, t
         px_errors.append(np.linalg.norm(pa.joints_px - pb.joints_px, axis=-1))
         np.testing.assert_allclose(pa.confidence, pb.confidence, atol=1e-4)
     errors_mm = np.concatenate(errors_mm)
-    # arg-max flips on the flat heatmaps of a random model are allowed (see ParityReport)
-    assert np.mean(errors_mm <= 1.0) >= 0.95 and np.median(errors_mm) < 0.05
-    assert np.median(np.concatenate(px_errors)) < 0.01
+    # every joint: float32 rounding between the two runtimes (measured: at most 0.03 mm and
+    # 0.005 px); a joint swapped, a depth bin or a pixel off in one backend is far outside
+    assert errors_mm.max() < 0.5 and np.median(errors_mm) < 0.05, np.sort(errors_mm)[-5:]
+    assert np.concatenate(px_errors).max() < 0.05
 
 
 def test_letterboxed_sizes_give_consistent_metric_joints(tiny_model, tmp_path) -> None:
@@ -126,9 +127,9 @@ def test_letterboxed_sizes_give_consistent_metric_joints(tiny_model, tmp_path) -
         b = estimator.estimate(small, k_small).persons[0]
         with pytest.raises(PrivposeInputError, match="camera_info"):
             estimator.estimate(small, k_big)
-    # both letterbox to the same 48x27 content: identical network input up to resampling
-    agree = np.linalg.norm(a.joints_cam_m - b.joints_cam_m, axis=-1) < 0.01
-    assert agree.mean() >= 0.8
-    np.testing.assert_allclose(a.joints_px[agree] / 2 - 0.25, b.joints_px[agree], atol=0.02 * 2)
+    # both letterbox to the same 48x27 content: the same network input (measured: identical
+    # joints), so every joint agrees to float rounding, in metres and in source pixels
+    np.testing.assert_allclose(a.joints_cam_m, b.joints_cam_m, atol=1e-4)
+    np.testing.assert_allclose(a.joints_px / 2 - 0.25, b.joints_px, atol=1e-3)
     with pytest.raises(RuntimeError, match="closed"):
         estimator.estimate(small, k_small)
