@@ -1,9 +1,10 @@
 """What Anny people wear: skin tones, hair, clothing regions, colours and textures.
 
 Every vertex gets a body part from the bone that skins it most (head, torso, upper/lower arm,
-hand, pelvis, thigh, shin, foot); a person's outfit then decides which parts are skin, top,
-bottom or shoes: sleeveless / short / elbow / long sleeves, shorts / knee-length (shorts or a
-skirt) / trousers, shoes or socks, and hair of a sampled length (or none) over the scalp.
+hand, pelvis, thigh, shin, foot, and the face's eyeballs, brows and mouth: a real-world detector
+tells a face from the back of a head by them); a person's outfit then decides which parts are
+skin, top, bottom or shoes: sleeveless / short / elbow / long sleeves, shorts / knee-length
+(shorts or a skirt) / trousers, shoes or socks, and hair of a sampled length (or none).
 Colours are linear RGB; patterns are solid textures (gl_render's shader) of the rest-pose surface.
 """
 
@@ -16,13 +17,18 @@ import numpy as np
 from privpose_ros.data.anny_model import landmarks, load_anny
 from privpose_ros.data.gl_render import NUM_REGIONS, PersonLook
 
-SKIN, HAIR, TOP, BOTTOM, SHOES = range(NUM_REGIONS)
+SKIN, HAIR, TOP, BOTTOM, SHOES, IRIS, SCLERA, LIPS = range(NUM_REGIONS)
 PLAIN, STRIPES, CHECKS, NOISE, DOTS = range(5)
 
 # body parts, by the prefix of the dominant bone's name
 (P_HEAD, P_NECK, P_TORSO, P_UPPER_ARM_1, P_UPPER_ARM_2, P_FOREARM, P_HAND, P_PELVIS, P_THIGH_1,
- P_THIGH_2, P_SHIN, P_FOOT) = range(12)  # fmt: skip
+ P_THIGH_2, P_SHIN, P_FOOT, P_EYEBALL, P_BROW, P_MOUTH) = range(15)  # fmt: skip
+_IRIS_PART, _LIPS_PART = -1, -2  # vertex_parts' marks inside the eyeballs and the mouth
 _PART_OF_BONE = (
+    ("eye", P_EYEBALL),
+    ("oculi", P_BROW),
+    ("oris", P_MOUTH),
+    ("tongue", P_MOUTH),
     ("upperarm01", P_UPPER_ARM_1),
     ("upperarm02", P_UPPER_ARM_2),
     ("lowerarm", P_FOREARM),
@@ -65,6 +71,9 @@ HAIR_COLOURS = np.array(
         [0.40, 0.12, 0.04],
     ]
 )
+IRIS_COLOURS = np.array(
+    [[0.03, 0.02, 0.01], [0.12, 0.06, 0.02], [0.08, 0.12, 0.2], [0.1, 0.14, 0.06]]
+)
 SLEEVES = ((), (P_UPPER_ARM_1,), (P_UPPER_ARM_1, P_UPPER_ARM_2),
            (P_UPPER_ARM_1, P_UPPER_ARM_2, P_FOREARM))  # fmt: skip
 LEGS = ((P_THIGH_1,), (P_THIGH_1, P_THIGH_2), (P_THIGH_1, P_THIGH_2, P_SHIN))
@@ -87,6 +96,13 @@ def vertex_parts() -> tuple[np.ndarray, np.ndarray]:
     ident = model.prepare_identity(shape=np.full((1, 6), 0.5))
     verts = ident["rest_vertices"][0]
     pos = ident["rest_skeleton_transforms"][0, :, :3, 3]
+    # the front cap of each eyeball is the iris; the mouth's lips are a band 2 cm high
+    eye = np.where(verts[:, :1] > 0, pos[lm.bone["eye.L"]], pos[lm.bone["eye.R"]])
+    iris = (parts == P_EYEBALL) & (verts[:, 1] < eye[:, 1] - 0.008)
+    mouth = parts == P_MOUTH
+    mouth_z = np.median(verts[mouth, 2])
+    lips = mouth & (np.abs(verts[:, 2] - mouth_z) < 0.01) & (np.abs(verts[:, 0]) < 0.027)
+    parts = np.where(iris, _IRIS_PART, np.where(lips, _LIPS_PART, parts))
     top = verts[lm.head_top]
     eye_y = pos[lm.bone["eye.L"], 1]
     # crown distance; the face (in front of the eyes' plane) never gets hair
@@ -120,7 +136,13 @@ def sample_looks(rng: np.random.Generator, count: int) -> list[PersonLook]:
         region[parts == P_FOOT] = SHOES if rng.random() < 0.9 else SKIN
         hair_len = rng.choice([0.0, 0.10, 0.15, 0.22], p=[0.1, 0.4, 0.3, 0.2])
         region[rank < hair_len] = HAIR
-        colour_a = np.stack([skin, hair, *_colour(rng, 3)])
+        region[parts == P_BROW] = HAIR
+        region[parts == P_EYEBALL] = SCLERA
+        region[parts == _IRIS_PART] = IRIS
+        region[parts == _LIPS_PART] = LIPS
+        iris = IRIS_COLOURS[rng.integers(0, len(IRIS_COLOURS))]
+        lips = skin * np.array([0.8, 0.55, 0.55])
+        colour_a = np.stack([skin, hair, *_colour(rng, 3), iris, [0.75, 0.72, 0.68], lips])
         colour_b = colour_a.copy()
         pattern = np.zeros((NUM_REGIONS, 4), np.float32)
         for r in (TOP, BOTTOM, SHOES):

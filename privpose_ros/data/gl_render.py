@@ -20,7 +20,7 @@ from privpose_ros.core.errors import PrivposeInputError
 
 MESA_PACKAGES = "libegl1 libgl1-mesa-dri"
 NEAR_M, FAR_M = 0.05, 60.0
-NUM_REGIONS = 5  # skin, hair, top, bottom, shoes (data/anny_look.py)
+NUM_REGIONS = 8  # skin, hair, top, bottom, shoes, iris, sclera, lips (data/anny_look.py)
 
 _VERTEX = """
 #version 330
@@ -41,9 +41,9 @@ void main() {
 
 _FRAGMENT = """
 #version 330
-uniform vec3 u_colour_a[5];
-uniform vec3 u_colour_b[5];
-uniform vec4 u_pattern[5];  // kind, cycles per metre, phase, direction (rad)
+uniform vec3 u_colour_a[8];
+uniform vec3 u_colour_b[8];
+uniform vec4 u_pattern[8];  // kind, cycles per metre, phase, direction (rad)
 uniform float u_person;
 in vec3 v_pos;
 in vec3 v_pattern;
@@ -131,9 +131,9 @@ class PersonLook:
     """One person's appearance: per-vertex regions and per-region colours and patterns."""
 
     region: np.ndarray  # (V,) float32 region index per vertex
-    colour_a: np.ndarray  # (5, 3) linear RGB
-    colour_b: np.ndarray  # (5, 3)
-    pattern: np.ndarray  # (5, 4) kind, cycles per metre, phase, direction
+    colour_a: np.ndarray  # (NUM_REGIONS, 3) linear RGB
+    colour_b: np.ndarray  # (NUM_REGIONS, 3)
+    pattern: np.ndarray  # (NUM_REGIONS, 4) kind, cycles per metre, phase, direction
 
 
 @dataclass(frozen=True)
