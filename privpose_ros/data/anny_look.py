@@ -128,18 +128,22 @@ def sample_looks(rng: np.random.Generator, count: int) -> list[PersonLook]:
         hair = HAIR_COLOURS[rng.integers(0, len(HAIR_COLOURS))] * rng.uniform(0.8, 1.2)
         top_parts = (P_TORSO, *SLEEVES[rng.choice(4, p=[0.15, 0.4, 0.1, 0.35])])
         bottom_parts = (P_PELVIS, *LEGS[rng.choice(3, p=[0.2, 0.2, 0.6])])
-        region = np.full(parts.shape, SKIN, np.float32)
-        region[np.isin(parts, bottom_parts)] = BOTTOM
-        region[np.isin(parts, top_parts)] = TOP
+        # the outfit as a table: body part -> region (parts are -2 .. 14, offset by 2)
+        table = np.full(P_MOUTH + 3, SKIN, np.float32)
+        table[np.array(bottom_parts) + 2] = BOTTOM
+        table[np.array(top_parts) + 2] = TOP
         if rng.random() < 0.5:  # a long top or dress covers the pelvis
-            region[parts == P_PELVIS] = TOP
-        region[parts == P_FOOT] = SHOES if rng.random() < 0.9 else SKIN
+            table[P_PELVIS + 2] = TOP
+        table[P_FOOT + 2] = SHOES if rng.random() < 0.9 else SKIN
+        table[[P_BROW + 2, P_EYEBALL + 2, _IRIS_PART + 2, _LIPS_PART + 2]] = (
+            HAIR,
+            SCLERA,
+            IRIS,
+            LIPS,
+        )
+        region = table[parts + 2]
         hair_len = rng.choice([0.0, 0.10, 0.15, 0.22], p=[0.1, 0.4, 0.3, 0.2])
         region[rank < hair_len] = HAIR
-        region[parts == P_BROW] = HAIR
-        region[parts == P_EYEBALL] = SCLERA
-        region[parts == _IRIS_PART] = IRIS
-        region[parts == _LIPS_PART] = LIPS
         iris = IRIS_COLOURS[rng.integers(0, len(IRIS_COLOURS))]
         lips = skin * np.array([0.8, 0.55, 0.55])
         colour_a = np.stack([skin, hair, *_colour(rng, 3), iris, [0.75, 0.72, 0.68], lips])

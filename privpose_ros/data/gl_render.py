@@ -12,6 +12,8 @@ image row v is framebuffer row v, so no flip on readback).
 
 from __future__ import annotations
 
+import ctypes
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,6 +92,23 @@ void main() {
 """
 
 
+@functools.lru_cache(maxsize=1)
+def _gl_flush_function():  # -> a ctypes function or None
+    """glFlush of the GL dispatch library (moderngl has finish, which waits, but no flush)."""
+    for name in ("libOpenGL.so.0", "libGL.so.1"):
+        try:
+            return ctypes.CDLL(name).glFlush
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
+def _gl_flush() -> None:
+    flush = _gl_flush_function()
+    if flush is not None:
+        flush()
+
+
 def create_context():  # -> moderngl.Context
     """A standalone EGL context; one clear error naming the packages when there is none."""
     try:
@@ -158,17 +177,32 @@ class PosedPerson:
 
 
 class MeshRenderer:
-    """Renders posed meshes sharing one triangle list at ``width`` x ``height``."""
+    """Renders posed meshes sharing one triangle list, ``frames`` images of ``width`` x
+    ``height`` at a time (bands of one framebuffer).
 
-    def __init__(self, width: int, height: int, triangles: np.ndarray, num_vertices: int) -> None:
+    ``submit`` queues a whole block's draws and returns at once: Mesa rasterises on its own
+    threads while the caller ray casts the room (a second core at work); ``collect`` waits and
+    reads every band back in one go. ``render`` is one frame, start to finish.
+    """
+
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        triangles: np.ndarray,
+        num_vertices: int,
+        frames: int = 1,
+        max_people: int = 4,
+    ) -> None:
         self.width, self.height, self.num_vertices = int(width), int(height), int(num_vertices)
+        self.frames, self.slots = int(frames), int(frames) * int(max_people)
         self.ctx = create_context()
         self.program = self.ctx.program(vertex_shader=_VERTEX, fragment_shader=_FRAGMENT)
-        self.pos_vbo = self.ctx.buffer(reserve=self.num_vertices * 12)
-        self.region_vbo = self.ctx.buffer(reserve=self.num_vertices * 4)
+        self.pos_vbo = self.ctx.buffer(reserve=self.slots * self.num_vertices * 12)
+        self.region_vbo = self.ctx.buffer(reserve=self.slots * self.num_vertices * 4)
         self.ibo = self.ctx.buffer(np.ascontiguousarray(triangles, dtype=np.uint32).tobytes())
         self._vaos: dict[int, object] = {}
-        size = (self.width, self.height)
+        size = (self.width, self.height * self.frames)
         self.fbo = self.ctx.framebuffer(
             color_attachments=[
                 self.ctx.renderbuffer(size, 4, dtype="f1"),  # albedo, person index + 1
@@ -195,37 +229,78 @@ class MeshRenderer:
 
     def render(self, k: np.ndarray, people: list[PosedPerson]) -> PeopleImage:
         """One frame of ``people`` seen by a camera with intrinsics ``k``."""
-        with self.ctx:  # this context, whichever another renderer made current
-            return self._render(k, people)
+        self.submit(k[None], [people])
+        return self.collect()[0]
 
-    def _render(self, k: np.ndarray, people: list[PosedPerson]) -> PeopleImage:
+    def submit(self, k: np.ndarray, people: list[list[PosedPerson]]) -> None:
+        """Queue frames ``people`` (at most ``frames`` lists) seen with intrinsics ``k``."""
+        if len(people) > self.frames or sum(len(p) for p in people) > self.slots:
+            raise ValueError(f"at most {self.frames} frames of {self.slots} people in all")
+        with self.ctx:  # this context, whichever another renderer made current
+            self._submit(k, people)
+
+    def _submit(self, k: np.ndarray, people: list[list[PosedPerson]]) -> None:
         self.fbo.use()
         self.ctx.enable(self.ctx.DEPTH_TEST | self.ctx.CULL_FACE)
         # image rows are framebuffer rows (y down), which mirrors the screen: outward faces,
         # counter-clockwise in the model, arrive clockwise; culling the rest halves the work
         self.ctx.front_face = "cw"
+        self.fbo.viewport = (0, 0, self.width, self.height * self.frames)
         self.fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
-        self.program["u_proj"].write(
-            gl_projection(k, self.width, self.height).T.astype(np.float32).tobytes()
-        )
-        for p, person in enumerate(people):
-            self.pos_vbo.write(np.ascontiguousarray(person.vertices_cam_m, np.float32).tobytes())
-            self.region_vbo.write(person.look.region.astype(np.float32).tobytes())
-            self.program["u_colour_a"].write(person.look.colour_a.astype(np.float32).tobytes())
-            self.program["u_colour_b"].write(person.look.colour_b.astype(np.float32).tobytes())
-            self.program["u_pattern"].write(person.look.pattern.astype(np.float32).tobytes())
-            self.program["u_person"].value = float(p)
-            self._vao(person.identity, person.rest_vertices_m).render()
-        h, w = self.height, self.width
-        rgba = np.frombuffer(self.fbo.read(attachment=0, components=4), np.uint8).reshape(h, w, 4)
-        normal = np.frombuffer(self.fbo.read(attachment=1, components=4), np.uint8)
-        depth = np.frombuffer(self.fbo.read(attachment=2, components=1, dtype="f4"), np.float32)
-        return PeopleImage(
-            albedo=rgba[..., :3].astype(np.float32) / 255.0,
-            normal_cam=normal.reshape(h, w, 4)[..., :3].astype(np.float32) / 127.5 - 1.0,
-            depth_m=depth.reshape(h, w).copy(),
-            person=rgba[..., 3].astype(np.int16) - 1,
-        )
+        flat = [person for frame in people for person in frame]
+        if flat:  # one upload for the block: no buffer is rewritten under a queued draw
+            self.pos_vbo.write(
+                np.concatenate([p.vertices_cam_m for p in flat]).astype(np.float32).tobytes()
+            )
+            self.region_vbo.write(np.concatenate([p.look.region for p in flat]).tobytes())
+        slot = 0
+        for f, frame in enumerate(people):
+            self.fbo.viewport = (0, f * self.height, self.width, self.height)
+            proj = gl_projection(k[f], self.width, self.height).T.astype(np.float32)
+            self.program["u_proj"].write(proj.tobytes())
+            for p, person in enumerate(frame):
+                self.program["u_colour_a"].write(person.look.colour_a.astype(np.float32).tobytes())
+                self.program["u_colour_b"].write(person.look.colour_b.astype(np.float32).tobytes())
+                self.program["u_pattern"].write(person.look.pattern.astype(np.float32).tobytes())
+                self.program["u_person"].value = float(p)
+                vao = self._vao(person.identity, person.rest_vertices_m)
+                offset = slot * self.num_vertices
+                vao.bind(
+                    self.program["in_pos"].location, "f", self.pos_vbo, "3f", offset=offset * 12
+                )
+                vao.bind(
+                    self.program["in_region"].location,
+                    "f",
+                    self.region_vbo,
+                    "1f",
+                    offset=offset * 4,
+                )
+                vao.render()
+                slot += 1
+        _gl_flush()  # start rasterising now, not at the read
+        self._submitted = len(people)
+
+    def collect(self) -> list[PeopleImage]:
+        """The frames queued by the last ``submit``, once rendered."""
+        with self.ctx:
+            h, w, n = self.height, self.width, self._submitted
+            view = (0, 0, w, h * n)
+            rgba = np.frombuffer(self.fbo.read(view, components=4, attachment=0), np.uint8)
+            normal = np.frombuffer(self.fbo.read(view, components=4, attachment=1), np.uint8)
+            depth = np.frombuffer(
+                self.fbo.read(view, components=1, attachment=2, dtype="f4"), np.float32
+            )
+        rgba, normal, depth = rgba.reshape(n, h, w, 4), normal.reshape(n, h, w, 4), depth
+        depth = depth.reshape(n, h, w)
+        return [
+            PeopleImage(
+                albedo=rgba[f, ..., :3].astype(np.float32) / 255.0,
+                normal_cam=normal[f, ..., :3].astype(np.float32) / 127.5 - 1.0,
+                depth_m=depth[f].copy(),
+                person=rgba[f, ..., 3].astype(np.int16) - 1,
+            )
+            for f in range(n)
+        ]
 
     def release(self) -> None:
         self.ctx.release()

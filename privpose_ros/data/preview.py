@@ -1,4 +1,5 @@
-"""Contact sheet of synthetic frames: RGB with the skeleton, depth colour-mapped, person mask."""
+"""Contact sheet of synthetic frames: RGB with every person's skeleton and box, depth
+colour-mapped with every person's mask outline."""
 
 from __future__ import annotations
 
@@ -41,15 +42,21 @@ def colorize_depth(depth_mm: np.ndarray, max_mm: float = 6000.0) -> np.ndarray:
 
 
 def contact_sheet(batch: SynthBatch, columns: int = 4) -> np.ndarray:
-    """(rows * H, columns * 2W, 3) uint8: per frame the RGB + skeleton and the depth + mask."""
+    """(rows * H, columns * 2W, 3) uint8: per frame the RGB + skeletons and the depth + masks."""
     tiles = []
     for i in range(len(batch)):
         depth = colorize_depth(batch.depth_mm[i])
-        edge = batch.person_mask[i] ^ cv2.erode(
-            batch.person_mask[i].astype(np.uint8), np.ones((3, 3), np.uint8)
-        ).astype(bool)
+        masks = batch.instance_mask[i]
+        edge = (masks > 0) & (cv2.erode(masks, np.ones((3, 3), np.uint8)) != masks)
         depth[edge] = 255
-        skel = draw_skeleton(batch.rgb[i], batch.joints_px[i], batch.visible[i])
+        skel = batch.rgb[i]
+        for p in range(batch.people_boxes_px.shape[1]):
+            box = batch.people_boxes_px[i, p]
+            if not np.isfinite(box).all():
+                continue
+            skel = draw_skeleton(skel, batch.people_joints_px[i, p], batch.people_visible[i, p])
+            x0, y0, x1, y1 = np.round(box).astype(int)
+            cv2.rectangle(skel, (x0, y0), (x1, y1), (255, 255, 255), 1)
         tiles.append(np.concatenate([skel, depth], 1))
     blank = np.zeros_like(tiles[0])
     tiles += [blank] * (-len(tiles) % columns)

@@ -2,8 +2,8 @@
 OpenGL (people) and ray casting (room, furniture), then sensed and shaded.
 
 Person 0 of a frame (the primary) stands at the origin with the camera looking at it; the others
-stand 0.6-3 m from it and at least 0.55 m from each other, so they occlude each other and the
-primary from some views. Only the primary may sit (on a stool placed under it).
+stand in the camera's view around it (``_place_others``), so people overlap and occlude each
+other. Only the primary may sit (on a stool placed under it).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 from privpose_ros.data.anny_body import AnnyPeople, pose_people
 from privpose_ros.data.anny_look import sample_looks
 from privpose_ros.data.anny_model import identity_pool, load_anny, skin, skin_matrix, triangles
-from privpose_ros.data.body import NUM_JOINTS, POSE_FAMILIES
+from privpose_ros.data.body import NUM_JOINTS, POSE_FAMILIES, J
 from privpose_ros.data.gl_render import MeshRenderer, PosedPerson
 from privpose_ros.data.raycast import render_zbuffer
 from privpose_ros.data.scene import furniture_boxes, place_cameras, room_planes
@@ -43,37 +43,73 @@ _SPACING_M = 0.55  # people centres at least this far apart
 _CAMERA_CLEARANCE_M = 0.45  # people closer than this to the camera (horizontally) are left out
 
 
-def renderer(width: int, height: int) -> MeshRenderer:
-    """This process's renderer for ``width`` x ``height`` (a GL context is not fork-safe)."""
-    key = (os.getpid(), width, height)
+def renderer(width: int, height: int, frames: int = 1) -> MeshRenderer:
+    """This process's renderer of ``frames`` images of ``width`` x ``height`` (a GL context is
+    not fork-safe: a forked child makes its own)."""
+    key = (os.getpid(), width, height, frames)
     if key not in _RENDERERS:
         model = load_anny()
-        _RENDERERS[key] = MeshRenderer(width, height, triangles(model), model.num_vertices)
+        _RENDERERS[key] = MeshRenderer(
+            width, height, triangles(model), model.num_vertices, frames, MAX_PEOPLE
+        )
     return _RENDERERS[key]
 
 
-def _place_people(
-    rng: np.random.Generator, count: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Frame, slot and floor position (metres) of every person; slot 0 at the origin."""
-    frames, slots, positions = [], [], []
-    for f, c in enumerate(count):
-        placed = [np.zeros(2)] if c else []
-        for _ in range(1, c):
+def _frames_and_slots(count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    frame = np.repeat(np.arange(len(count)), count)
+    slot = np.concatenate([np.arange(c) for c in count]) if len(count) else np.zeros(0)
+    return frame.astype(np.int64), slot.astype(np.int64)
+
+
+def _place_others(
+    rng: np.random.Generator,
+    frame: np.ndarray,
+    slot: np.ndarray,
+    eye: np.ndarray,
+    rot: np.ndarray,
+    k: np.ndarray,
+    top: np.ndarray,
+    width: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Floor positions (P, 2) of every person (the primary at the origin) and which are kept.
+
+    Side views: the others stand inside the camera's horizontal field of view, up to 2.5 m
+    nearer or 3 m farther than the primary (so they overlap and occlude each other); top
+    views: 0.6-2.5 m around the primary. At least 0.55 m between people, 0.45 m from the
+    camera; a person that finds no place in 12 tries is left out.
+    """
+    position = np.zeros((len(frame), 2))
+    keep = slot == 0
+    for f in np.unique(frame):
+        placed = [np.zeros(2)]
+        ahead = rot[f, 2, :2] / max(np.linalg.norm(rot[f, 2, :2]), 1e-6)
+        side = np.array([-ahead[1], ahead[0]])
+        primary_d = float(np.dot(-eye[f, :2], ahead))
+        half_fov = 0.5 * width / k[f, 0, 0]
+        for i in np.nonzero((frame == f) & (slot > 0))[0]:
             for _try in range(12):
-                ang, dist = rng.uniform(-np.pi, np.pi), rng.uniform(0.6, 3.0)
-                xy = dist * np.array([np.cos(ang), np.sin(ang)])
-                if min(np.linalg.norm(xy - p) for p in placed) >= _SPACING_M:
+                if top[f]:
+                    ang, dist = rng.uniform(-np.pi, np.pi), rng.uniform(0.6, 2.5)
+                    xy = dist * np.array([np.cos(ang), np.sin(ang)])
+                else:
+                    d = rng.uniform(max(0.8, primary_d - 2.5), primary_d + 3.0)
+                    xy = eye[f, :2] + d * ahead + rng.uniform(-1, 1) * 0.9 * half_fov * d * side
+                far_apart = min(np.linalg.norm(xy - q) for q in placed) >= _SPACING_M
+                if far_apart and np.linalg.norm(xy - eye[f, :2]) >= _CAMERA_CLEARANCE_M:
                     placed.append(xy)
+                    position[i], keep[i] = xy, True
                     break
-        frames += [f] * len(placed)
-        slots += list(range(len(placed)))
-        positions += placed
-    return (
-        np.array(frames, np.int64),
-        np.array(slots, np.int64),
-        np.array(positions, np.float64).reshape(-1, 2),
-    )
+    return position, keep
+
+
+def _moved(people: AnnyPeople, index: np.ndarray, position_xy_m: np.ndarray) -> AnnyPeople:
+    """People ``index`` (posed at the origin) moved onto the floor at ``position_xy_m``."""
+    shift = np.concatenate([position_xy_m, np.zeros((len(index), 1))], 1)
+    bones = people.bones_w[index].copy()
+    bones[..., 3] += shift[:, None]
+    fields = {f: getattr(people, f)[index] for f in AnnyPeople.__dataclass_fields__}
+    fields.update(bones_w=bones, joints_w_m=people.joints_w_m[index] + shift[:, None])
+    return AnnyPeople(**fields)
 
 
 def _families(rng: np.random.Generator, cfg: SynthConfig, slots: np.ndarray) -> np.ndarray:
@@ -84,7 +120,7 @@ def _families(rng: np.random.Generator, cfg: SynthConfig, slots: np.ndarray) -> 
     return np.where(slots == 0, primary, other)
 
 
-def _render_people(
+def _submit_people(
     cfg: SynthConfig,
     people: AnnyPeople,
     frame: np.ndarray,
@@ -92,34 +128,30 @@ def _render_people(
     eye: np.ndarray,
     k: np.ndarray,
     rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """GL depth (N, H, W) (inf = nobody), person index, albedo (N, H, W, 3), normals."""
-    n, h, w = len(eye), cfg.height, cfg.width
-    depth = np.full((n, h, w), np.inf, np.float32)
-    person = np.full((n, h, w), -1, np.int16)
-    albedo = np.zeros((n, h, w, 3), np.float32)
-    normal = np.zeros((n, h, w, 3), np.float32)
+) -> MeshRenderer:
+    """Skin every person into its camera and queue the block's draws (rendered meanwhile)."""
     looks = sample_looks(rng, len(frame))
-    gl = renderer(w, h)
     rest = identity_pool().rest_vertices_m
     weights = skin_matrix()
-    for f in range(n):
-        idx = np.nonzero(frame == f)[0]
-        if idx.size == 0:
-            continue
-        batch = []
-        for i in idx:
-            bones = np.einsum("ij,bjk->bik", rot[f], people.bones_w[i])  # world -> camera
-            bones[:, :, 3] -= rot[f] @ eye[f]
-            body = int(people.identity[i])
-            verts = skin(bones, rest[body], weights)
-            batch.append(PosedPerson(body, rest[body], verts, looks[i]))
-        img = gl.render(k[f], batch)
-        hit = img.person >= 0
-        depth[f][hit] = img.depth_m[hit]
-        person[f] = img.person
-        albedo[f], normal[f] = img.albedo, img.normal_cam
-    return depth, person, albedo, normal
+    batch: list[list[PosedPerson]] = [[] for _ in range(len(eye))]
+    for i, f in enumerate(frame):
+        bones = np.einsum("ij,bjk->bik", rot[f], people.bones_w[i])  # world -> camera
+        bones[:, :, 3] -= rot[f] @ eye[f]
+        body = int(people.identity[i])
+        batch[f].append(PosedPerson(body, rest[body], skin(bones, rest[body], weights), looks[i]))
+    gl = renderer(cfg.width, cfg.height, len(eye))
+    gl.submit(k, batch)
+    return gl
+
+
+def _collect_people(gl: MeshRenderer) -> tuple[np.ndarray, ...]:
+    """GL depth (N, H, W) (inf = nobody), person index, albedo (N, H, W, 3), normals."""
+    images = gl.collect()
+    depth = np.stack([np.where(im.person >= 0, im.depth_m, np.inf) for im in images])
+    person = np.stack([im.person for im in images])
+    albedo = np.stack([im.albedo for im in images])
+    normal = np.stack([im.normal_cam for im in images])
+    return depth.astype(np.float32), person, albedo, normal
 
 
 def render_block(cfg: SynthConfig, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
@@ -127,8 +159,8 @@ def render_block(cfg: SynthConfig, rng: np.random.Generator, n: int) -> dict[str
     h, w = cfg.height, cfg.width
     weights = np.asarray(cfg.people_weights, dtype=float)
     count = rng.choice(MAX_PEOPLE + 1, n, p=weights / weights.sum())
-    frame, slot, position = _place_people(rng, count)
-    people = pose_people(rng, len(frame), position, _families(rng, cfg, slot))
+    frame, slot = _frames_and_slots(count)
+    people = pose_people(rng, len(frame), np.zeros((len(frame), 2)), _families(rng, cfg, slot))
     origin = np.zeros((n, 2))
     if cfg.view == "mixed":
         top = rng.random(n) < cfg.top_view_fraction
@@ -138,12 +170,12 @@ def render_block(cfg: SynthConfig, rng: np.random.Generator, n: int) -> dict[str
     primary = slot == 0
     target_z[frame[primary]] = people.joints_w_m[primary, :, 2].mean(1)
     eye, rot = place_cameras(rng, origin, top, target_z, cfg.camera_distance_m)
-    # leave out people standing on the camera; the rest keep their slot order
-    clear = np.linalg.norm(position - eye[frame, :2], axis=1) >= _CAMERA_CLEARANCE_M
-    clear |= primary
-    keep = np.nonzero(clear)[0]
-    frame, people = frame[keep], _subset(people, keep)
-    slot = np.concatenate([np.arange(np.sum(frame == f)) for f in range(n)]).astype(np.int64)
+    k, sensors = sample_intrinsics(rng, cfg, n)
+    position, kept = _place_others(rng, frame, slot, eye, rot, k, top, w)
+    keep = np.nonzero(kept)[0]  # the rest keep their slot order
+    frame, people = frame[keep], _moved(people, keep, position[keep])
+    slot = _frames_and_slots(np.bincount(frame, minlength=n))[1]
+    gl = _submit_people(cfg, people, frame, rot, eye, k, rng)  # renders while the room is cast
     primary = slot == 0
     chair = np.zeros(n, bool)
     chair_top = np.zeros(n)
@@ -152,18 +184,17 @@ def render_block(cfg: SynthConfig, rng: np.random.Generator, n: int) -> dict[str
     chair_top[frame[sitting]] = people.seat_top_m[sitting] - 0.01
     occluder = (rng.random(n) < cfg.distractor_prob) & (count > 0)
     boxes = furniture_boxes(rng, origin, eye, occluder, chair, chair_top, cfg.furniture_per_frame)
-    k, sensors = sample_intrinsics(rng, cfg, n)
     ids = np.arange(len(boxes.frame))
     zbuf, obj = render_zbuffer({"box": box_primitives(boxes, ids, rot, eye, k, cfg)}, k, n, h, w)
     ray_x, ray_y = pixel_rays(k, w, h)
-    normals_w, offsets = room_planes(rng, origin, eye)
+    others = np.full((n, MAX_PEOPLE, 2), np.nan)
+    others[frame, slot] = people.joints_w_m[:, J["pelvis"], :2]
+    normals_w, offsets = room_planes(rng, origin, eye, others)
     zroom, plane = room_depth(normals_w, offsets, rot, eye, ray_x, ray_y)
     nearer = zbuf <= zroom
     depth = np.where(nearer, zbuf, zroom)
     obj = np.where(nearer, obj, len(boxes.frame) + np.arange(n)[:, None, None] * 6 + plane)
-    zpeople, person, albedo_people, normal_people = _render_people(
-        cfg, people, frame, rot, eye, k, rng
-    )
+    zpeople, person, albedo_people, normal_people = _collect_people(gl)
     on_person = zpeople < depth
     depth = np.where(on_person, zpeople, depth)
     depth = np.where(np.isfinite(depth), depth, 0.0).astype(np.float32)
@@ -191,7 +222,3 @@ def render_block(cfg: SynthConfig, rng: np.random.Generator, n: int) -> dict[str
     effects = 1.0 if cfg.rgb_effects else 0.0
     rgb = camera_effects(shade(albedo, shading_normals, rng), rng, 0.4 * effects, 0.5 * effects)
     return {"rgb": rgb, "depth_mm": depth_mm, "k": k, **labels}
-
-
-def _subset(people: AnnyPeople, index: np.ndarray) -> AnnyPeople:
-    return AnnyPeople(*(getattr(people, f)[index] for f in AnnyPeople.__dataclass_fields__))

@@ -185,11 +185,15 @@ def furniture_boxes(
 
 
 def room_planes(
-    rng: np.random.Generator, person_xy_m: np.ndarray, eye_w_m: np.ndarray
+    rng: np.random.Generator,
+    person_xy_m: np.ndarray,
+    eye_w_m: np.ndarray,
+    others_xy_m: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Six inward room planes per frame: normals (N, 6, 3) and offsets (N, 6) with n.x = d.
 
-    Plane 0 is the floor, 1 the ceiling, 2-5 the walls. The room contains camera and person.
+    Plane 0 is the floor, 1 the ceiling, 2-5 the walls. The room contains camera and person,
+    and the other people ``others_xy_m`` (N, K, 2), NaN where a frame has fewer.
     """
     n = len(person_xy_m)
     yaw = rng.uniform(-np.pi, np.pi, n)
@@ -197,11 +201,13 @@ def room_planes(
     ax = np.stack([c, s], 1)
     ay = np.stack([-s, c], 1)
     pts = np.stack([person_xy_m, eye_w_m[:, :2]], 1)  # (N, 2, 2)
+    if others_xy_m is not None:
+        pts = np.concatenate([pts, others_xy_m], 1)
     px = np.einsum("npk,nk->np", pts, ax)
     py = np.einsum("npk,nk->np", pts, ay)
     margin = rng.uniform(0.6, 4.0, (n, 4))
-    lo_x, hi_x = px.min(1) - margin[:, 0], px.max(1) + margin[:, 1]
-    lo_y, hi_y = py.min(1) - margin[:, 2], py.max(1) + margin[:, 3]
+    lo_x, hi_x = np.nanmin(px, 1) - margin[:, 0], np.nanmax(px, 1) + margin[:, 1]
+    lo_y, hi_y = np.nanmin(py, 1) - margin[:, 2], np.nanmax(py, 1) + margin[:, 3]
     ceiling = np.maximum(eye_w_m[:, 2] + 0.3, rng.uniform(2.5, 3.5, n))
     zero = np.zeros(n)
     ax3 = np.stack([ax[:, 0], ax[:, 1], zero], 1)

@@ -162,6 +162,8 @@ def patch_loss(
 ) -> tuple[torch.Tensor, float, float]:
     """Module A: mean 2D error (pixels) of in-image joints after refining noisy 2D joints."""
     start = noisy_px(frames, cfg.noise_px, rng)
+    finite = np.isfinite(start).all(-1).reshape(-1)  # joints behind the camera have no pixel
+    start = np.nan_to_num(start, nan=-1e4)  # far outside the image: an empty patch
     patches = np.concatenate(
         [
             extract_depth_patches(frames.depth_mm[i], start[i], net.config)
@@ -175,7 +177,10 @@ def patch_loss(
     gt = frames.joints_px.reshape(-1, 2)
     height, width = frames.depth_mm.shape[1:]
     inside = (gt[:, 0] >= 0) & (gt[:, 0] < width) & (gt[:, 1] >= 0) & (gt[:, 1] < height)
+    inside &= finite
     keep = torch.from_numpy(inside)
+    # no NaN anywhere in the graph (a NaN outside ``keep`` would still poison the gradients)
+    gt = np.nan_to_num(gt, nan=0.0)
     err = torch.linalg.norm(pred - torch.from_numpy(gt.astype(np.float32)), dim=-1)[keep]
     before = float(np.linalg.norm(start.reshape(-1, 2) - gt, axis=-1)[inside].mean())
     return err.mean(), before, float(err.mean().detach())

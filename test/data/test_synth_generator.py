@@ -110,8 +110,9 @@ def test_depth_at_visible_joints_is_the_body_surface_in_front(clean_batch) -> No
     # the person is there (keypoints on the skin may sit on the silhouette: within one pixel)
     assert maximum_filter(b.person_mask, size=(1, 3, 3))[f, v, u].all()
     depth_m = b.depth_mm[f, v, u] / 1000.0
-    on_body = b.person_mask[f, v, u] & (depth_m > 0)
-    assert on_body.mean() > 0.75  # the rest are nearer than the sensor's minimum range
+    in_range = depth_m > 0  # a reading (not nearer than the sensor's minimum range)
+    assert in_range.mean() > 0.6 and b.person_mask[f, v, u][in_range].mean() > 0.85
+    on_body = b.person_mask[f, v, u] & in_range
     gap = b.joints_cam_m[f, j, 2] - depth_m  # joint depth minus surface depth
     limb = on_body & np.isin(j, LIMBS)
     torso = on_body & np.isin(j, TORSO)
