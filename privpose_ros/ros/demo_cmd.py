@@ -91,6 +91,8 @@ def _node_command(args: argparse.Namespace) -> list[str]:
         "qos.depth": args.qos,
         "qos.camera_info": args.qos,
     }
+    if not args.bag:  # the synthetic scenes are independent stills, not video: detect in each
+        params["frontend.detect_every_n"] = 1
     command = [sys.executable, "-m", "privpose_ros.ros.node", "--ros-args"]
     for name, value in params.items():
         text = str(value).lower() if isinstance(value, bool) else str(value)

@@ -44,10 +44,19 @@ class ReplayFrame:
 def synthetic_frames(
     count: int, seed: int, width: int = 640, height: int = 480, camera: str = "kinect_v2"
 ) -> list[ReplayFrame]:
-    """``count`` frames of the synthetic generator (side view), with ground truth."""
+    """``count`` frames of the synthetic generator (side view), with ground truth: one person
+    1-5 m away in each (the ground truth is the primary person's, so /human_pose can be
+    compared with it without guessing who was published)."""
     from privpose_ros.data.synth import SynthConfig, SyntheticGenerator
 
-    config = SynthConfig(width=width, height=height, view="side", camera=camera)
+    config = SynthConfig(
+        width=width,
+        height=height,
+        view="side",
+        camera=camera,
+        people_weights=(0.0, 1.0, 0.0, 0.0, 0.0),
+        camera_distance_m=(1.0, 5.0),
+    )
     batch = SyntheticGenerator(config).batch(count, seed)
     return [
         ReplayFrame(batch.rgb[i], batch.depth_mm[i], batch.intrinsics(i), batch.joints_cam_m[i])
