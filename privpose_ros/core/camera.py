@@ -102,8 +102,9 @@ class CameraIntrinsics:
             distortion_model=self.distortion_model,
         )
 
-    def cropped(self, x0_px: int, y0_px: int, width: int, height: int) -> CameraIntrinsics:
-        """Intrinsics of the crop with top-left corner (x0_px, y0_px) (negative = padding)."""
+    def cropped(self, x0_px: float, y0_px: float, width: int, height: int) -> CameraIntrinsics:
+        """Intrinsics of the crop with top-left corner (x0_px, y0_px) (negative = padding;
+        fractional for a resampled crop: pixel x0_px of this image becomes the crop's 0)."""
         return CameraIntrinsics(
             fx=self.fx,
             fy=self.fy,
