@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from privpose_ros.core.joints import CANONICAL
+from privpose_ros.data.skeleton_draw import draw_skeleton_px
 from privpose_ros.data.synth import SynthBatch
 
 _LEFT = (60, 220, 60)
@@ -23,13 +24,9 @@ def _colour(name: str) -> tuple[int, int, int]:
 def draw_skeleton(rgb: np.ndarray, joints_px: np.ndarray, visible: np.ndarray) -> np.ndarray:
     """A copy of ``rgb`` (H, W, 3) uint8 with bones and joints (hidden joints hollow)."""
     out = np.ascontiguousarray(rgb).copy()
-    pts = np.nan_to_num(np.round(joints_px)).astype(np.int32)
-    for a, b in CANONICAL.bone_indices():
-        cv2.line(
-            out, tuple(pts[a]), tuple(pts[b]), _colour(CANONICAL.joint_names[b]), 1, cv2.LINE_AA
-        )
-    for j, name in enumerate(CANONICAL.joint_names):
-        cv2.circle(out, tuple(pts[j]), 2, _colour(name), -1 if visible[j] else 1, cv2.LINE_AA)
+    colours = [_colour(name) for name in CANONICAL.joint_names]
+    hollow = ~np.asarray(visible, dtype=bool)
+    draw_skeleton_px(out, joints_px, CANONICAL.bone_indices(), colours, 1, 2, hollow=hollow)
     return out
 
 

@@ -10,12 +10,13 @@ from privpose_ros.core.camera import CameraIntrinsics
 from privpose_ros.core.errors import optional_import
 from privpose_ros.core.geometry import project_points_px
 from privpose_ros.core.joints import JointSet
+from privpose_ros.data.skeleton_draw import draw_skeleton_px
 
 PRED_BGR = (40, 220, 40)  # green
 TRUTH_BGR = (0, 165, 255)  # orange
 
 
-def draw_skeleton(
+def draw_skeleton_cam_m(
     image_bgr: np.ndarray,
     joints_cam_m: np.ndarray,
     intrinsics: CameraIntrinsics,
@@ -23,15 +24,10 @@ def draw_skeleton(
     colour_bgr: tuple[int, int, int],
 ) -> None:
     """Project (J, 3) joints (metres, optical frame) and draw bones + joints in place."""
-    cv2 = optional_import("cv2", "pip install opencv-python-headless")
     uv = project_points_px(joints_cam_m, intrinsics)
     ok = np.all(np.isfinite(uv), axis=1) & (np.abs(uv) < 1e5).all(axis=1)
-    pts = np.where(ok[:, None], uv, 0).round().astype(np.int32)
-    for parent, child in joint_set.bone_indices():
-        if ok[parent] and ok[child]:
-            cv2.line(image_bgr, tuple(pts[parent]), tuple(pts[child]), colour_bgr, 2, cv2.LINE_AA)
-    for index in np.flatnonzero(ok):
-        cv2.circle(image_bgr, tuple(pts[index]), 3, colour_bgr, -1, cv2.LINE_AA)
+    colours = [colour_bgr] * joint_set.num_joints
+    draw_skeleton_px(image_bgr, uv, joint_set.bone_indices(), colours, drawn=ok)
 
 
 def write_overlay(
@@ -47,8 +43,8 @@ def write_overlay(
     cv2 = optional_import("cv2", "pip install opencv-python-headless")
     image = np.ascontiguousarray(rgb[..., ::-1])
     if truth_m is not None:
-        draw_skeleton(image, truth_m, intrinsics, joint_set, TRUTH_BGR)
-    draw_skeleton(image, predicted_m, intrinsics, joint_set, PRED_BGR)
+        draw_skeleton_cam_m(image, truth_m, intrinsics, joint_set, TRUTH_BGR)
+    draw_skeleton_cam_m(image, predicted_m, intrinsics, joint_set, PRED_BGR)
     if caption:
         cv2.putText(image, caption, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,7 @@ from privpose_ros.core.errors import PrivposeInputError, optional_import
 from privpose_ros.core.geometry import depth_m_to_mm
 from privpose_ros.core.joints import JOINT_SETS, JointSet
 from privpose_ros.core.pose import PersonPose
+from privpose_ros.data.skeleton_draw import draw_skeleton_px
 
 CV2_HINT = "pip install opencv-python-headless (or apt install python3-opencv)"
 YAML_HINT = "pip install pyyaml (or apt install python3-yaml)"
@@ -240,12 +241,10 @@ def draw_persons(
             continue
         colour = palette[int(p.person_id) % len(palette)]
         ok = np.isfinite(p.joints_px).all(axis=1)
+        colours = [colour] * joint_set.num_joints
+        bones = joint_set.bone_indices()
+        draw_skeleton_px(image, p.joints_px, bones, colours, 2 * scale, 3 * scale, drawn=ok)
         pts = np.where(ok[:, None], p.joints_px, 0).round().astype(np.int32)
-        for a, b in joint_set.bone_indices():
-            if ok[a] and ok[b]:
-                cv2.line(image, tuple(pts[a]), tuple(pts[b]), colour, 2 * scale, cv2.LINE_AA)
-        for j in np.flatnonzero(ok):
-            cv2.circle(image, tuple(pts[j]), 3 * scale, colour, -1, cv2.LINE_AA)
         anchor = pts[ok].min(axis=0) if ok.any() else np.zeros(2, np.int32)
         if p.box_px is not None and np.isfinite(p.box_px).all():
             anchor = np.round(p.box_px[:2]).astype(np.int32)
