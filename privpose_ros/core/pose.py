@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 import numpy as np
 
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.core.joints import CANONICAL, JointSet
+
+
+class _WithConfidence(Protocol):
+    @property
+    def confidence(self) -> np.ndarray: ...
+
+
+PersonT = TypeVar("PersonT", bound=_WithConfidence)
+
+
+def mean_joint_confidence(confidence: np.ndarray) -> float:
+    """Mean of a person's (J,) joint confidences in [0, 1]; 0.0 for an empty array."""
+    values = np.asarray(confidence, dtype=np.float64)
+    return float(np.mean(values)) if values.size else 0.0
+
+
+def most_confident(persons: Iterable[PersonT]) -> PersonT | None:
+    """The person with the highest mean joint confidence (the first of equals), or None."""
+    return max(persons, key=lambda p: mean_joint_confidence(p.confidence), default=None)
 
 
 @dataclass(frozen=True)
@@ -59,7 +80,7 @@ class PersonPose:
 
     @property
     def mean_confidence(self) -> float:
-        return float(np.mean(self.confidence)) if self.confidence.size else 0.0
+        return mean_joint_confidence(self.confidence)
 
     def to_joint_set(self, target: JointSet) -> PersonPose:
         """This person in another joint set (only from the canonical set)."""
@@ -91,6 +112,4 @@ class PoseResult:
 
     def most_confident(self) -> PersonPose | None:
         """The person with the highest mean joint confidence, or None when nobody was found."""
-        if not self.persons:
-            return None
-        return max(self.persons, key=lambda p: p.mean_confidence)
+        return most_confident(self.persons)

@@ -16,7 +16,7 @@ from geometry_msgs.msg import Pose, PoseArray, TransformStamped
 
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.core.joints import JointSet
-from privpose_ros.core.pose import PoseResult
+from privpose_ros.core.pose import PoseResult, mean_joint_confidence, most_confident
 
 
 @dataclass(frozen=True)
@@ -103,11 +103,6 @@ def pose_array(
 PERSON_SELECTION_RULES = ("most_confident", "nearest")
 
 
-def most_confident(persons: list[OutputPerson]) -> OutputPerson | None:
-    """The person with the highest mean confidence, or None."""
-    return max(persons, key=lambda p: float(np.mean(p.confidence)), default=None)
-
-
 def median_distance_m(person: OutputPerson, origin_m: np.ndarray | None = None) -> float:
     """Median distance (metres) of the known joints of ``person`` from ``origin_m`` (default: the
     origin of the output frame, the camera in the camera optical frame); inf with no known joint.
@@ -127,8 +122,9 @@ def select_primary(
 ) -> OutputPerson | None:
     """The one person ``/human_pose`` carries, by ``rule`` (one of PERSON_SELECTION_RULES).
 
-    ``"most_confident"``: highest mean joint confidence (:func:`most_confident`). ``"nearest"``:
-    smallest finite median joint distance from the camera, ``origin_m`` (metres, the camera's
+    ``"most_confident"``: highest mean joint confidence
+    (:func:`~privpose_ros.core.pose.most_confident`). ``"nearest"``: smallest finite median
+    joint distance from the camera, ``origin_m`` (metres, the camera's
     position in the frame of ``joints_m``; default the origin, right for the camera optical
     frame; pass the camera position when publishing in a ``target_frame``); ties go to the more
     confident person, persons without a known joint are never nearest. None when ``persons`` is
@@ -141,7 +137,7 @@ def select_primary(
     if rule == "most_confident":
         return most_confident(persons)
     ranked = [
-        (median_distance_m(p, origin_m), -float(np.mean(p.confidence)), i)
+        (median_distance_m(p, origin_m), -mean_joint_confidence(p.confidence), i)
         for i, p in enumerate(persons)
     ]
     finite = [r for r in ranked if np.isfinite(r[0])]

@@ -11,7 +11,7 @@ from visualization_msgs.msg import Marker  # noqa: E402
 
 from privpose_ros.core.errors import PrivposeInputError  # noqa: E402
 from privpose_ros.core.joints import CANONICAL, get_joint_set  # noqa: E402
-from privpose_ros.core.pose import PersonPose, PoseResult  # noqa: E402
+from privpose_ros.core.pose import PersonPose, PoseResult, most_confident  # noqa: E402
 from privpose_ros.ros.cloud import POINT_DTYPE, keypoints_cloud, read_keypoints  # noqa: E402
 from privpose_ros.ros.compat import TfBuffer, quat_to_matrix  # noqa: E402
 from privpose_ros.ros.diagnostics import NodeStats, diagnostic_array  # noqa: E402
@@ -21,7 +21,6 @@ from privpose_ros.ros.pose_msgs import (  # noqa: E402
     OutputPerson,
     joint_transforms,
     median_distance_m,
-    most_confident,
     pose_array,
     quaternion_x_to,
     select_persons,
