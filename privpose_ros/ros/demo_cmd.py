@@ -23,15 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from privpose_ros.core.errors import MissingDependencyError, optional_import
+from privpose_ros.ros.launch_args import REFINE, refine_parameters
 
 LOG = logging.getLogger(__name__)
-REFINE = {  # --refine choice -> (lifting, A, B, C)
-    "none": (False, False, False, False),
-    "lifting": (True, False, False, False),
-    "b": (True, False, True, False),
-    "ab": (True, True, True, False),
-    "abc": (True, True, True, True),
-}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,17 +67,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _node_command(args: argparse.Namespace) -> list[str]:
-    lifting, a, b, c = REFINE[args.refine]
     params = {
         "model": args.model,
         "backend": args.backend,
         "weights_path": args.weights or "''",
         "threads": args.threads,
-        "use_depth": args.refine != "none",
-        "refine.lifting": lifting,
-        "refine.patch_a": a,
-        "refine.skeleton_b": b,
-        "refine.pointcloud_c": c,
+        **refine_parameters(args.refine),
         "refine.weights_dir": args.refine_weights or "''",
         "skeleton.joint_set": "canonical",
         "diagnostics.period_s": 0.5,

@@ -11,13 +11,20 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-REFINE = {  # refine:=... -> (use_depth, lifting, A, B, C)
+REFINE = {  # refine:=... (and `privpose demo --refine`) -> (use_depth, lifting, A, B, C)
     "none": (False, False, False, False, False),
     "lifting": (True, True, False, False, False),
     "b": (True, True, False, True, False),
     "ab": (True, True, True, True, False),
     "abc": (True, True, True, True, True),
 }
+REFINE_PARAMETERS = (
+    "use_depth",
+    "refine.lifting",
+    "refine.patch_a",
+    "refine.skeleton_b",
+    "refine.pointcloud_c",
+)
 # the node's inputs (privpose_ros.ros.node_setup; a test checks they agree) -> launch argument
 REMAPPED = (
     ("rgb/image_rect_color", "rgb_topic"),
@@ -33,12 +40,17 @@ def _flag(values: Mapping[str, str], name: str) -> bool:
     return text == "true"
 
 
+def refine_parameters(preset: str) -> dict[str, bool]:
+    """The pose_node's depth and refinement parameters for a ``REFINE`` preset name."""
+    if preset not in REFINE:
+        raise ValueError(f"refine must be one of {sorted(REFINE)}, got {preset!r}")
+    return dict(zip(REFINE_PARAMETERS, REFINE[preset], strict=True))
+
+
 def node_settings(values: Mapping[str, str], share: str) -> dict[str, Any]:
     """``parameters``, ``remappings`` and ``additional_env`` of the pose_node for the launch
     argument ``values`` (strings, as performed); ``share`` is the package share folder."""
-    if values["refine"] not in REFINE:
-        raise ValueError(f"refine must be one of {sorted(REFINE)}, got {values['refine']!r}")
-    use_depth, lifting, a, b, c = REFINE[values["refine"]]
+    refine = refine_parameters(values["refine"])
     parameters: list[Any] = [os.path.join(share, "config", "privpose.yaml")]
     if values["params_file"]:
         parameters.append(values["params_file"])
@@ -48,11 +60,7 @@ def node_settings(values: Mapping[str, str], share: str) -> dict[str, Any]:
             "camera.rectified": _flag(values, "rectified"),
             "backend": values["backend"],
             "device": values["device"],
-            "use_depth": use_depth,
-            "refine.lifting": lifting,
-            "refine.patch_a": a,
-            "refine.skeleton_b": b,
-            "refine.pointcloud_c": c,
+            **refine,
             "tf.enabled": _flag(values, "tf"),
             "target_frame": values["target_frame"],
             "transport.rgb": values["rgb_transport"],

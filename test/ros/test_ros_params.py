@@ -196,3 +196,15 @@ def test_the_demo_sets_only_declared_parameters() -> None:
     command = demo_cmd._node_command(parser.parse_args([]))
     names = {a.split(":=")[0] for a in command[command.index("--ros-args") + 1 :] if ":=" in a}
     assert {"weights_path", "qos.camera_info"} <= names and names - set(SPECS) == set()
+
+
+def test_the_demo_refine_choice_sets_the_launch_files_flags() -> None:
+    parser = argparse.ArgumentParser()
+    demo_cmd.add_arguments(parser)
+    command = demo_cmd._node_command(parser.parse_args(["--refine", "ab"]))
+    values = dict(a.split(":=") for a in command[command.index("--ros-args") + 1 :] if ":=" in a)
+    flags = ("use_depth", "refine.lifting", "refine.patch_a", "refine.skeleton_b")
+    assert [values[name] for name in flags] == ["true"] * 4
+    assert values["refine.pointcloud_c"] == "false"
+    none = demo_cmd._node_command(parser.parse_args(["--refine", "none"]))
+    assert "use_depth:=false" in none and "refine.lifting:=false" in none
