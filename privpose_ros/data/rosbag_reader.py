@@ -23,6 +23,7 @@ from privpose_ros.core.camera import CameraIntrinsics
 from privpose_ros.core.errors import PrivposeInputError, optional_import
 from privpose_ros.core.frame import RGBDFrame
 from privpose_ros.core.image_codec import image_msg_to_depth_mm, image_msg_to_rgb
+from privpose_ros.core.time import stamp_ns_from_sec_nanosec
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def _pick(topics: list[str], prefer: tuple[str, ...]) -> str | None:
 
 
 def _stamp_ns(msg: Any) -> int:
-    return int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+    return stamp_ns_from_sec_nanosec(msg.header.stamp.sec, msg.header.stamp.nanosec)
 
 
 def _field(msg: Any, name: str) -> Any:

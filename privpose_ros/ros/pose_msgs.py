@@ -17,6 +17,7 @@ from geometry_msgs.msg import Pose, PoseArray, TransformStamped
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.core.joints import JointSet
 from privpose_ros.core.pose import PoseResult, mean_joint_confidence, most_confident
+from privpose_ros.core.time import sec_nanosec_from_stamp_ns, stamp_ns_from_sec_nanosec
 
 
 @dataclass(frozen=True)
@@ -44,11 +45,13 @@ def select_persons(
 
 def stamp_msg(stamp_ns: int) -> Time:
     """builtin_interfaces/Time of a stamp in nanoseconds."""
-    return Time(sec=int(stamp_ns // 1_000_000_000), nanosec=int(stamp_ns % 1_000_000_000))
+    sec, nanosec = sec_nanosec_from_stamp_ns(stamp_ns)
+    return Time(sec=sec, nanosec=nanosec)
 
 
 def stamp_ns_of(stamp: Time) -> int:
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+    """Integer nanoseconds of a builtin_interfaces/Time."""
+    return stamp_ns_from_sec_nanosec(stamp.sec, stamp.nanosec)
 
 
 def quaternion_x_to(direction: np.ndarray) -> np.ndarray:
