@@ -6,12 +6,11 @@ import ast
 import importlib.util
 import py_compile
 import runpy
-import sys
-import types
 from pathlib import Path
 
 import pytest
 import yaml
+from launch_api_stub import stub_launch_api
 
 from privpose_ros.ros.launch_args import REMAPPED, node_settings
 from privpose_ros.ros.params import PARAMS, SPECS, validate
@@ -170,35 +169,9 @@ def test_bad_launch_arguments_are_refused(name: str, value: str, message: str) -
         node_settings({**_defaults(), name: value}, str(ROOT))
 
 
-def _stub_launch_api(monkeypatch) -> None:
-    """launch / launch_ros stand-ins (not on PyPI) that record what the launch file builds."""
-
-    class Recorded:
-        def __init__(self, *args, **kwargs) -> None:
-            self.args, self.kwargs = args, kwargs
-
-    class LaunchConfiguration(Recorded):
-        def perform(self, context: dict) -> str:
-            return context[self.args[0]]
-
-    modules = {
-        "launch": {"LaunchDescription": Recorded},
-        "launch.actions": {"DeclareLaunchArgument": Recorded, "OpaqueFunction": Recorded},
-        "launch.conditions": {"IfCondition": Recorded},
-        "launch.substitutions": {"LaunchConfiguration": LaunchConfiguration},
-        "launch_ros": {},
-        "launch_ros.actions": {"Node": Recorded},
-        "ament_index_python.packages": {"get_package_share_directory": lambda name: str(ROOT)},
-    }
-    for name, attrs in modules.items():
-        module = types.ModuleType(name)
-        module.__dict__.update(attrs)
-        monkeypatch.setitem(sys.modules, name, module)
-
-
 def test_launch_file_runs_the_node_with_the_helper_settings(monkeypatch) -> None:
     """The launch function itself (stand-in launch API): the node gets node_settings()."""
-    _stub_launch_api(monkeypatch)
+    stub_launch_api(monkeypatch)
     description = runpy.run_path(str(LAUNCH))["generate_launch_description"]()
     *declared, opaque, rviz = description.args[0]
     assert [a.args[0] for a in declared] == list(_launch_arguments())

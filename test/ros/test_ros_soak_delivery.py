@@ -9,12 +9,12 @@ import os
 import runpy
 import subprocess
 import sys
-import types
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 import setuptools
+from launch_api_stub import stub_launch_api
 
 from privpose_ros.ros import delivery, soak
 from privpose_ros.runtime import bench_cmd
@@ -78,59 +78,26 @@ def test_setup_installs_the_profile_with_the_config_files(monkeypatch) -> None:
     assert "config/privpose.yaml" in files["share/privpose/config"]
 
 
-def _stub_launch(monkeypatch, values: dict[str, str]) -> list[dict]:
-    """Minimal launch / launch_ros stand-ins (not installed from PyPI): records Node kwargs."""
-    nodes: list[dict] = []
-
-    class Recorded:
-        def __init__(self, *args, **kwargs) -> None:
-            self.args, self.kwargs = args, kwargs
-
-    class LaunchConfiguration(Recorded):
-        def perform(self, context) -> str:
-            return values[self.args[0]]
-
-    class Node(Recorded):
-        def __init__(self, **kwargs) -> None:
-            super().__init__(**kwargs)
-            nodes.append(kwargs)
-
-    modules = {
-        "launch": {"LaunchDescription": Recorded},
-        "launch.actions": {"DeclareLaunchArgument": Recorded, "OpaqueFunction": Recorded},
-        "launch.conditions": {"IfCondition": Recorded},
-        "launch.substitutions": {"LaunchConfiguration": LaunchConfiguration},
-        "launch_ros": {},
-        "launch_ros.actions": {"Node": Node},
-        "ament_index_python.packages": {"get_package_share_directory": lambda name: str(ROOT)},
-    }
-    for name, attrs in modules.items():
-        module = types.ModuleType(name)
-        module.__dict__.update(attrs)
-        monkeypatch.setitem(sys.modules, name, module)
-    return nodes
-
-
 def test_launch_declares_fastdds_profile_and_sets_the_node_environment(monkeypatch) -> None:
     assigns = [n for n in ast.walk(ast.parse(LAUNCH.read_text())) if isinstance(n, ast.Assign)]
     arguments = next(n.value for n in assigns if getattr(n.targets[0], "id", "") == "ARGUMENTS")
     defaults = {e.elts[0].value: e.elts[1].value for e in arguments.elts}
     assert (ROOT / defaults["fastdds_profile"]) == PROFILE  # relative to the package share
     values = dict(defaults)
-    nodes = _stub_launch(monkeypatch, values)
+    nodes = stub_launch_api(monkeypatch)
     module = runpy.run_path(str(LAUNCH))
     description = module["generate_launch_description"]()
     declared = {a.args[0]: a.kwargs["default_value"] for a in description.args[0][:-2]}
     assert declared["fastdds_profile"] == str(PROFILE)  # the installed file, absolute
     values["fastdds_profile"] = declared["fastdds_profile"]
-    module["_node"](None, str(ROOT))
+    module["_node"](values, str(ROOT))
     assert nodes[-1]["additional_env"] == {"FASTDDS_DEFAULT_PROFILES_FILE": str(PROFILE)}
     values["fastdds_profile"] = ""  # none: the node keeps the environment's own setting
-    module["_node"](None, str(ROOT))
+    module["_node"](values, str(ROOT))
     assert nodes[-1]["additional_env"] is None
     values["fastdds_profile"] = str(ROOT / "missing.xml")
     with pytest.raises(ValueError, match="not a file"):
-        module["_node"](None, str(ROOT))
+        module["_node"](values, str(ROOT))
 
 
 def test_set_counter_counts_only_complete_sets() -> None:
