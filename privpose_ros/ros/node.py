@@ -28,6 +28,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from visualization_msgs.msg import MarkerArray
 
 from privpose_ros.core.errors import PrivposeInputError
+from privpose_ros.core.frame import RGBDFrame
 from privpose_ros.ros import compat
 from privpose_ros.ros.cloud import keypoints_cloud
 from privpose_ros.ros.diagnostics import NodeStats
@@ -53,7 +54,6 @@ from privpose_ros.ros.pose_msgs import (
 from privpose_ros.ros.processing import (
     BadFrame,
     EstimatorPipeline,
-    Frame,
     FrameProcessor,
     decode_frame,
     default_pipeline,
@@ -256,8 +256,8 @@ class PoseNode(NodeHealth, LifecycleNode):
         logger = self.get_logger()
         started = time.perf_counter()
         try:
-            frame = decode_frame(rgb_msg, info_msg, depth_msg, self.config.camera.rectified)
-            for note in frame.notes:
+            frame, notes = decode_frame(rgb_msg, info_msg, depth_msg, self.config.camera.rectified)
+            for note in notes:
                 logger.warning(note, throttle_duration_sec=10.0)
             if self._stamps.check(frame.stamp_ns, self._clock_now_ns()):
                 self._on_clock_jump(frame.stamp_ns)
@@ -288,7 +288,7 @@ class PoseNode(NodeHealth, LifecycleNode):
             return False
         return True
 
-    def _to_target(self, persons: list[OutputPerson], frame: Frame) -> tuple[list, str]:
+    def _to_target(self, persons: list[OutputPerson], frame: RGBDFrame) -> tuple[list, str]:
         target = self.config.target_frame
         try:
             rot, trans = self._tf_buffer.lookup(

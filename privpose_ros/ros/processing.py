@@ -6,13 +6,13 @@ and a message that says what to fix on the publishing side.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
 from privpose_ros.core.camera import CameraIntrinsics
 from privpose_ros.core.errors import PrivposeInputError
+from privpose_ros.core.frame import RGBDFrame
 from privpose_ros.core.image_codec import to_depth_mm, to_rgb8
 from privpose_ros.core.pose import PoseResult
 from privpose_ros.ros import compat
@@ -39,18 +39,6 @@ class Refiner(Protocol):
     def refine(
         self, result: PoseResult, depth_mm: np.ndarray, intrinsics: CameraIntrinsics
     ) -> PoseResult: ...
-
-
-@dataclass(frozen=True)
-class Frame:
-    """A decoded, validated frame: rgb (H, W, 3) uint8, depth (H, W) uint16 mm or None."""
-
-    rgb: np.ndarray
-    intrinsics: CameraIntrinsics
-    depth_mm: np.ndarray | None
-    stamp_ns: int
-    frame_id: str
-    notes: tuple[str, ...] = ()
 
 
 def intrinsics_from_info(
@@ -111,9 +99,12 @@ def _decompress(decode: Any, msg: Any, reason: str, what: str) -> np.ndarray:
 
 def decode_frame(
     rgb_msg: Any, info_msg: Any, depth_msg: Any | None, rectified: bool = True
-) -> Frame:
+) -> tuple[RGBDFrame, tuple[str, ...]]:
     """Validate and decode one synchronised set of messages (depth_msg None = RGB-only);
-    sensor_msgs/CompressedImage (``compressed`` / ``compressedDepth``) or Image each."""
+    sensor_msgs/CompressedImage (``compressed`` / ``compressedDepth``) or Image each.
+
+    Returns the frame (stamped with the colour header, in its frame id) and the notes for the
+    publishing side (depth rescaled, depth in another frame), to be logged."""
     if hasattr(rgb_msg, "format"):  # a CompressedImage: image_transport's `compressed`
         rgb = _decompress(decode_compressed_rgb, rgb_msg, "bad_compressed_rgb", "colour")
     else:
@@ -146,7 +137,8 @@ def decode_frame(
                 f"depth frame '{depth_msg.header.frame_id}' differs from colour frame "
                 f"'{rgb_msg.header.frame_id}'; depth must be registered to the colour camera"
             )
-    return Frame(rgb, intrinsics, depth_mm, stamp_ns, str(rgb_msg.header.frame_id), tuple(notes))
+    frame = RGBDFrame(rgb, intrinsics, depth_mm, stamp_ns, str(rgb_msg.header.frame_id))
+    return frame, tuple(notes)
 
 
 class EstimatorPipeline:
@@ -185,7 +177,7 @@ class FrameProcessor:
     def __init__(self, pipeline: Any) -> None:
         self.pipeline = pipeline
 
-    def process(self, frame: Frame) -> PoseResult:
+    def process(self, frame: RGBDFrame) -> PoseResult:
         return self.pipeline.process(
             frame.rgb, frame.intrinsics, frame.depth_mm, frame.stamp_ns, frame.frame_id
         )
