@@ -1,4 +1,11 @@
-"""Frames from a privpose dataset directory, letterboxed to the model input, held in memory."""
+"""Frames from a privpose dataset directory, letterboxed to the model input, held in memory.
+
+Three frame types, one for each thing: :class:`privpose_ros.core.frame.RGBDFrame` is one camera
+frame at its own resolution (what the bag reader, replay, the node and ``privpose infer`` pass
+around); :class:`privpose_ros.data.synth.SynthBatch` is N frames as the generator rendered them
+(source resolution, every person, masks); :class:`LetterboxedBatch` (here) is the N-frame
+training tensor set of the whole-image model: letterboxed to its input, primary person only.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +22,12 @@ LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class FrameArrays:
-    """N frames at the model input size: rgb (N, H, W, 3) uint8, depth_mm (N, H, W) uint16,
-    joints_cam_m (N, J, 3) float32 metres (camera optical frame), k (N, 3, 3) float32 of the
-    resized image."""
+class LetterboxedBatch:
+    """N frames letterboxed to the model input (H, W = ``input_hw``): rgb (N, H, W, 3) uint8,
+    depth_mm (N, H, W) uint16 (0 = no reading or padding), joints_cam_m (N, J, 3) float32
+    metres (camera optical frame, unchanged by the letterbox), k (N, 3, 3) float32 of the
+    letterboxed image. Only frames with a person; not a SynthBatch (no masks, no 2D joints,
+    no other people, not at the source resolution)."""
 
     rgb: np.ndarray
     depth_mm: np.ndarray
@@ -53,7 +62,7 @@ def letterbox(
     return rgb_out, depth_out, intr.k.astype(np.float32)
 
 
-def load_frames(root: str | Path, input_hw: tuple[int, int], limit: int = 0) -> FrameArrays:
+def load_frames(root: str | Path, input_hw: tuple[int, int], limit: int = 0) -> LetterboxedBatch:
     """All frames (or the first ``limit``) of a dataset written by data.dataset.write_dataset."""
     from privpose_ros.data.dataset import PrivposeDataset
 
@@ -81,4 +90,4 @@ def load_frames(root: str | Path, input_hw: tuple[int, int], limit: int = 0) -> 
     LOG.info(
         "loaded %d of %d frames (with a person) from %s at %s", len(joints), n, root, input_hw
     )
-    return FrameArrays(np.stack(rgbs), np.stack(depths), np.stack(joints), np.stack(ks))
+    return LetterboxedBatch(np.stack(rgbs), np.stack(depths), np.stack(joints), np.stack(ks))

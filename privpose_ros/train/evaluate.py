@@ -11,7 +11,7 @@ from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.core.joints import get_joint_set
 from privpose_ros.model.deployable import SPDHModel, load_deployable
 from privpose_ros.model.teacher import load_teacher
-from privpose_ros.train.data_io import FrameArrays
+from privpose_ros.train.data_io import LetterboxedBatch
 from privpose_ros.train.metrics import pose_metrics, single_size_oracle
 
 
@@ -26,7 +26,7 @@ def load_model(weights: str | Path, variant: str) -> SPDHModel:
     return model
 
 
-def model_inputs(frames: FrameArrays, idx: np.ndarray, variant: str) -> torch.Tensor:
+def model_inputs(frames: LetterboxedBatch, idx: np.ndarray, variant: str) -> torch.Tensor:
     """The network input of frames ``idx``: rgb (B, 3, H, W) in [0, 1] or depth (B, 1, H, W) m."""
     if variant == "depth":
         return torch.from_numpy(frames.depth_mm[idx].astype(np.float32) * 1e-3)[:, None]
@@ -35,7 +35,7 @@ def model_inputs(frames: FrameArrays, idx: np.ndarray, variant: str) -> torch.Te
 
 @torch.no_grad()
 def predict(
-    model: SPDHModel, frames: FrameArrays, batch_size: int = 64
+    model: SPDHModel, frames: LetterboxedBatch, batch_size: int = 64
 ) -> tuple[np.ndarray, np.ndarray]:
     """Predicted joints (N, J, 3) metres and confidence (N, J) for every frame."""
     model.eval()
@@ -51,7 +51,9 @@ def predict(
     return np.concatenate(joints), np.concatenate(conf)
 
 
-def evaluate(model: SPDHModel, frames: FrameArrays, batch_size: int = 64) -> dict[str, object]:
+def evaluate(
+    model: SPDHModel, frames: LetterboxedBatch, batch_size: int = 64
+) -> dict[str, object]:
     """Metrics of ``model`` on ``frames`` (see train.metrics.pose_metrics), plus the monocular
     ceiling ``single_size_oracle`` (train.metrics.single_size_oracle) of the same frames."""
     pred, conf = predict(model, frames, batch_size)

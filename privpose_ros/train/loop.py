@@ -23,7 +23,7 @@ from privpose_ros.model.spdh import scale_intrinsics
 from privpose_ros.model.teacher import DepthTeacher, load_teacher
 from privpose_ros.train.checkpoint import load_checkpoint, save_checkpoint
 from privpose_ros.train.config import STAGES, TrainConfig
-from privpose_ros.train.data_io import FrameArrays
+from privpose_ros.train.data_io import LetterboxedBatch
 from privpose_ros.train.evaluate import model_inputs
 
 LOG = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
     return cfg.optim.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
 
 
-def build_net(cfg: TrainConfig, stage: str, frames: FrameArrays) -> SPDHModel:
+def build_net(cfg: TrainConfig, stage: str, frames: LetterboxedBatch) -> SPDHModel:
     """The stage's network; RGB models record the training focal length (px at the network
     input, median over ``frames``) so that other cameras' depth is rescaled at inference."""
     torch.manual_seed(cfg.seed + STAGES.index(stage))
@@ -158,7 +158,7 @@ def stage_loss(
     return loss + cfg.hall_weight * hall_loss, parts
 
 
-def train_stage(cfg: TrainConfig, stage: str, frames: FrameArrays, rt: Runtime) -> Path:
+def train_stage(cfg: TrainConfig, stage: str, frames: LetterboxedBatch, rt: Runtime) -> Path:
     """Train one stage (resuming from its checkpoint) and write its final weights."""
     from tqdm import tqdm
 

@@ -13,12 +13,12 @@ from privpose_ros.model.spdh import scale_intrinsics
 from privpose_ros.model.teacher import load_teacher
 from privpose_ros.train.checkpoint import load_checkpoint, save_checkpoint
 from privpose_ros.train.config import OptimConfig, TrainConfig, config_from_dict, load_config
-from privpose_ros.train.data_io import FrameArrays
+from privpose_ros.train.data_io import LetterboxedBatch
 from privpose_ros.train.evaluate import model_inputs
 from privpose_ros.train.loop import Runtime, build_net, lr_at, stage_loss, train_stage
 
 
-def _frames(n: int = 8, seed: int = 0) -> FrameArrays:
+def _frames(n: int = 8, seed: int = 0) -> LetterboxedBatch:
     """Tiny frames (32x48): a bright blob whose size encodes depth, joints around it."""
     rng = np.random.default_rng(seed)
     rgb = np.zeros((n, 32, 48, 3), np.uint8)
@@ -36,7 +36,7 @@ def _frames(n: int = 8, seed: int = 0) -> FrameArrays:
         joints[i, :, 2] = z + rng.normal(0, 0.05, 26)
         joints[i, :, 0] = (u0 + du - 23.5) / 43.0 * joints[i, :, 2]
         joints[i, :, 1] = (v0 + dv - 15.5) / 43.0 * joints[i, :, 2]
-    return FrameArrays(rgb, depth, joints, k)
+    return LetterboxedBatch(rgb, depth, joints, k)
 
 
 def _cfg(tmp_path, **epochs: int) -> TrainConfig:
