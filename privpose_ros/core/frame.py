@@ -2,6 +2,12 @@
 
 ``rgb``: (H, W, 3) uint8, RGB channel order. ``depth_mm``: (H, W) uint16 millimetres registered to
 the colour image, 0 = no reading (or None for RGB-only). ``intrinsics`` describe the colour image.
+
+One frame, one type: the bag reader (data/rosbag_reader.py), the replayer (ros/replay.py), the
+node's decode step (ros/processing.py) and the real-data readers all pass :class:`RGBDFrame`;
+frames with ground truth (synthetic, datasets) are :class:`LabeledFrame`. Batches of N frames
+as arrays are other things: data.synth.SynthBatch (rendered, every label) and
+train.data_io.LetterboxedBatch (training tensors at the model input).
 """
 
 from __future__ import annotations
@@ -76,3 +82,8 @@ class LabeledFrame(RGBDFrame):
     joints_px: np.ndarray | None = None
     visible: np.ndarray | None = None
     person_mask: np.ndarray | None = None
+
+
+def ground_truth_cam_m(frame: RGBDFrame) -> np.ndarray | None:
+    """The (J, 3) ground-truth joints in metres of a LabeledFrame, None for any other frame."""
+    return frame.joints_cam_m if isinstance(frame, LabeledFrame) else None

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from privpose_ros.core.errors import MissingDependencyError, optional_import
+from privpose_ros.core.frame import ground_truth_cam_m
 from privpose_ros.ros.launch_args import REFINE, refine_parameters
 
 LOG = logging.getLogger(__name__)
@@ -127,8 +128,9 @@ def _metrics(sent: dict[int, int], recorder: Recorder, frames) -> dict:  # noqa:
         if joints.shape == (26, 3):
             ok = np.all(np.isfinite(joints), axis=1)
             known.append(ok.mean())
-            if ok.any() and frames[index].joints_cam_m is not None:
-                diff = joints[ok] - frames[index].joints_cam_m[ok]
+            truth_m = ground_truth_cam_m(frames[index])
+            if ok.any() and truth_m is not None:
+                diff = joints[ok] - truth_m[ok]
                 errors.append(float(np.linalg.norm(diff, axis=1).mean() * 1000.0))
     out = len(latencies)
 
@@ -259,6 +261,7 @@ def _run_graph(args: argparse.Namespace, frames: list, out_dir: Path) -> int:
     for k, stamp in enumerate(stamps[:: max(1, len(stamps) // max(args.pngs, 1))][: args.pngs]):
         frame = frames[sent[stamp]]
         joints = recorder.poses[stamp][1]
+        truth_m = ground_truth_cam_m(frame)
         if joints.shape == (26, 3):
             write_overlay(
                 out_dir / f"frame_{k:02d}.png",
@@ -266,9 +269,9 @@ def _run_graph(args: argparse.Namespace, frames: list, out_dir: Path) -> int:
                 frame.intrinsics,
                 CANONICAL,
                 joints,
-                frame.joints_cam_m,
+                truth_m,
                 caption="green: /human_pose"
-                + ("  orange: ground truth" if frame.joints_cam_m is not None else ""),
+                + ("  orange: ground truth" if truth_m is not None else ""),
             )
     if args.json:
         print(json.dumps(summary))

@@ -4,7 +4,9 @@ Sources: the synthetic generator (no files needed), one of our datasets (``privp
 output: meta.json + chunk_*/{rgb,depth_mm,k,joints_cam_m}.npy) or a recording, ROS 1 ``.bag`` or
 rosbag2 (through privpose_ros.data.rosbag_reader). Every frame is stamped with the clock at
 publish time (the capture time for the node) and published under our fixture camera's optical
-frame.
+frame. Frames are :class:`~privpose_ros.core.frame.RGBDFrame` (a bag) or
+:class:`~privpose_ros.core.frame.LabeledFrame` with ``joints_cam_m`` (generator, dataset); the
+replayer ignores their own ``stamp_ns`` and ``frame_id``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import itertools
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from privpose_ros.core.camera import CameraIntrinsics
 from privpose_ros.core.errors import PrivposeInputError
+from privpose_ros.core.frame import LabeledFrame, RGBDFrame
 from privpose_ros.core.geometry import depth_mm_to_m
 from privpose_ros.core.image_codec import ImageFields, encode_image
 from privpose_ros.ros.compressed import encode_compressed_depth, encode_compressed_rgb
@@ -31,19 +33,9 @@ from privpose_ros.ros.pose_msgs import stamp_msg
 FIXTURE_FRAME = "privpose_camera_color_optical_frame"
 
 
-@dataclass(frozen=True)
-class ReplayFrame:
-    """rgb (H, W, 3) uint8, depth_mm (H, W) uint16 or None, intrinsics, ground truth or None."""
-
-    rgb: np.ndarray
-    depth_mm: np.ndarray | None
-    intrinsics: CameraIntrinsics
-    joints_cam_m: np.ndarray | None = None
-
-
 def synthetic_frames(
     count: int, seed: int, width: int = 640, height: int = 480, camera: str = "kinect_v2"
-) -> list[ReplayFrame]:
+) -> list[LabeledFrame]:
     """``count`` frames of the synthetic generator (side view), with ground truth: one person
     1-5 m away in each (the ground truth is the primary person's, so /human_pose can be
     compared with it without guessing who was published)."""
@@ -59,12 +51,17 @@ def synthetic_frames(
     )
     batch = SyntheticGenerator(config).batch(count, seed)
     return [
-        ReplayFrame(batch.rgb[i], batch.depth_mm[i], batch.intrinsics(i), batch.joints_cam_m[i])
+        LabeledFrame(
+            batch.rgb[i],
+            batch.intrinsics(i),
+            batch.depth_mm[i],
+            joints_cam_m=batch.joints_cam_m[i],
+        )
         for i in range(len(batch))
     ]
 
 
-def dataset_frames(path: str | Path, limit: int = 0) -> Iterator[ReplayFrame]:
+def dataset_frames(path: str | Path, limit: int = 0) -> Iterator[LabeledFrame]:
     """Frames of a privpose dataset folder (``privpose synth`` output), memory-mapped."""
     root = Path(path)
     meta_path = root / "meta.json"
@@ -81,11 +78,11 @@ def dataset_frames(path: str | Path, limit: int = 0) -> Iterator[ReplayFrame]:
             if limit and emitted >= limit:
                 return
             h, w = arrays["rgb"].shape[1:3]
-            yield ReplayFrame(
+            yield LabeledFrame(
                 np.asarray(arrays["rgb"][i]),
-                np.asarray(arrays["depth_mm"][i]),
                 CameraIntrinsics.from_k(arrays["k"][i], w, h),
-                np.asarray(arrays["joints_cam_m"][i]),
+                np.asarray(arrays["depth_mm"][i]),
+                joints_cam_m=np.asarray(arrays["joints_cam_m"][i]),
             )
             emitted += 1
 
@@ -113,7 +110,7 @@ def bag_frames(
     rgb_topic: str | None = None,
     depth_topic: str | None = None,
     info_topic: str | None = None,
-) -> Iterator[ReplayFrame]:
+) -> Iterator[RGBDFrame]:
     """Frames of a ROS 1 ``.bag`` or a rosbag2 (rgb, depth, camera_info) via the data layer.
 
     ``intrinsics_px`` (fx, fy, cx, cy in pixels of the colour image) stand in for a missing
@@ -131,12 +128,12 @@ def bag_frames(
     for emitted, frame in enumerate(reader):
         if limit and emitted >= limit:
             return
-        yield ReplayFrame(frame.rgb, frame.depth_mm, frame.intrinsics)
+        yield frame
 
 
 def repeated(
-    open_source: Callable[[], Iterable[ReplayFrame]], passes: int = 1, cache_limit: int = 16
-) -> Iterator[tuple[int | None, ReplayFrame]]:
+    open_source: Callable[[], Iterable[RGBDFrame]], passes: int = 1, cache_limit: int = 16
+) -> Iterator[tuple[int | None, RGBDFrame]]:
     """(cache key, frame) over ``passes`` plays of a source (0 = forever).
 
     Played more than once, a source of at most ``cache_limit`` frames is read once and kept (its
@@ -252,7 +249,7 @@ class CameraReplayer:
     def subscribers(self) -> int:
         return self.rgb_pub.get_subscription_count()
 
-    def _encode(self, frame: ReplayFrame, key: int | None) -> tuple[Any, Any]:
+    def _encode(self, frame: RGBDFrame, key: int | None) -> tuple[Any, Any]:
         if key is None or key not in self._encoded:
             depth = None
             if frame.depth_mm is not None and self.depth_format is not None:
@@ -275,7 +272,7 @@ class CameraReplayer:
         return self._encoded[key]
 
     def publish(
-        self, frame: ReplayFrame, stamp_ns: int | None = None, cache_key: int | None = None
+        self, frame: RGBDFrame, stamp_ns: int | None = None, cache_key: int | None = None
     ) -> int:
         """Publish one frame stamped ``stamp_ns`` (default: now); returns the stamp.
 

@@ -91,7 +91,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _stream(args: argparse.Namespace) -> Iterator[tuple[int | None, object]]:
-    """(cache key, ReplayFrame) in publishing order, before the --frames cap."""
+    """(cache key, RGBDFrame) in publishing order, before the --frames cap."""
     from privpose_ros.ros import replay
 
     if args.intrinsics and not args.bag:

@@ -144,7 +144,7 @@ def test_real_pipeline_gives_the_raw_joints_from_replayed_compressed_frames(
     from privpose_ros.ros.params import config_from_values
     from privpose_ros.ros.pose_msgs import select_persons, select_primary
     from privpose_ros.ros.processing import pipeline_config
-    from privpose_ros.ros.replay import CameraReplayer, ReplayFrame
+    from privpose_ros.ros.replay import CameraReplayer
     from privpose_ros.runtime.pipeline import PosePipeline
 
     params = {"threads": 1, "confidence_threshold": 0.3, "camera.rectified": False}
@@ -168,7 +168,7 @@ def test_real_pipeline_gives_the_raw_joints_from_replayed_compressed_frames(
         lambda: replayer.subscribers() and replayer.depth_pub.get_subscription_count()
     )
     before = graph.handled()
-    replayer.publish(ReplayFrame(frame.rgb, frame.depth_mm, frame.intrinsics), 10 * S)
+    replayer.publish(frame, 10 * S)
     assert graph.wait_for(lambda: graph.handled() > before, 60.0)
     assert graph.wait_for(lambda: graph.received["pose"])
     assert graph.node.stats.frames_out == 1

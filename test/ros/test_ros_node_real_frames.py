@@ -91,12 +91,12 @@ def test_node_reports_nobody_on_a_blank_wall(make_graph) -> None:
     from visualization_msgs.msg import Marker
 
     from privpose_ros.core.camera import CameraIntrinsics
-    from privpose_ros.ros.replay import ReplayFrame
+    from privpose_ros.core.frame import RGBDFrame
 
     graph = make_graph(real=True, **PARAMS)
     intrinsics = CameraIntrinsics(525.0, 525.0, 319.5, 239.5, 640, 480)
-    wall = ReplayFrame(
-        np.full((480, 640, 3), 128, np.uint8), np.full((480, 640), 2000, np.uint16), intrinsics
+    wall = RGBDFrame(
+        np.full((480, 640, 3), 128, np.uint8), intrinsics, np.full((480, 640), 2000, np.uint16)
     )
     assert graph.send_and_wait(_msgs(wall, 5 * S), timeout_s=60.0)
     assert graph.wait_for(lambda: graph.received["markers"] and graph.received["pose"])

@@ -104,3 +104,21 @@ def test_synthetic_frames_carry_ground_truth() -> None:
     assert frames[0].rgb.shape == (48, 64, 3) and frames[0].depth_mm.dtype == np.uint16
     assert frames[1].joints_cam_m.shape == (26, 3)
     assert np.all(frames[1].joints_cam_m[:, 2] > 0.3)
+
+
+def test_demo_scores_only_frames_with_ground_truth() -> None:
+    from types import SimpleNamespace
+
+    from privpose_ros.core.camera import CameraIntrinsics
+    from privpose_ros.core.frame import LabeledFrame, RGBDFrame
+    from privpose_ros.ros.demo_cmd import _metrics
+
+    k = CameraIntrinsics(50.0, 50.0, 15.5, 11.5, 32, 24)
+    rgb = np.zeros((24, 32, 3), np.uint8)
+    truth = np.tile([0.0, 0.0, 2.0], (26, 1))
+    frames = [LabeledFrame(rgb, k, joints_cam_m=truth), RGBDFrame(rgb, k)]  # a bag frame: no GT
+    poses = {100: (100 + 5_000_000, truth + 0.01), 200: (200 + 3_000_000, truth + 1.0)}
+    summary = _metrics({100: 0, 200: 1}, SimpleNamespace(poses=poses), frames)
+    assert summary["frames_out"] == 2 and summary["person_found_rate"] == 1.0
+    assert summary["mpjpe_mm"] == 17.3  # 10 mm on each axis of frame 0; frame 1 is not scored
+    assert summary["latency_ms_p50"] == 4.0
