@@ -130,7 +130,8 @@ class SPDHModel(nn.Module):
         self.codec = SPDHCodec(config.spdh)
 
     def decode(self, uv: Tensor, uz: Tensor, k: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Heatmaps + input intrinsics -> joints_cam_m (N,J,3), joints_px (N,J,2), conf (N,J)."""
+        """Heatmaps + input intrinsics -> joints_cam_m (N, J, 3), joints_canvas_px (N, J, 2)
+        (pixels of the network input), conf (N, J)."""
         hm_hw = self.config.spdh.heatmap_hw
         k_hm = scale_intrinsics(k.to(uv.dtype), self.config.input_hw, hm_hw)
         joints, px_hm, conf = self.codec.decode(uv, uz, k_hm)
@@ -167,17 +168,17 @@ class DeployableRGBModel(SPDHModel):
         return uv, uz, hall
 
     def forward(self, rgb: Tensor, k: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """joints_cam_m (N, J, 3) metres (camera optical frame), joints_px (N, J, 2) input
-        pixels, confidence (N, J) in [0, 1]."""
+        """joints_cam_m (N, J, 3) metres (camera optical frame), joints_canvas_px (N, J, 2)
+        pixels of the network input (not of the source image), confidence (N, J) in [0, 1]."""
         check_image_and_k(rgb, k, 3, self.config.input_hw)
         uv, uz, _ = self.forward_heatmaps(rgb)
-        joints_cam_m, joints_px, confidence = self.decode(uv, uz, k)
+        joints_cam_m, joints_canvas_px, confidence = self.decode(uv, uz, k)
         if self.config.reference_focal_px > 0.0:
             focal_px = 0.5 * (k[:, 0, 0] + k[:, 1, 1]).to(joints_cam_m.dtype)
             joints_cam_m = (
                 joints_cam_m * (focal_px / self.config.reference_focal_px)[:, None, None]
             )
-        return joints_cam_m, joints_px, confidence
+        return joints_cam_m, joints_canvas_px, confidence
 
 
 def save_deployable(model: SPDHModel, path: str | Path) -> None:

@@ -17,7 +17,9 @@ from privpose_ros.core.errors import PrivposeInputError
 # Automatic selection tries these in order (EstimatorConfig.backend = "auto").
 BACKEND_ORDER: tuple[str, ...] = ("tensorrt", "onnxruntime", "torch")
 
-# Tensor names of the exported graph (and of the TensorRT engine built from it).
+# Tensor names of the exported graph (and of the TensorRT engine built from it). The graph's
+# "joints_px" output is ModelOutputs.joints_canvas_px (network-input pixels); the tensor keeps its
+# name so that exported .onnx files and cached engines stay valid.
 INPUT_NAMES: tuple[str, str] = ("rgb", "k")
 OUTPUT_NAMES: tuple[str, str, str] = ("joints_cam_m", "joints_px", "confidence")
 
@@ -26,20 +28,23 @@ OUTPUT_NAMES: tuple[str, str, str] = ("joints_cam_m", "joints_px", "confidence")
 class ModelOutputs:
     """Decoded model outputs for a batch of N network inputs.
 
-    ``joints_cam_m`` (N, J, 3) metres in the camera optical frame, ``joints_px`` (N, J, 2) pixels
-    of the network input, ``confidence`` (N, J) in [0, 1]; all float32 numpy arrays.
+    ``joints_cam_m`` (N, J, 3) metres in the camera optical frame, ``joints_canvas_px`` (N, J, 2)
+    pixels of the letterboxed network input (the canvas, not the source image: the estimator
+    maps them to source pixels, PersonPose.joints_px), ``confidence`` (N, J) in [0, 1]; all
+    float32 numpy arrays.
     """
 
     joints_cam_m: np.ndarray
-    joints_px: np.ndarray
+    joints_canvas_px: np.ndarray
     confidence: np.ndarray
 
     def __post_init__(self) -> None:
         n, j = self.confidence.shape[:2] if self.confidence.ndim == 2 else (-1, -1)
-        if n < 0 or self.joints_cam_m.shape != (n, j, 3) or self.joints_px.shape != (n, j, 2):
+        px_shape = self.joints_canvas_px.shape
+        if n < 0 or self.joints_cam_m.shape != (n, j, 3) or px_shape != (n, j, 2):
             raise PrivposeInputError(
                 "model outputs must be joints_cam_m (N, J, 3), joints_px (N, J, 2), confidence "
-                f"(N, J); got {self.joints_cam_m.shape}, {self.joints_px.shape}, "
+                f"(N, J); got {self.joints_cam_m.shape}, {px_shape}, "
                 f"{self.confidence.shape}: re-export the model with `privpose export`"
             )
 

@@ -201,7 +201,7 @@ class PoseEstimator:
         self, outputs: ModelOutputs, box: Letterbox, stamp_ns: int = 0, frame_id: str = ""
     ) -> PoseResult:
         """One PersonPose (person_id 0, CANONICAL joints) from the first image of ``outputs``."""
-        joints_px = box.input_px_to_source(outputs.joints_px[0])
+        joints_px = box.input_px_to_source(outputs.joints_canvas_px[0])  # canvas -> source
         person = PersonPose(
             joints_cam_m=outputs.joints_cam_m[0],
             confidence=np.clip(outputs.confidence[0], 0.0, 1.0),

@@ -2,7 +2,8 @@
 
 The graph has inputs ``rgb`` (N, 3, H, W) float32 in [0, 1] and ``k`` (N, 3, 3) float32
 intrinsics of the network input, and outputs ``joints_cam_m`` (N, J, 3) metres,
-``joints_px`` (N, J, 2) input pixels and ``confidence`` (N, J): decoding is inside the graph.
+``joints_px`` (N, J, 2) network-input pixels (read back as ModelOutputs.joints_canvas_px) and
+``confidence`` (N, J): decoding is inside the graph.
 """
 
 from __future__ import annotations
@@ -176,7 +177,7 @@ def check_parity(
         ]
     exported = ModelOutputs(
         joints_cam_m=np.concatenate([p.joints_cam_m for p in parts]),
-        joints_px=np.concatenate([p.joints_px for p in parts]),
+        joints_canvas_px=np.concatenate([p.joints_canvas_px for p in parts]),
         confidence=np.concatenate([p.confidence for p in parts]),
     )
     return compare_outputs(reference, exported)

@@ -110,8 +110,10 @@ class OnnxRuntimeBackend(Backend):
                 f"{rgb_nchw.shape[0]}; export with a dynamic batch (`privpose export`)"
             )
         outputs = self._session.run(list(OUTPUT_NAMES), {"rgb": rgb_nchw, "k": k})
-        joints_cam_m, joints_px, confidence = (np.asarray(o, dtype=np.float32) for o in outputs)
-        return ModelOutputs(joints_cam_m, joints_px, confidence)
+        joints_cam_m, joints_canvas_px, confidence = (
+            np.asarray(o, dtype=np.float32) for o in outputs
+        )
+        return ModelOutputs(joints_cam_m, joints_canvas_px, confidence)
 
     def close(self) -> None:
         self._session = None

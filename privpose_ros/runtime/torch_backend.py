@@ -50,10 +50,10 @@ class TorchBackend(Backend):
         with torch.inference_mode(), self._autocast():
             rgb_t = torch.from_numpy(rgb_nchw).to(self.device, non_blocking=True)
             k_t = torch.from_numpy(k).to(self.device, non_blocking=True)
-            joints_cam_m, joints_px, confidence = self._model(rgb_t, k_t)
+            joints_cam_m, joints_canvas_px, confidence = self._model(rgb_t, k_t)
         return ModelOutputs(
             joints_cam_m=joints_cam_m.float().cpu().numpy(),
-            joints_px=joints_px.float().cpu().numpy(),
+            joints_canvas_px=joints_canvas_px.float().cpu().numpy(),
             confidence=confidence.float().cpu().numpy(),
         )
 

@@ -80,8 +80,8 @@ def rgb_model_start(frames: RefineFrames, rgb: np.ndarray, weights: Path) -> Sta
         image = cv2.resize(rgb[i], (in_w, in_h), interpolation=cv2.INTER_AREA)
         x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0
         k = torch.from_numpy(intr.scaled(sx, sy).k[None]).float()
-        joints, joints_px, confidence = model(x, k)
-        uv = joints_px[0].double().numpy()
+        joints, joints_canvas_px, confidence = model(x, k)
+        uv = joints_canvas_px[0].double().numpy()  # network-input pixels -> source pixels
         px.append(np.stack([(uv[:, 0] + 0.5) / sx - 0.5, (uv[:, 1] + 0.5) / sy - 0.5], 1))
         cam.append(joints[0].double().numpy())
         conf.append(confidence[0].double().numpy())

@@ -85,17 +85,17 @@ def test_compare_outputs_counts_differences() -> None:
     )
     shifted = a.joints_cam_m.copy()
     shifted[0, :3] += np.float32(0.002)  # 3 of 10 joints moved by 2 * sqrt(3) mm
-    report = compare_outputs(a, ModelOutputs(shifted, a.joints_px, a.confidence))
+    report = compare_outputs(a, ModelOutputs(shifted, a.joints_canvas_px, a.confidence))
     assert report.max_joint_error_mm == pytest.approx(2.0 * np.sqrt(3), rel=1e-3)
     assert report.fraction_within_tolerance == pytest.approx(0.7)
     assert report.median_joint_error_mm == 0.0 and not report.ok
     one_nan = a.joints_cam_m.copy()
     one_nan[0, 0] = np.nan
-    report = compare_outputs(a, ModelOutputs(one_nan, a.joints_px, a.confidence))
+    report = compare_outputs(a, ModelOutputs(one_nan, a.joints_canvas_px, a.confidence))
     assert report.max_joint_error_mm == float("inf") and report.fraction_within_tolerance == 0.9
     assert compare_outputs(
-        ModelOutputs(one_nan, a.joints_px, a.confidence),
-        ModelOutputs(one_nan, a.joints_px, a.confidence),
+        ModelOutputs(one_nan, a.joints_canvas_px, a.confidence),
+        ModelOutputs(one_nan, a.joints_canvas_px, a.confidence),
     ).ok
 
 
