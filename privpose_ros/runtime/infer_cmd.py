@@ -25,6 +25,7 @@ import numpy as np
 
 from privpose_ros.core.camera import CameraIntrinsics
 from privpose_ros.core.errors import PrivposeInputError, optional_import
+from privpose_ros.core.frame import RGBDFrame
 from privpose_ros.core.geometry import depth_m_to_mm
 from privpose_ros.core.joints import JOINT_SETS, JointSet
 from privpose_ros.core.pose import PersonPose
@@ -304,6 +305,7 @@ def run(args: argparse.Namespace) -> int:
                 f"depth {args.depth} is {depth_mm.shape[1]}x{depth_mm.shape[0]} but the image "
                 f"is {width}x{height}; register the depth to the colour camera first"
             )
+    frame = RGBDFrame(rgb, intrinsics, depth_mm)  # one still: stamp 0
     device = args.device or ("cuda" if args.backend == "tensorrt" else "cpu")
     frontend = FrontEndConfig(
         backend=args.backend, device=device, landmark_model=args.landmark_model
@@ -312,7 +314,9 @@ def run(args: argparse.Namespace) -> int:
     if args.no_refine:
         config = PipelineConfig(frontend=frontend, refine=None)
     with PosePipeline(config) as pipeline:
-        result = pipeline.process(rgb, intrinsics, depth_mm=depth_mm, stamp_ns=0)
+        result = pipeline.process(
+            frame.rgb, frame.intrinsics, depth_mm=frame.depth_mm, stamp_ns=frame.stamp_ns
+        )
         backend = pipeline.backend_name
     persons = tuple(p.to_joint_set(joint_set) for p in result.persons)
     if args.draw is not None:
