@@ -3,6 +3,8 @@
 Runs single-process on CPU by default; the same command under
 ``torchrun --nproc_per_node N -m privpose_ros.cli train --config ...`` trains with DDP.
 Every stage resumes from its checkpoint in ``out_dir`` and is skipped once its weights exist.
+A YAML with ``model: v2`` (config/train/v2.yaml) or ``--v2`` runs the v2 recipe
+(train/v2_train.py) instead.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--stages", default="", help=f"comma-separated subset of {','.join(STAGES)} to run"
     )
     parser.add_argument("--out-dir", default="", help="override out_dir of the config")
+    parser.add_argument(
+        "--v2", action="store_true", help="a v2 recipe (implied by `model: v2` in the YAML)"
+    )
 
 
 def ensure_dataset(root: str, cfg: TrainConfig, frames: int, seed: int) -> None:
@@ -53,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
         return run_refine_train(args)
     if not args.config:
         raise ValueError("--config is required (e.g. config/train/default.yaml) unless --refine")
+    from privpose_ros.train.v2_train import is_v2_yaml, run_v2
+
+    if getattr(args, "v2", False) or is_v2_yaml(args.config):
+        return run_v2(args.config, args.stages, args.out_dir)
     from privpose_ros.train.data_io import load_frames
     from privpose_ros.train.evaluate import evaluate, load_model
     from privpose_ros.train.loop import barrier, setup_runtime, train_stage

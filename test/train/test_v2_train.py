@@ -1,0 +1,188 @@
+"""The v2 two-stage recipe (train/v2_train.py) on the tiny recipe config/train/v2_tiny.yaml:
+weights that load back, exact resume, a frozen teacher branch and the validation summary."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from privpose_ros.core.errors import PrivposeInputError
+from privpose_ros.data.person_crops import PersonCropBatch
+from privpose_ros.train.v2_data import CropStream, crop_tensors, jitter_box_px, validation_crops
+from privpose_ros.train.v2_eval import METRIC_KEYS, v2_metrics
+from privpose_ros.train.v2_train import (
+    SUMMARY_NAME,
+    V2Recipe,
+    is_v2_yaml,
+    load_recipe,
+    read_v2_weights,
+    recipe_from_dict,
+    train_v2,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY_YAML = ROOT / "config" / "train" / "v2_tiny.yaml"
+STAGES = ("depth", "rgb", "rgb_hall")
+
+
+def _recipe(out_dir: Path, stages: tuple[str, ...] = ("depth", "rgb_hall")) -> V2Recipe:
+    return dataclasses.replace(load_recipe(TINY_YAML), out_dir=str(out_dir), stages=stages)
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory) -> tuple[V2Recipe, dict]:
+    recipe = _recipe(tmp_path_factory.mktemp("v2_full"), STAGES)
+    return recipe, train_v2(recipe)
+
+
+def _state(path: Path) -> dict[str, torch.Tensor]:
+    return read_v2_weights(path)[1]
+
+
+def _losses(path: Path) -> list[float]:
+    return [json.loads(ln)["loss"] for ln in path.read_text().splitlines()]
+
+
+def test_weights_load_back_with_identical_outputs_and_metadata(full_run) -> None:
+    from privpose_ros.model.v2_net import V2Net
+    from privpose_ros.train.v2_train import load_v2_weights
+
+    recipe, _ = full_run
+    val = validation_crops(recipe.data, 64)
+    t = crop_tensors(PersonCropBatch(**{k: v[:3] for k, v in val.__dict__.items()}))
+    for stage in STAGES:
+        path = recipe.path(stage)
+        config, state, meta = read_v2_weights(path)
+        assert config == recipe.net_config(stage) and meta["stage"] == stage
+        assert json.loads(meta["recipe"])["optim"]["steps"][stage] == 4
+        assert int(meta["steps"]) == 4
+        net = load_v2_weights(path)
+        again = V2Net(config)
+        again.load_state_dict(state)
+        again.eval()
+        crop = t.crop_depth_m if stage == "depth" else t.crop_rgb_nhwc
+        with torch.no_grad():
+            a, conf_a = net(crop, t.crop_k)
+            b, conf_b = again(crop, t.crop_k)
+        assert torch.isfinite(a).all() and a.shape == (3, 26, 3)
+        assert torch.equal(a, b) and torch.equal(conf_a, conf_b)
+        # the weights are trained: not the seeded initialisation any more
+        torch.manual_seed(recipe.seed + STAGES.index(stage))
+        init = V2Net(config).state_dict()
+        assert any(not torch.equal(init[k], v) for k, v in state.items() if k.startswith("head."))
+
+
+def test_stage2_leaves_the_loaded_f_depth_bit_identical(full_run) -> None:
+    recipe, _ = full_run
+    teacher, student = _state(recipe.path("depth")), _state(recipe.path("rgb_hall"))
+    keys = [k for k in student if k.startswith("f_depth.")]
+    assert keys and all(torch.equal(student[k], teacher[k]) for k in keys)  # BN stats too
+    hall = [k for k in student if k.startswith("f_hall.")]
+    assert hall
+    rgb_hall_log = recipe.path("rgb_hall", ".log.jsonl").read_text().splitlines()
+    privileged = [json.loads(ln)["privileged"] for ln in rgb_hall_log]
+    assert len(privileged) == 4 and all(p > 0 for p in privileged)
+    assert "privileged" not in json.loads(
+        recipe.path("rgb", ".log.jsonl").read_text().splitlines()[0]
+    )
+    assert not any(k.startswith(("f_depth.", "f_hall.")) for k in _state(recipe.path("rgb")))
+
+
+def test_validation_summary_has_the_documented_keys_with_finite_numbers(full_run) -> None:
+    recipe, summary = full_run
+    on_disk = json.loads((Path(recipe.out_dir) / SUMMARY_NAME).read_text())
+    assert on_disk["variants"] == summary["variants"]
+    assert set(summary["variants"]) == set(STAGES)
+    for metrics in summary["variants"].values():
+        assert set(metrics) == set(METRIC_KEYS)
+        assert all(math.isfinite(v) for v in metrics.values())
+        assert metrics["n_crops"] >= 4 and metrics["n_joints"] > 0
+        assert 0 < metrics["pelvis_error_mm"] and 0 < metrics["mpjpe_abs_mm"] < 1e5
+    assert summary["timing"]["depth"]["model_crops_per_s"] > 0
+    assert summary["val"] == {"seed": 90001, "frames": 4}
+
+
+def test_resume_from_a_checkpoint_gives_the_uninterrupted_weights(full_run, tmp_path) -> None:
+    full, _ = full_run
+    recipe = _recipe(tmp_path)
+    assert train_v2(recipe, stop_after_steps=2)["variants"] == {}  # depth stops after 2 steps
+    assert recipe.path("depth", ".ckpt.safetensors").is_file()
+    assert not recipe.path("depth").exists()
+    train_v2(recipe)  # continues depth from step 2, then runs rgb_hall
+    for stage in ("depth", "rgb_hall"):
+        a, b = _state(full.path(stage)), _state(recipe.path(stage))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), stage
+        # same seed, same loss curve (the resumed log holds each step once)
+        assert _losses(recipe.path(stage, ".log.jsonl")) == _losses(full.path(stage, ".log.jsonl"))
+
+
+def test_crop_stream_is_keyed_by_step_and_splits_ranks() -> None:
+    data = load_recipe(TINY_YAML).data
+    a = CropStream(data, 64, batch_size=4, steps_per_epoch=3)
+    b = CropStream(data, 64, batch_size=4, steps_per_epoch=3)
+    late = b.batch(4)  # epoch 1 first: no dependence on what came before
+    np.testing.assert_array_equal(a.batch(0).rgb, b.batch(0).rgb)
+    np.testing.assert_array_equal(a.batch(4).k_crop, late.k_crop)
+    assert len(late) == 4 and not np.array_equal(a.batch(0).k_crop, late.k_crop)
+    halves = [CropStream(data, 64, 4, 3, rank=r, world=2).batch(1) for r in (0, 1)]
+    whole = a.batch(1)
+    assert [len(h) for h in halves] == [2, 2]
+    np.testing.assert_array_equal(
+        np.concatenate([halves[0].k_crop[:1], halves[1].k_crop[:1]]), whole.k_crop[:2]
+    )
+    rng = np.random.default_rng(0)
+    boxes = np.stack(
+        [jitter_box_px(np.array([100.0, 50.0, 140.0, 150.0]), rng, 0.1, 0.05) for _ in range(500)]
+    )
+    size = boxes[:, 2:] - boxes[:, :2]
+    ratio = size / np.array([40.0, 100.0])
+    np.testing.assert_allclose(ratio[:, 0], ratio[:, 1])  # one scale for both axes
+    assert 0.07 < np.log(ratio[:, 0]).std() < 0.11
+    assert 0.03 < ((boxes[:, 0] + boxes[:, 2]) / 2 - 120.0).std() / 40.0 < 0.07
+
+
+def test_metrics_are_exact_on_a_known_offset() -> None:
+    true = np.zeros((2, 26, 3))
+    true[..., 2] = 2.0
+    true[:, 1:, 0] = np.linspace(-0.5, 0.5, 25)
+    pred = true + np.array([0.0, 0.0, 0.1])  # every joint 100 mm too far
+    pred[1, 5] += [0.03, 0.04, 0.0]  # one joint 50 mm further off in x, y
+    m = v2_metrics(pred, true, root_index=0)
+    assert m["pelvis_error_mm"] == pytest.approx(100.0)
+    assert m["pelvis_error_pct_of_distance"] == pytest.approx(5.0)
+    assert m["pelvis_depth_error_mm"] == pytest.approx(100.0)
+    assert m["mpjpe_pelvis_aligned_mm"] == pytest.approx(50.0 / 52)
+    assert m["mpjpe_abs_mm"] == pytest.approx((51 * 100.0 + np.hypot(100.0, 50.0)) / 52)
+    true[0, 3] = np.nan  # unlabelled joints do not count
+    assert v2_metrics(pred, true, 0)["n_joints"] == 51
+
+
+def test_recipe_validation_and_the_yaml_marker() -> None:
+    assert is_v2_yaml(TINY_YAML) and is_v2_yaml(ROOT / "config" / "train" / "v2.yaml")
+    assert not is_v2_yaml(ROOT / "config" / "train" / "default.yaml")
+    default = load_recipe(ROOT / "config" / "train" / "v2.yaml")
+    assert default.net_config("rgb_hall").rgb_backbone == "blazepose_lite"
+    assert (default.data.width, default.data.height, default.net_config("depth").crop_px) == (
+        640,
+        480,
+        256,
+    )
+    with pytest.raises(PrivposeInputError):
+        recipe_from_dict({"model": "v2", "net": {"no_such_key": 1}})
+    with pytest.raises(PrivposeInputError):
+        recipe_from_dict({"model": "v2", "net": {"variant": "depth"}})
+    with pytest.raises(PrivposeInputError):
+        recipe_from_dict({"model": "v2", "stages": ["rgb", "teacher"]})
+    with pytest.raises(PrivposeInputError):
+        recipe_from_dict({"model": "v2", "data": {"train_seed": 5, "val_seed": 5}})
+
+
+def test_stage2_refuses_to_run_without_the_teacher(tmp_path) -> None:
+    with pytest.raises(PrivposeInputError, match="depth teacher"):
+        train_v2(_recipe(tmp_path, ("rgb_hall",)))
