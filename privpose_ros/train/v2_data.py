@@ -31,6 +31,7 @@ from privpose_ros.data.person_crops import (
     visible_people,
 )
 from privpose_ros.data.synth import SynthBatch, SynthConfig, SyntheticGenerator
+from privpose_ros.train.loop import augment_rgb
 
 
 @dataclass(frozen=True)
@@ -182,15 +183,6 @@ def crop_tensors(crops: PersonCropBatch, device: str | torch.device = "cpu") -> 
 
 
 def augment_rgb_nhwc(rgb_nhwc: Tensor, gen: torch.Generator) -> Tensor:
-    """Photometric jitter of (M, S, S, 3) in [0, 1]: contrast, brightness, colour gain, noise
-    (random numbers drawn on the CPU from ``gen``, so CPU and CUDA runs see the same)."""
-    m = rgb_nhwc.shape[0]
-
-    def u(lo: float, hi: float, *shape: int) -> Tensor:
-        return (lo + (hi - lo) * torch.rand(m, *shape, generator=gen)).to(rgb_nhwc.device)
-
-    mean = rgb_nhwc.mean(dim=(1, 2, 3), keepdim=True)
-    out = (rgb_nhwc - mean) * u(0.7, 1.3, 1, 1, 1) + mean * u(0.7, 1.3, 1, 1, 1)
-    out = out * u(0.9, 1.1, 1, 1, 3)
-    noise = torch.randn(rgb_nhwc.shape, generator=gen).to(rgb_nhwc.device)
-    return (out + noise * u(0.0, 0.03, 1, 1, 1)).clamp(0.0, 1.0)
+    """Photometric jitter of (M, S, S, 3) in [0, 1]: the whole-image recipe's (contrast,
+    brightness, colour gain, noise; random numbers drawn on the CPU from ``gen``)."""
+    return augment_rgb(rgb_nhwc.permute(0, 3, 1, 2), gen).permute(0, 2, 3, 1)
