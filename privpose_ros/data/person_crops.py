@@ -18,13 +18,14 @@ from dataclasses import dataclass, fields
 import cv2
 import numpy as np
 
-from privpose_ros.core.crop import DEFAULT_MARGIN, CropBox, crop_box_from_person_box
+from privpose_ros.core.camera import CameraIntrinsics
+from privpose_ros.core.crop import DEFAULT_MARGIN, crop_box_from_person_box
 from privpose_ros.core.errors import PrivposeInputError
+from privpose_ros.core.joints import CANONICAL
 from privpose_ros.data.synth import SynthBatch
-from privpose_ros.model.crops import warp_crop
+from privpose_ros.model.crops import warp_crop, warp_rgb_crop
 
 CROP_PX = 256
-_MAX_SRC_PX_PER_CROP_PX = 2.0  # above this, shrink the source with INTER_AREA before warping
 
 
 @dataclass(frozen=True)
@@ -60,27 +61,6 @@ class PersonCropBatch:
         return int(self.rgb.shape[0])
 
 
-def _warp_rgb(image: np.ndarray, crop: CropBox) -> np.ndarray:
-    """Bilinear warp; when shrinking by more than 2x, first INTER_AREA-shrink by an integer factor
-    (exact for the pixel-centre convention: u' = (u + 0.5) / f - 0.5)."""
-    factor = int(crop.src_px_per_crop_px // _MAX_SRC_PX_PER_CROP_PX)
-    if factor < 2:
-        return warp_crop(image, crop)
-    h, w = image.shape[:2]
-    small = cv2.resize(image, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
-    fx, fy = w / (w // factor), h / (h // factor)  # exact per-axis factors after rounding down
-    small_crop = CropBox(
-        centre_x_src_px=(crop.centre_x_src_px + 0.5) / fx - 0.5,
-        centre_y_src_px=(crop.centre_y_src_px + 0.5) / fy - 0.5,
-        src_px_per_crop_px=crop.src_px_per_crop_px / fx,
-        width_px=crop.width_px,
-        height_px=crop.height_px,
-    )
-    if abs(fx - fy) > 1e-6:  # a non-isotropic rounding: fall back to the plain warp
-        return warp_crop(image, crop)
-    return warp_crop(small, small_crop)
-
-
 def person_crop(
     batch: SynthBatch,
     frame_index: int,
@@ -103,7 +83,7 @@ def person_crop(
     own = (batch.instance_mask[frame_index] == person_index + 1).astype(np.uint8)
     mask = warp_crop(own, crop, interpolation=cv2.INTER_NEAREST) > 0
     return PersonCrop(
-        rgb=_warp_rgb(batch.rgb[frame_index], crop),
+        rgb=warp_rgb_crop(batch.rgb[frame_index], crop),
         depth_mm=depth.astype(np.uint16),
         mask=mask,
         k_crop=np.asarray(k_crop, dtype=np.float64),
@@ -112,6 +92,30 @@ def person_crop(
         box_src_px=box,
         frame_index=int(frame_index),
         person_index=int(person_index),
+    )
+
+
+def unlabelled_crop(
+    rgb: np.ndarray,
+    intrinsics: CameraIntrinsics,
+    box_src_px: np.ndarray,
+    crop_px: int = CROP_PX,
+    margin: float = DEFAULT_MARGIN,
+) -> PersonCrop:
+    """The crop of a person box (x0, y0, x1, y1) in an RGB photo without labels or depth
+    (NaN joints, no depth, an empty mask)."""
+    box = np.asarray(box_src_px, dtype=np.float64)
+    crop = crop_box_from_person_box(box, (crop_px, crop_px), margin)
+    return PersonCrop(
+        rgb=warp_rgb_crop(rgb, crop),
+        depth_mm=np.zeros((crop_px, crop_px), np.uint16),
+        mask=np.zeros((crop_px, crop_px), bool),
+        k_crop=np.asarray(crop.intrinsics(intrinsics).k, dtype=np.float64),
+        joints_cam_m=np.full((CANONICAL.num_joints, 3), np.nan, np.float32),
+        visible=np.zeros(CANONICAL.num_joints, bool),
+        box_src_px=box,
+        frame_index=-1,
+        person_index=-1,
     )
 
 

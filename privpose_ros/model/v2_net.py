@@ -17,6 +17,11 @@ Representation (all camera-agnostic, see :mod:`privpose_ros.core.crop`):
 - ``zeta_m`` (N,): the root's normalised depth zeta = z_root * W_crop / fx_crop (the crop's
   metric width at the root), regressed as ``zeta_prior_m * exp(raw)``.
 
+The network's maps are a softmax over each map's cells scaled by the target's mass
+(``V2Config.map_mass``): a distribution (trained with a KL divergence to the normalised target,
+train/v2_losses.py, which learns far faster than an MSE on mostly-zero maps) that equals the
+Gaussian target when perfect, so the peak value stays a confidence in [0, 1].
+
 Decoding: z_root = zeta * fx_crop / W_crop (core.crop.normalized_to_depth), z_j = z_root +
 d_j * zeta, (x, y) = z_j K_hm^-1 [u, v, 1]. Nothing depends on the source camera: two cameras
 seeing the same person at the same place give the same crop K, targets and joints.
@@ -24,169 +29,15 @@ seeing the same person at the same place give the same crop K, targets and joint
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import NamedTuple
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from privpose_ros.core.errors import PrivposeInputError
-from privpose_ros.core.joints import CANONICAL
 from privpose_ros.model.blazepose_torch import load_blazepose
-from privpose_ros.model.heads import UZ_HEADS, Fusion, SPDHHead
+from privpose_ros.model.heads import Fusion, SPDHHead
 from privpose_ros.model.hrnet import BasicBlock, conv_bn
-from privpose_ros.model.spdh import SPDHConfig, refine_peak, scale_intrinsics, soft_argmax
-
-VARIANTS = ("depth", "rgb", "rgb_hall")
-RGB_BACKBONES = ("blazepose_lite", "blazepose_full", "conv")
-ROOT_JOINT = "pelvis"
-V2Outputs = dict[str, Tensor]  # uv, uz, zeta_m [, rgb_features, hall_features, depth_features]
-
-
-@dataclass(frozen=True)
-class V2Config:
-    """Sizes in pixels, ``rel_depth_*`` in crop widths (normalised), ``zeta_prior_m`` metres."""
-
-    variant: str = "rgb_hall"
-    crop_px: int = 256
-    heatmap_px: int = 64
-    n_joints: int = 26
-    feature_channels: int = 32  # F_rgb's (BlazePose lite stride 4); F_depth and F_hall match it
-    branch_width: int = 32  # inner width of F_depth and F_hall
-    head_width: int = 64
-    rel_depth_min: float = -1.0
-    rel_depth_max: float = 1.0
-    n_bins: int = 64
-    sigma_px: float = 2.0
-    zeta_prior_m: float = 1.5
-    softmax_beta: float = 20.0
-    uz_head: str = "column"
-    rgb_backbone: str = "blazepose_lite"
-    train_rgb_backbone: bool = False
-    root_index: int = CANONICAL.index(ROOT_JOINT)
-
-    def __post_init__(self) -> None:
-        if self.variant not in VARIANTS or self.rgb_backbone not in RGB_BACKBONES:
-            raise PrivposeInputError(
-                f"variant must be one of {VARIANTS} and rgb_backbone one of {RGB_BACKBONES}, "
-                f"got {self.variant!r}, {self.rgb_backbone!r}"
-            )
-        if self.uz_head not in UZ_HEADS:
-            raise PrivposeInputError(f"uz_head must be one of {UZ_HEADS}, got {self.uz_head!r}")
-        if self.rgb_backbone.startswith("blazepose") and self.crop_px != 256:
-            raise PrivposeInputError(f"BlazePose needs 256 px crops, got {self.crop_px}")
-        if self.crop_px % 4 or self.heatmap_px < 3 or self.n_bins < 3 or self.sigma_px <= 0:
-            raise PrivposeInputError(f"bad sizes in {self}")
-        if not self.rel_depth_min < 0.0 < self.rel_depth_max or self.zeta_prior_m <= 0:
-            raise PrivposeInputError("need rel_depth_min < 0 < rel_depth_max, zeta_prior_m > 0")
-        if not 0 <= self.root_index < self.n_joints:
-            raise PrivposeInputError(f"root_index {self.root_index} not in [0, {self.n_joints})")
-
-    @property
-    def bin_step(self) -> float:
-        """Normalised relative depth between neighbouring bins (crop widths)."""
-        return (self.rel_depth_max - self.rel_depth_min) / (self.n_bins - 1)
-
-    @property
-    def spdh(self) -> SPDHConfig:
-        """The SPDHHead's grid: (h, h) uv maps and ``n_bins`` uz rows (its metric z range is
-        not used here)."""
-        return SPDHConfig(heatmap_hw=(self.heatmap_px, self.heatmap_px), n_bins=self.n_bins)
-
-
-class V2Targets(NamedTuple):
-    uv: Tensor  # (N, J, h, h)
-    uz: Tensor  # (N, J, B, h)
-    zeta_m: Tensor  # (N,) root zeta
-    rel_depth: Tensor  # (N, J) d = (z - z_root) / zeta, crop widths
-    uv_hm_px: Tensor  # (N, J, 2) heatmap pixels
-    weight: Tensor  # (N, J) 1 where the joint is finite, on the grid and in the bin range
-
-
-def torch_normalized_to_depth(zeta_m: Tensor, crop_k: Tensor, crop_px: int) -> Tensor:
-    """z_m = zeta_m * fx_crop / W_crop, as core.crop.normalized_to_depth, on tensors."""
-    return zeta_m * crop_k[..., 0, 0] / crop_px
-
-
-class V2Codec:
-    """Labels <-> v2 targets and network outputs -> metric joints (see the module docstring)."""
-
-    def __init__(self, config: V2Config) -> None:
-        self.config = config
-
-    def heatmap_k(self, crop_k: Tensor) -> Tensor:
-        c = self.config
-        return scale_intrinsics(crop_k, (c.crop_px, c.crop_px), (c.heatmap_px, c.heatmap_px))
-
-    def encode(self, joints_cam_m: Tensor, crop_k: Tensor) -> V2Targets:
-        """Targets for joints (N, J, 3) metres in the camera optical frame, crop K (N, 3, 3)."""
-        c = self.config
-        if joints_cam_m.ndim != 3 or crop_k.shape != (joints_cam_m.shape[0], 3, 3):
-            raise PrivposeInputError(
-                f"need joints (N, J, 3) and crop_k (N, 3, 3), got {tuple(joints_cam_m.shape)}, "
-                f"{tuple(crop_k.shape)}"
-            )
-        k_hm = self.heatmap_k(crop_k)
-        root = joints_cam_m[:, c.root_index]
-        root_ok = torch.isfinite(root).all(-1) & (root[:, 2] > 1e-3)
-        z_root = torch.where(root_ok, root[:, 2], torch.ones_like(root[:, 2]))
-        zeta = z_root * c.crop_px / crop_k[:, 0, 0]
-        ok = (
-            torch.isfinite(joints_cam_m).all(-1) & (joints_cam_m[..., 2] > 1e-3) & root_ok[:, None]
-        )
-        p = torch.where(ok[..., None], joints_cam_m, joints_cam_m.new_tensor([0.0, 0.0, 1.0]))
-        pu = k_hm[:, 0, 0, None] * p[..., 0] / p[..., 2] + k_hm[:, 0, 2, None]
-        pv = k_hm[:, 1, 1, None] * p[..., 1] / p[..., 2] + k_hm[:, 1, 2, None]
-        rel = (p[..., 2] - z_root[:, None]) / zeta[:, None]
-        h = c.heatmap_px
-        on_grid = (pu > -0.5) & (pu < h - 0.5) & (pv > -0.5) & (pv < h - 0.5)
-        in_bins = (rel >= c.rel_depth_min) & (rel <= c.rel_depth_max)
-        weight = (ok & on_grid & in_bins).to(joints_cam_m.dtype)
-        grid = torch.arange(h, dtype=p.dtype, device=p.device)
-        bins = c.rel_depth_min + c.bin_step * torch.arange(
-            c.n_bins, dtype=p.dtype, device=p.device
-        )
-        s2 = 2.0 * c.sigma_px**2
-        gu = torch.exp(-((grid - pu[..., None]) ** 2) / s2)  # (N, J, h)
-        gv = torch.exp(-((grid - pv[..., None]) ** 2) / s2)
-        gd = torch.exp(-(((bins - rel[..., None]) * h) ** 2) / s2)  # (N, J, B)
-        w4 = weight[..., None, None]
-        uv = gv[..., :, None] * gu[..., None, :] * w4
-        uz = gd[..., :, None] * gu[..., None, :] * w4
-        return V2Targets(uv, uz, zeta, rel * ok, torch.stack([pu, pv], -1), weight)
-
-    def decode(
-        self, outputs: V2Outputs, crop_k: Tensor, integral: bool = False
-    ) -> tuple[Tensor, Tensor]:
-        """Joints (N, J, 3) metres in the camera optical frame and confidence (N, J) in [0, 1].
-
-        Peak decoding (arg-max + Newton step, exact for a sampled Gaussian) unless ``integral``
-        (soft-argmax, differentiable: what the coordinate loss trains)."""
-        uv, uz, zeta = outputs["uv"], outputs["uz"], outputs["zeta_m"]
-        u, v, peak_uv = refine_peak(uv)
-        row, peak_uz = refine_peak(uz)[1:]
-        if integral:
-            u, v = soft_argmax(uv, self.config.softmax_beta)
-            row = soft_argmax(uz, self.config.softmax_beta)[1]
-        joints = self.back_project(u, v, row, zeta, crop_k)
-        conf = torch.sqrt(peak_uv.clamp(0.0, 1.0) * peak_uz.clamp(0.0, 1.0))
-        return joints, conf
-
-    def rel_depth(self, row: Tensor) -> Tensor:
-        """Fractional uz row -> normalised relative depth d (crop widths)."""
-        return self.config.rel_depth_min + row * self.config.bin_step
-
-    def back_project(
-        self, u: Tensor, v: Tensor, row: Tensor, zeta: Tensor, crop_k: Tensor
-    ) -> Tensor:
-        """Heatmap pixel (u, v), uz row and root zeta (N,) -> joints (N, J, 3) metres."""
-        k_hm = self.heatmap_k(crop_k)
-        z_root = torch_normalized_to_depth(zeta, crop_k, self.config.crop_px)
-        z = z_root[:, None] + self.rel_depth(row) * zeta[:, None]
-        x = (u - k_hm[:, 0, 2, None]) / k_hm[:, 0, 0, None] * z
-        y = (v - k_hm[:, 1, 2, None]) / k_hm[:, 1, 1, None] * z
-        return torch.stack([x, y, z], dim=-1)
+from privpose_ros.model.v2_codec import V2Codec, V2Config, V2Outputs
 
 
 class _Context(nn.Module):
@@ -229,11 +80,12 @@ class BlazePoseRGB(nn.Module):
 
 
 class DepthNet(nn.Module):
-    """F_depth: (N, 2, S, S) normalised depth + valid -> (N, C, S / 4, S / 4) features."""
+    """F_depth: (N, 2, S / 2, S / 2) normalised depth + valid fraction (depth_crop_to_input)
+    -> (N, C, S / 4, S / 4) features."""
 
     def __init__(self, channels: int, width: int) -> None:
         super().__init__()
-        self.stem = nn.Sequential(conv_bn(2, width, 3, 2), conv_bn(width, width, 3, 2))
+        self.stem = nn.Sequential(conv_bn(2, width, 3, 2), conv_bn(width, width, 3, 1))
         self.body = nn.Sequential(_Context(width), _Context(width))
         self.out = conv_bn(width, channels, 1)
 
@@ -276,12 +128,14 @@ class ZetaHead(nn.Module):
 def depth_crop_to_input(
     crop_depth_m: Tensor, crop_k: Tensor, crop_mask: Tensor | None = None, clip: float = 2.0
 ) -> tuple[Tensor, Tensor]:
-    """(N, 1, S, S) metres (0 / NaN = no reading) -> F_depth input (N, 2, S, S) and the crop's
-    median person zeta (N,) metres.
+    """(N, 1, S, S) metres (0 / NaN = no reading) -> F_depth input (N, 2, S / 2, S / 2) and the
+    crop's median person zeta (N,) metres.
 
     Input = ((z - z_med) / zeta_med clipped to +-``clip``, valid), z_med the median valid depth
     over the person mask (over all valid pixels where a mask has none), zeta_med = z_med * S /
-    fx_crop: depth relative to the person in crop widths, the uz maps' unit (camera-agnostic).
+    fx_crop: depth relative to the person in crop widths, the uz maps' unit (camera-agnostic);
+    then 2 x 2 averaged (the mean of the valid readings, and the valid fraction): the teacher
+    runs at half resolution, 7x cheaper to train than at full.
     """
     z = crop_depth_m[:, 0]
     valid = torch.isfinite(z) & (z > 0)
@@ -293,25 +147,44 @@ def depth_crop_to_input(
     zeta_med = z_med * z.shape[-1] / crop_k[:, 0, 0]
     norm = ((z - z_med[:, None, None]) / zeta_med[:, None, None]).clamp(-clip, clip)
     norm = torch.where(valid, norm, torch.zeros_like(norm))
-    return torch.stack([norm, valid.to(z.dtype)], dim=1), zeta_med
+    frac = F.avg_pool2d(valid.to(z.dtype)[:, None], 2)
+    mean = F.avg_pool2d(norm[:, None], 2) / frac.clamp(min=0.25)
+    return torch.cat([torch.where(frac > 0, mean, torch.zeros_like(mean)), frac], 1), zeta_med
+
+
+def _scaled_softmax(logits: Tensor, mass: float) -> Tensor:
+    """Softmax over each map's cells (N, J, H, W), times ``mass`` (V2Config.map_mass)."""
+    n, j = logits.shape[:2]
+    return mass * torch.softmax(logits.reshape(n, j, -1), dim=-1).reshape(logits.shape)
 
 
 def _maps(m: V2Net | V2Deployable, feats: Tensor, crop_k: Tensor, prior_m: Tensor) -> V2Outputs:
-    uv, uz = m.head(feats)
-    return {"uv": uv, "uz": uz, "zeta_m": m.zeta(feats, crop_k, m.config.crop_px, prior_m)}
+    """Head logits -> uv / uz maps (softmax over each map, scaled to the target's mass), zeta."""
+    uv_logits, uz_logits = m.head(feats)
+    mass_uv, mass_uz = m.config.map_mass
+    return {
+        "uv": _scaled_softmax(uv_logits, mass_uv),
+        "uz": _scaled_softmax(uz_logits, mass_uz),
+        "uv_logits": uv_logits,
+        "uz_logits": uz_logits,
+        "zeta_m": m.zeta(feats, crop_k, m.config.crop_px, prior_m),
+    }
 
 
-def _rgb_maps(m: V2Net | V2Deployable, crop_rgb_nhwc: Tensor, crop_k: Tensor) -> V2Outputs:
-    """F_rgb [-> F_hall -> Fusion] -> head: the deployable path, shared by both classes."""
-    assert m.f_rgb is not None
-    with torch.set_grad_enabled(torch.is_grad_enabled() and m.config.train_rgb_backbone):
-        rgb = m.f_rgb(crop_rgb_nhwc)
+def _rgb_maps(m: V2Net | V2Deployable, rgb: Tensor, crop_k: Tensor) -> V2Outputs:
+    """F_rgb's features (N, C, h, h) [-> F_hall -> Fusion] -> head: the deployable path."""
     out: V2Outputs = {"rgb_features": rgb}
     feats = rgb
     if m.f_hall is not None and m.fusion is not None:
         out["hall_features"] = hall = m.f_hall(rgb)
         feats = m.fusion(rgb, hall)
     return {**out, **_maps(m, feats, crop_k, crop_k.new_tensor(m.config.zeta_prior_m))}
+
+
+def _rgb_features(m: V2Net | V2Deployable, crop_rgb_nhwc: Tensor) -> Tensor:
+    assert m.f_rgb is not None
+    with torch.set_grad_enabled(torch.is_grad_enabled() and m.config.train_rgb_backbone):
+        return m.f_rgb(crop_rgb_nhwc)
 
 
 class V2Net(nn.Module):
@@ -352,23 +225,39 @@ class V2Net(nn.Module):
         crop_depth_m: Tensor | None = None,
         crop_mask: Tensor | None = None,
     ) -> V2Outputs:
-        """Maps ``uv``, ``uz``, ``zeta_m`` and the branch features. RGB (N, S, S, 3) in [0, 1];
-        depth (N, 1, S, S) metres, for the depth variant and (no grad) as the privileged target
-        ``depth_features`` of rgb_hall; ``crop_mask`` (N, S, S) the person's pixels."""
-        depth_feats = None
+        """Maps ``uv``, ``uz``, ``zeta_m`` (and logits) and the branch features. RGB
+        (N, S, S, 3) in [0, 1]; depth (N, 1, S, S) metres, for the depth variant and (no grad)
+        as the privileged target ``depth_features`` of rgb_hall; ``crop_mask`` (N, S, S) the
+        person's pixels."""
+        depth_in = zeta_med = rgb = None
         if crop_depth_m is not None and self.f_depth is not None:
             depth_in, zeta_med = depth_crop_to_input(crop_depth_m, crop_k, crop_mask)
+        if crop_rgb_nhwc is not None and self.f_rgb is not None:
+            rgb = _rgb_features(self, crop_rgb_nhwc)
+        return self.forward_features(crop_k, rgb, depth_in, zeta_med)
+
+    def forward_features(
+        self,
+        crop_k: Tensor,
+        rgb_features: Tensor | None = None,
+        depth_input: Tensor | None = None,
+        zeta_med_m: Tensor | None = None,
+    ) -> V2Outputs:
+        """:meth:`forward_train` from F_rgb's features (N, C, h, h) and F_depth's input with its
+        median zeta (:func:`depth_crop_to_input`) computed beforehand (train/v2_cache.py)."""
+        depth_feats = None
+        if depth_input is not None and zeta_med_m is not None and self.f_depth is not None:
             if self.config.variant == "depth":
-                depth_feats = self.f_depth(depth_in)
+                depth_feats = self.f_depth(depth_input)
                 return {
-                    **_maps(self, depth_feats, crop_k, zeta_med),
+                    **_maps(self, depth_feats, crop_k, zeta_med_m),
                     "depth_features": depth_feats,
                 }
             with torch.no_grad():
-                depth_feats = self.f_depth(depth_in)
-        if self.config.variant == "depth" or crop_rgb_nhwc is None:
+                depth_feats = self.f_depth(depth_input)
+        if self.config.variant == "depth" or rgb_features is None:
             raise PrivposeInputError(f"variant {self.config.variant} needs its input image")
-        out = _rgb_maps(self, crop_rgb_nhwc, crop_k)
+        out = _rgb_maps(self, rgb_features, crop_k)
         return out if depth_feats is None else {**out, "depth_features": depth_feats}
 
     def decode(self, outputs: V2Outputs, crop_k: Tensor) -> tuple[Tensor, Tensor]:
@@ -395,4 +284,5 @@ class V2Deployable(nn.Module):
         self.head, self.zeta = net.head, net.zeta
 
     def forward(self, crop_rgb_nhwc: Tensor, crop_k: Tensor) -> tuple[Tensor, Tensor]:
-        return self.codec.decode(_rgb_maps(self, crop_rgb_nhwc, crop_k), crop_k)
+        maps = _rgb_maps(self, _rgb_features(self, crop_rgb_nhwc), crop_k)
+        return self.codec.decode(maps, crop_k)

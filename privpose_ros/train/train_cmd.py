@@ -15,6 +15,9 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
+
+from privpose_ros.core.camera import CameraIntrinsics
 from privpose_ros.train.config import STAGES, TrainConfig, load_config
 
 LOG = logging.getLogger(__name__)
@@ -36,6 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--v2", action="store_true", help="a v2 recipe (implied by `model: v2` in the YAML)"
     )
+    parser.add_argument(
+        "--real-dir",
+        default="../shared/data",
+        help="v2: real data root whose real2d photos (boxes from the front end, no labels) feed "
+        "the distillation term when the recipe's data.real_passes > 0",
+    )
 
 
 def ensure_dataset(root: str, cfg: TrainConfig, frames: int, seed: int) -> None:
@@ -51,6 +60,30 @@ def ensure_dataset(root: str, cfg: TrainConfig, frames: int, seed: int) -> None:
     write_dataset(path, synth, frames, seed)
 
 
+def real_photos(root: str | Path) -> list[tuple[np.ndarray, CameraIntrinsics, np.ndarray]]:
+    """Every real2d photo under ``root`` with the front end's person boxes (labels unused);
+    none (and a warning) when the folder is missing."""
+    from privpose_ros.data.real import load_rgb, read_real2d_set, resolve_real_dirs
+    from privpose_ros.runtime.people import FrontEndConfig, PeopleEstimator
+    from privpose_ros.train.real_eval import guess_intrinsics
+
+    try:
+        sets = resolve_real_dirs(root).get("real2d", {})
+    except FileNotFoundError as err:
+        LOG.warning("no real photos for the distillation term: %s", err)
+        return []
+    photos = []
+    with PeopleEstimator(FrontEndConfig(detect_every_n=1)) as front:
+        for folder in sets.values():
+            for image in read_real2d_set(folder):
+                rgb, k = load_rgb(image.image_path), guess_intrinsics(image.width, image.height)
+                boxes = [p.box_px for p in front.estimate(rgb, k).persons if p.box_px is not None]
+                if boxes:
+                    photos.append((rgb, k, np.stack(boxes)))
+    LOG.info("%d real photos, %d people", len(photos), sum(len(p[2]) for p in photos))
+    return photos
+
+
 def run(args: argparse.Namespace) -> int:
     if args.refine:
         from privpose_ros.train.refine_train import run_refine_train
@@ -58,10 +91,12 @@ def run(args: argparse.Namespace) -> int:
         return run_refine_train(args)
     if not args.config:
         raise ValueError("--config is required (e.g. config/train/default.yaml) unless --refine")
-    from privpose_ros.train.v2_train import is_v2_yaml, run_v2
+    from privpose_ros.train.v2_train import is_v2_yaml, load_recipe, run_v2
 
     if getattr(args, "v2", False) or is_v2_yaml(args.config):
-        return run_v2(args.config, args.stages, args.out_dir)
+        real = load_recipe(args.config).data.real_passes > 0
+        photos = real_photos(args.real_dir) if real else None
+        return run_v2(args.config, args.stages, args.out_dir, photos)
     from privpose_ros.train.data_io import load_frames
     from privpose_ros.train.evaluate import evaluate, load_model
     from privpose_ros.train.loop import barrier, setup_runtime, train_stage

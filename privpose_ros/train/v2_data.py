@@ -1,12 +1,9 @@
-"""On-the-fly person crops for the v2 recipe (train/v2_train.py).
+"""Person crops for the v2 recipe (train/v2_train.py, train/v2_cache.py).
 
-Every epoch renders a fresh pool of ``frames_per_epoch`` synthetic frames (frames
-``epoch * frames_per_epoch ..`` of the ``train_seed`` stream), crops every visible person from a
-*jittered* label box (log-normal scale, Gaussian centre shift: a detector's box) and shuffles the
-crops; step ``s`` of the epoch takes crops ``s * B .. (s + 1) * B`` of that order. When the
-frames hold fewer than ``steps_per_epoch * B`` people they are cropped again with new jitter
-(cropping costs ~0.5 ms a crop, rendering ~70 ms a frame at 640x480). Everything is keyed by
-(seed, epoch), so a resumed run sees exactly the batches an uninterrupted one would.
+Training crops are cut around *jittered* label boxes (log-normal scale, Gaussian centre shift: a
+detector's box; :func:`jitter_box_px`) of every visible person (:func:`crops_of_frames`) and
+cached once with F_rgb's features (train/v2_cache.py: ``cache_frames`` frames of the
+``train_seed`` stream, ``cache_passes`` crops of each person).
 
 The validation set is ``val_frames`` frames of the held-out ``val_seed`` stream, cropped from the
 label boxes without jitter (the "ground-truth boxes" protocol).
@@ -45,7 +42,9 @@ class V2DataConfig:
     block_size: int = 8
     train_seed: int = 1
     val_seed: int = 90001
-    frames_per_epoch: int = 64
+    cache_frames: int = 2400  # training frames rendered once (train/v2_cache.py)
+    cache_passes: int = 2  # crops of every person, each with new box and colour jitter
+    real_passes: int = 0  # crops of every real photo's person (distillation only); 0: none
     val_frames: int = 64
     jitter_scale: float = 0.1  # std of log(box scale)
     jitter_shift: float = 0.08  # std of the centre shift, fraction of the box width / height
@@ -54,8 +53,10 @@ class V2DataConfig:
     def __post_init__(self) -> None:
         if self.train_seed == self.val_seed:
             raise PrivposeInputError("data.train_seed and data.val_seed must differ")
-        if self.frames_per_epoch < 1 or self.val_frames < 1:
-            raise PrivposeInputError("data.frames_per_epoch and data.val_frames must be >= 1")
+        if self.cache_frames < 1 or self.cache_passes < 1 or self.val_frames < 1:
+            raise PrivposeInputError("data.cache_frames, cache_passes, val_frames must be >= 1")
+        if self.real_passes < 0:
+            raise PrivposeInputError("data.real_passes must be >= 0")
         if self.jitter_scale < 0 or self.jitter_shift < 0:
             raise PrivposeInputError("data.jitter_scale and data.jitter_shift must be >= 0")
 
@@ -99,59 +100,6 @@ def crops_of_frames(
             box = jitter_box_px(box, rng, scale_std, shift_std)
         crops.append(person_crop(frames, f, p, box, crop_px))
     return stack_person_crops(crops, crop_px)
-
-
-class CropStream:
-    """The training batches of one stage: ``batch(step)`` for global step ``step``."""
-
-    def __init__(
-        self,
-        data: V2DataConfig,
-        crop_px: int,
-        batch_size: int,
-        steps_per_epoch: int,
-        rank: int = 0,
-        world: int = 1,
-    ) -> None:
-        if batch_size < world or steps_per_epoch < 1:
-            raise PrivposeInputError("need batch_size >= world size and steps_per_epoch >= 1")
-        self.data, self.crop_px, self.batch_size = data, crop_px, batch_size
-        self.steps_per_epoch, self.rank, self.world = steps_per_epoch, rank, world
-        self.generator = SyntheticGenerator(data.synth())
-        self._epoch = -1
-        self._pool: PersonCropBatch | None = None
-        self._order = np.zeros(0, np.int64)
-
-    def _load_epoch(self, epoch: int) -> None:
-        d = self.data
-        frames = self.generator.batch(d.frames_per_epoch, d.train_seed, epoch * d.frames_per_epoch)
-        rng = np.random.default_rng([d.train_seed, epoch])
-        need = self.steps_per_epoch * self.batch_size
-        passes: list[PersonCropBatch] = []
-        while sum(len(p) for p in passes) < need:  # more crops: the same people, new jitter
-            passes.append(
-                crops_of_frames(frames, self.crop_px, rng, d.jitter_scale, d.jitter_shift)
-            )
-            if len(passes[-1]) == 0:
-                raise PrivposeInputError(f"epoch {epoch}: no visible person in the frames")
-        pool = PersonCropBatch(
-            **{k: np.concatenate([getattr(p, k) for p in passes]) for k in passes[0].__dict__}
-        )
-        self._epoch, self._pool = epoch, pool
-        self._order = rng.permutation(len(pool))[:need]
-
-    def batch(self, step: int) -> PersonCropBatch:
-        """This rank's share (every ``world``-th crop) of global batch ``step``."""
-        epoch, offset = divmod(step, self.steps_per_epoch)
-        if epoch != self._epoch:
-            self._load_epoch(epoch)
-        assert self._pool is not None
-        idx = self._order[offset * self.batch_size : (offset + 1) * self.batch_size]
-        return _take(self._pool, idx[self.rank :: self.world])
-
-
-def _take(crops: PersonCropBatch, idx: np.ndarray) -> PersonCropBatch:
-    return PersonCropBatch(**{k: v[idx] for k, v in crops.__dict__.items()})
 
 
 def validation_crops(data: V2DataConfig, crop_px: int) -> PersonCropBatch:

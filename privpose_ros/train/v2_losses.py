@@ -1,8 +1,12 @@
 """Losses and parameter groups of the v2 privileged-information model (model/v2_net.py).
 
-- heatmap loss: per-joint MSE of the ``uv`` and ``uz`` maps against the Gaussian targets;
-- coordinate loss (integral regression): soft-argmax uv (L1, heatmap widths), soft-argmax uz row
-  as normalised relative depth (L1, crop widths) and the root zeta (L1, metres);
+- heatmap loss: per-joint KL divergence of the ``uv`` and ``uz`` softmax maps from the
+  normalised Gaussian targets (nats);
+- coordinate loss (integral regression): the expected uv under the softmax map (L1, heatmap
+  widths), the expected uz row as normalised relative depth (L1, crop widths) and the root zeta
+  (L1, metres);
+- distillation loss (optional targets): the expected uv against the frozen front end's 2D on the
+  same crop (L1, heatmap widths, weighted by its confidence), on synthetic and real crops;
 - privileged loss: L2 between F_hall's features and F_depth's (detached) features.
 
 Stage 1 trains the depth variant on heatmap + coordinate losses. Stage 2 loads F_depth from
@@ -20,7 +24,8 @@ from torch import Tensor, nn
 
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.model.spdh import soft_argmax
-from privpose_ros.model.v2_net import V2Codec, V2Net, V2Outputs, V2Targets
+from privpose_ros.model.v2_codec import V2Codec, V2Outputs, V2Targets
+from privpose_ros.model.v2_net import V2Net
 
 
 @dataclass(frozen=True)
@@ -30,27 +35,46 @@ class V2LossWeights:
     rel_depth: float = 1.0
     zeta: float = 1.0
     privileged: float = 1.0
-    heatmap_gain: float = 100.0  # the Gaussian maps are mostly zero: MSE is tiny unscaled
+    distill: float = 0.5
 
 
 def _weighted_mean(per_joint: Tensor, weight: Tensor) -> Tensor:
     return (per_joint * weight).sum() / weight.sum().clamp(min=1.0)
 
 
+def _kl(logits: Tensor, target: Tensor) -> Tensor:
+    """(N, J) KL(target / sum || softmax(logits)) over each map's cells."""
+    t = target.flatten(2)
+    t = t / t.sum(-1, keepdim=True).clamp(min=1e-12)
+    log_p = torch.log_softmax(logits.flatten(2), dim=-1)
+    return (t * (torch.log(t.clamp(min=1e-12)) - log_p)).sum(-1)
+
+
 def heatmap_loss(outputs: V2Outputs, targets: V2Targets) -> Tensor:
-    """Mean over weighted joints of the per-map MSE of ``uv`` plus that of ``uz``."""
-    mse_uv = ((outputs["uv"] - targets.uv) ** 2).mean(dim=(2, 3))
-    mse_uz = ((outputs["uz"] - targets.uz) ** 2).mean(dim=(2, 3))
-    return _weighted_mean(mse_uv + mse_uz, targets.weight)
+    """Mean over weighted joints of the KL divergence of ``uv`` plus that of ``uz``."""
+    kl = _kl(outputs["uv_logits"], targets.uv) + _kl(outputs["uz_logits"], targets.uz)
+    return _weighted_mean(kl, targets.weight)
+
+
+def expected_uv(outputs: V2Outputs) -> Tensor:
+    """(N, J, 2) heatmap pixels: the mean (u, v) under each softmax uv map."""
+    u, v = soft_argmax(outputs["uv_logits"], 1.0)
+    return torch.stack([u, v], -1)
+
+
+def distill_loss(outputs: V2Outputs, uv_hm_px: Tensor, weight: Tensor, heatmap_px: int) -> Tensor:
+    """L1 (heatmap widths) of the expected uv against the front end's 2D (N, J, 2) heatmap
+    pixels, weighted (N, J) by its confidence (0: no target)."""
+    err = (expected_uv(outputs) - uv_hm_px).abs().sum(-1) / heatmap_px
+    return _weighted_mean(torch.nan_to_num(err), weight)
 
 
 def coordinate_losses(outputs: V2Outputs, targets: V2Targets, codec: V2Codec) -> dict[str, Tensor]:
-    """L1 of the soft-argmax uv (heatmap widths) and relative depth (crop widths), and of the
+    """L1 of the expected uv (heatmap widths) and relative depth (crop widths), and of the
     root zeta (metres, every sample with a root)."""
     c = codec.config
-    u, v = soft_argmax(outputs["uv"], c.softmax_beta)
-    row = soft_argmax(outputs["uz"], c.softmax_beta)[1]
-    uv_err = (torch.stack([u, v], -1) - targets.uv_hm_px).abs().sum(-1) / c.heatmap_px
+    row = soft_argmax(outputs["uz_logits"], 1.0)[1]
+    uv_err = (expected_uv(outputs) - targets.uv_hm_px).abs().sum(-1) / c.heatmap_px
     rel_err = (codec.rel_depth(row) - targets.rel_depth).abs()
     has_root = targets.weight.any(dim=1).to(targets.zeta_m.dtype)
     zeta_err = (outputs["zeta_m"] - targets.zeta_m).abs()
@@ -76,12 +100,16 @@ def v2_loss(
     targets: V2Targets,
     codec: V2Codec,
     weights: V2LossWeights | None = None,
+    distill: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, dict[str, float]]:
     """Weighted total and its parts (floats, for logging). The privileged term is added when
-    the outputs hold both ``hall_features`` and ``depth_features`` (stage 2)."""
+    the outputs hold both ``hall_features`` and ``depth_features`` (stage 2); the distillation
+    term when ``distill`` = (front-end uv (N, J, 2) heatmap pixels, confidence (N, J)) is given."""
     w = weights or V2LossWeights()
-    parts = {"heatmap": w.heatmap_gain * heatmap_loss(outputs, targets)}
+    parts = {"heatmap": heatmap_loss(outputs, targets)}
     parts.update(coordinate_losses(outputs, targets, codec))
+    if distill is not None:
+        parts["distill"] = distill_loss(outputs, *distill, codec.config.heatmap_px)
     if "hall_features" in outputs and "depth_features" in outputs:
         parts["privileged"] = privileged_loss(outputs["hall_features"], outputs["depth_features"])
     scale = {
@@ -90,6 +118,7 @@ def v2_loss(
         "rel_depth": w.rel_depth,
         "zeta": w.zeta,
         "privileged": w.privileged,
+        "distill": w.distill,
     }
     total = sum(scale[k] * v for k, v in parts.items())
     assert isinstance(total, Tensor)

@@ -6,7 +6,10 @@ coordinate losses. Stage ``rgb_hall`` loads F_depth from the stage-1 weights, fr
 Fusion and the heads with heatmap + coordinate + privileged losses. Stage ``rgb`` is the
 RGB-only baseline: the identical recipe without F_hall (so without the privileged term).
 
-Crops come on the fly from the synthetic generator (train/v2_data.py). A run is seeded (the same
+Every stage trains on one cache of crops with the frozen F_rgb's features
+(train/v2_cache.py, ``<out_dir>/cache.npz``, built on the first run; stage 2 adds the
+distillation term towards F_rgb's own BlazePose 2D on synthetic and real crops). A run is
+seeded (the same
 recipe gives the same loss curve and weights), checkpoints every ``optim.checkpoint_every``
 steps and resumes from ``<out_dir>/<stage>.ckpt.safetensors``; a stage whose weights exist is
 skipped. Outputs per stage: ``<stage>.safetensors`` (V2Net state dict; metadata: the V2Config
@@ -14,8 +17,6 @@ JSON, the recipe JSON, the stage and step count), ``<stage>.log.jsonl`` (the los
 the validation summary ``v2_summary.json`` (train/v2_eval.py keys, per variant).
 Under torchrun every rank trains on its share of each batch (DistributedDataParallel).
 
-Not here yet: the distillation term keeping the frozen front end's 2D competence (only matters
-with ``train_rgb_backbone``).
 """
 
 from __future__ import annotations
@@ -33,21 +34,17 @@ import torch
 from torch import Tensor, nn
 
 from privpose_ros.core.errors import PrivposeInputError
-from privpose_ros.model.v2_net import VARIANTS, V2Config, V2Net
+from privpose_ros.model.v2_codec import VARIANTS, V2Config
+from privpose_ros.model.v2_net import V2Net
+from privpose_ros.model.v2_weights import load_v2_weights, read_v2_weights, write_v2_weights
 from privpose_ros.train.checkpoint import load_checkpoint, save_checkpoint
 from privpose_ros.train.loop import Runtime, barrier, setup_runtime
-from privpose_ros.train.v2_data import (
-    CropStream,
-    V2DataConfig,
-    augment_rgb_nhwc,
-    crop_tensors,
-    validation_crops,
-)
+from privpose_ros.train.v2_cache import CacheStream, CropCache, Photos, cache_tensors, recipe_cache
+from privpose_ros.train.v2_data import V2DataConfig, validation_crops
 from privpose_ros.train.v2_eval import evaluate_v2
 from privpose_ros.train.v2_losses import V2LossWeights, stage2_parameters, v2_loss
 
 LOG = logging.getLogger(__name__)
-WEIGHTS_FORMAT = "privpose-v2-weights-v1"
 SUMMARY_NAME = "v2_summary.json"
 
 
@@ -56,8 +53,7 @@ class V2OptimConfig:
     """AdamW, linear warm-up then cosine decay to 2 % of ``lr``; ``steps`` per stage."""
 
     steps: dict[str, int] = field(default_factory=lambda: {s: 600 for s in VARIANTS})
-    steps_per_epoch: int = 12  # batches drawn from one epoch's pool of frames
-    batch_size: int = 8  # crops per step (all ranks together)
+    batch_size: int = 32  # crops per step (all ranks together)
     lr: float = 1e-3
     weight_decay: float = 1e-4
     warmup_steps: int = 50
@@ -100,7 +96,12 @@ class V2Recipe:
             raise PrivposeInputError("device must be cpu, cuda or auto and threads >= 1")
         if "variant" in self.net:
             raise PrivposeInputError("net.variant is set per stage; leave it out of net")
-        self.net_config("depth")  # unknown or invalid V2Config overrides fail here
+        net = self.net_config("depth")  # unknown or invalid V2Config overrides fail here
+        if not net.rgb_backbone.startswith("blazepose") or net.train_rgb_backbone:
+            raise PrivposeInputError(
+                "the v2 recipe trains on cached features of a frozen BlazePose F_rgb: use "
+                "net.rgb_backbone blazepose_lite / blazepose_full, train_rgb_backbone false"
+            )
 
     def net_config(self, stage: str) -> V2Config:
         known = {f.name for f in fields(V2Config)}
@@ -153,41 +154,7 @@ def is_v2_yaml(path: str | Path) -> bool:
 
 def save_v2_weights(path: str | Path, net: V2Net, recipe: V2Recipe, steps: int) -> None:
     """V2Net state dict as safetensors; metadata: V2Config JSON, recipe JSON, stage, steps."""
-    from safetensors.torch import save_file
-
-    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in net.state_dict().items()}
-    meta = {
-        "format": WEIGHTS_FORMAT,
-        "v2_config": json.dumps(asdict(net.config)),
-        "recipe": json.dumps(recipe.to_dict()),
-        "stage": net.config.variant,
-        "steps": str(steps),
-    }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    tmp.replace(path)
-
-
-def read_v2_weights(path: str | Path) -> tuple[V2Config, dict[str, Tensor], dict[str, str]]:
-    """(config, state dict, metadata) of a v2 weights file."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-        if meta.get("format") != WEIGHTS_FORMAT:
-            raise PrivposeInputError(f"{path} is not a privpose v2 weights file")
-        state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open API
-    return V2Config(**json.loads(meta["v2_config"])), state, meta
-
-
-def load_v2_weights(path: str | Path) -> V2Net:
-    """The V2Net a weights file describes, in eval mode."""
-    config, state, _ = read_v2_weights(path)
-    net = V2Net(config)
-    net.load_state_dict(state)
-    return net.eval()
+    write_v2_weights(path, net, {"recipe": json.dumps(recipe.to_dict()), "steps": str(steps)})
 
 
 def load_teacher_branch(net: V2Net, teacher_path: Path) -> None:
@@ -203,16 +170,16 @@ def load_teacher_branch(net: V2Net, teacher_path: Path) -> None:
 
 
 class _Forward(nn.Module):
-    """forward_train as one forward, so DistributedDataParallel sees it."""
+    """forward_features as one forward, so DistributedDataParallel sees it."""
 
     def __init__(self, net: V2Net) -> None:
         super().__init__()
         self.net = net
 
     def forward(
-        self, crop_k: Tensor, rgb: Tensor | None, depth: Tensor | None, mask: Tensor | None
+        self, crop_k: Tensor, rgb: Tensor | None, depth: Tensor | None, zeta_med_m: Tensor
     ) -> dict[str, Tensor]:
-        return self.net.forward_train(crop_k, rgb, depth, mask)
+        return self.net.forward_features(crop_k, rgb, depth, zeta_med_m)
 
 
 def build_stage_net(recipe: V2Recipe, stage: str) -> V2Net:
@@ -236,7 +203,11 @@ def _rewrite_log(path: Path, first_step: int) -> None:
 
 
 def train_stage(
-    recipe: V2Recipe, stage: str, rt: Runtime | None = None, stop_after_steps: int | None = None
+    recipe: V2Recipe,
+    stage: str,
+    cache: CropCache,
+    rt: Runtime | None = None,
+    stop_after_steps: int | None = None,
 ) -> Path | None:
     """Train (or resume) one stage and write its weights; returns their path, or None when
     ``stop_after_steps`` ended the run early (after a checkpoint at that step)."""
@@ -257,35 +228,33 @@ def train_stage(
     if rt.world > 1:
         ids = None if rt.device == "cpu" else [torch.device(rt.device).index]
         model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-    crop_px = net.config.crop_px
-    stream = CropStream(recipe.data, crop_px, o.batch_size, o.steps_per_epoch, rt.rank, rt.world)
+    stream = CacheStream(cache, o.batch_size, recipe.seed, rt.rank, rt.world)
     total = o.steps.get(stage, 1)
     end = total if stop_after_steps is None else min(total, stop_after_steps)
     net.train()
     for step in range(start, end):
         t0 = time.perf_counter()
-        crops = stream.batch(step)
-        t = crop_tensors(crops, rt.device)
+        t = cache_tensors(stream.batch(step), rt.device)
         data_s = time.perf_counter() - t0
-        rgb = None if stage == "depth" else t.crop_rgb_nhwc
-        if rgb is not None and recipe.data.augment:
-            gen = torch.Generator().manual_seed(
-                ((recipe.seed * 7 + VARIANTS.index(stage)) * 1_000_003 + step) * 64 + rt.rank
-            )
-            rgb = augment_rgb_nhwc(rgb, gen)
-        depth = None if stage == "rgb" else t.crop_depth_m
         for group in opt.param_groups:
             group["lr"] = o.lr_at(step, total)
-        out = model(t.crop_k, rgb, depth, t.crop_mask)
+        rgb = None if stage == "depth" else t["rgb_features"]
+        depth = None if stage == "rgb" else t["depth_input"]
+        out = model(t["crop_k"], rgb, depth, t["zeta_med_m"])
         with torch.no_grad():
-            targets = net.codec.encode(t.joints_cam_m, t.crop_k)
-        loss, parts = v2_loss(out, targets, net.codec, recipe.loss)
+            targets = net.codec.encode(t["joints_cam_m"], t["crop_k"])
+        distill = None
+        if stage != "depth":
+            c = net.config
+            uv_hm = (t["distill_uv_crop_px"] + 0.5) * (c.heatmap_px / c.crop_px) - 0.5
+            distill = (uv_hm, t["distill_conf"])
+        loss, parts = v2_loss(out, targets, net.codec, recipe.loss, distill)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         seconds = time.perf_counter() - t0
         if rt.is_main:
-            row = {"step": step, "loss": float(loss.detach()), **parts, "crops": len(crops)}
+            row = {"step": step, "loss": float(loss.detach()), **parts, "crops": len(t["crop_k"])}
             with log_path.open("a") as f:
                 timing = {"seconds": round(seconds, 4), "data_seconds": round(data_s, 4)}
                 f.write(json.dumps({**row, **timing}) + "\n")
@@ -329,10 +298,18 @@ def step_timing(log_path: Path) -> dict[str, float]:
     }
 
 
-def train_v2(recipe: V2Recipe, stop_after_steps: int | None = None) -> dict[str, Any]:
+def train_v2(
+    recipe: V2Recipe, stop_after_steps: int | None = None, photos: Photos | None = None
+) -> dict[str, Any]:
     """Every stage of the recipe in turn (resuming / skipping as described above), each
-    validated on the held-out crops; returns (and writes) the summary."""
+    validated on the held-out crops; returns (and writes) the summary. ``photos``: real
+    photos with person boxes for the distillation term (train/v2_cache.py)."""
     rt = setup_runtime(recipe.device)
+    cache_path = recipe.path("cache", ".npz")
+    if rt.is_main:
+        recipe_cache(cache_path, recipe.data, recipe.net_config("rgb"), recipe.seed, photos)
+    barrier(rt)
+    cache = CropCache.load(cache_path)
     summary_path = Path(recipe.out_dir) / SUMMARY_NAME
     summary: dict[str, Any] = {"variants": {}, "timing": {}}
     if summary_path.is_file():
@@ -342,7 +319,7 @@ def train_v2(recipe: V2Recipe, stop_after_steps: int | None = None) -> dict[str,
         weights = recipe.path(stage)
         if weights.is_file():
             LOG.info("%s: %s exists, skipping (delete it to retrain)", stage, weights)
-        elif train_stage(recipe, stage, rt, stop_after_steps) is None:
+        elif train_stage(recipe, stage, cache, rt, stop_after_steps) is None:
             return summary
         if not rt.is_main or stage in summary["variants"]:
             continue
@@ -366,12 +343,14 @@ def train_v2(recipe: V2Recipe, stop_after_steps: int | None = None) -> dict[str,
     return summary
 
 
-def run_v2(config: str | Path, stages: str = "", out_dir: str = "") -> int:
+def run_v2(
+    config: str | Path, stages: str = "", out_dir: str = "", photos: Photos | None = None
+) -> int:
     """`privpose train --config config/train/v2.yaml [--stages depth] [--out-dir DIR]`."""
     recipe = load_recipe(config)
     if stages:
         recipe = dataclasses.replace(recipe, stages=tuple(s.strip() for s in stages.split(",")))
     if out_dir:
         recipe = dataclasses.replace(recipe, out_dir=out_dir)
-    train_v2(recipe)
+    train_v2(recipe, photos=photos)
     return 0

@@ -18,13 +18,8 @@ from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.core.geometry import project_points_px
 from privpose_ros.data.person_crops import PersonCropBatch, person_crop, person_crop_batch
 from privpose_ros.data.synth import SynthConfig, SyntheticGenerator
-from privpose_ros.model.v2_net import (
-    V2Codec,
-    V2Config,
-    V2Deployable,
-    V2Net,
-    torch_normalized_to_depth,
-)
+from privpose_ros.model.v2_codec import V2Codec, V2Config, torch_normalized_to_depth
+from privpose_ros.model.v2_net import V2Deployable, V2Net
 from privpose_ros.train.v2_losses import stage2_parameters, v2_loss
 
 TINY = V2Config(

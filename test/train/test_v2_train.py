@@ -14,7 +14,8 @@ import torch
 
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.data.person_crops import PersonCropBatch
-from privpose_ros.train.v2_data import CropStream, crop_tensors, jitter_box_px, validation_crops
+from privpose_ros.train.v2_cache import CacheStream, CropCache
+from privpose_ros.train.v2_data import crop_tensors, jitter_box_px, validation_crops
 from privpose_ros.train.v2_eval import METRIC_KEYS, v2_metrics
 from privpose_ros.train.v2_train import (
     SUMMARY_NAME,
@@ -51,10 +52,10 @@ def _losses(path: Path) -> list[float]:
 
 def test_weights_load_back_with_identical_outputs_and_metadata(full_run) -> None:
     from privpose_ros.model.v2_net import V2Net
-    from privpose_ros.train.v2_train import load_v2_weights
+    from privpose_ros.model.v2_weights import load_v2_weights
 
     recipe, _ = full_run
-    val = validation_crops(recipe.data, 64)
+    val = validation_crops(recipe.data, 256)
     t = crop_tensors(PersonCropBatch(**{k: v[:3] for k, v in val.__dict__.items()}))
     for stage in STAGES:
         path = recipe.path(stage)
@@ -122,20 +123,61 @@ def test_resume_from_a_checkpoint_gives_the_uninterrupted_weights(full_run, tmp_
         assert _losses(recipe.path(stage, ".log.jsonl")) == _losses(full.path(stage, ".log.jsonl"))
 
 
-def test_crop_stream_is_keyed_by_step_and_splits_ranks() -> None:
-    data = load_recipe(TINY_YAML).data
-    a = CropStream(data, 64, batch_size=4, steps_per_epoch=3)
-    b = CropStream(data, 64, batch_size=4, steps_per_epoch=3)
-    late = b.batch(4)  # epoch 1 first: no dependence on what came before
-    np.testing.assert_array_equal(a.batch(0).rgb, b.batch(0).rgb)
-    np.testing.assert_array_equal(a.batch(4).k_crop, late.k_crop)
-    assert len(late) == 4 and not np.array_equal(a.batch(0).k_crop, late.k_crop)
-    halves = [CropStream(data, 64, 4, 3, rank=r, world=2).batch(1) for r in (0, 1)]
-    whole = a.batch(1)
-    assert [len(h) for h in halves] == [2, 2]
-    np.testing.assert_array_equal(
-        np.concatenate([halves[0].k_crop[:1], halves[1].k_crop[:1]]), whole.k_crop[:2]
+def _numbered_cache(m: int) -> CropCache:
+    """A cache whose entry i holds i in its zeta (no rendering)."""
+    return CropCache(
+        rgb_features=np.zeros((m, 2, 4, 4), np.float16),
+        depth_input=np.zeros((m, 2, 8, 8), np.float16),
+        zeta_med_m=np.arange(m, dtype=np.float32),
+        crop_k=np.tile(np.eye(3, dtype=np.float32), (m, 1, 1)),
+        joints_cam_m=np.zeros((m, 26, 3), np.float32),
+        distill_uv_crop_px=np.zeros((m, 26, 2), np.float32),
+        distill_conf=np.zeros((m, 26), np.float32),
     )
+
+
+def test_cache_stream_is_keyed_by_step_and_splits_ranks(tmp_path) -> None:
+    cache = _numbered_cache(10)
+    a, b = CacheStream(cache, 4, seed=3), CacheStream(cache, 4, seed=3)
+    late = b.batch(5)  # epoch 2 first: no dependence on what came before
+    assert a.steps_per_epoch == 2
+    np.testing.assert_array_equal(a.batch(0).zeta_med_m, b.batch(0).zeta_med_m)
+    np.testing.assert_array_equal(a.batch(5).zeta_med_m, late.zeta_med_m)
+    epoch = np.concatenate([a.batch(0).zeta_med_m, a.batch(1).zeta_med_m])
+    assert len(set(epoch.tolist())) == 8  # an epoch draws without replacement
+    halves = [CacheStream(cache, 4, 3, rank=r, world=2).batch(1) for r in (0, 1)]
+    assert [len(h) for h in halves] == [2, 2]
+    together = np.concatenate([h.zeta_med_m for h in halves])
+    np.testing.assert_array_equal(np.sort(together), np.sort(a.batch(1).zeta_med_m))
+    path = tmp_path / "cache.npz"
+    cache.save(path)
+    back = CropCache.load(path)
+    np.testing.assert_array_equal(back.zeta_med_m, cache.zeta_med_m)
+    assert back.rgb_features.dtype == np.float16
+    with pytest.raises(PrivposeInputError):
+        CacheStream(cache, 11, seed=0)
+
+
+def test_cache_holds_features_and_front_end_2d_of_each_crop(full_run) -> None:
+    recipe, _ = full_run
+    cache = CropCache.load(recipe.path("cache", ".npz"))
+    m = len(cache)
+    assert m >= 8 and cache.rgb_features.shape == (m, 32, 64, 64)
+    assert cache.depth_input.shape == (m, 2, 128, 128)
+    k = cache.crop_k.astype(np.float64)
+    joints = cache.joints_cam_m.astype(np.float64)
+    uvw = np.einsum("mij,mkj->mki", k, joints)
+    label_px = uvw[..., :2] / uvw[..., 2:]
+    sure = cache.distill_conf > 0.8
+    err_px = np.linalg.norm(cache.distill_uv_crop_px - label_px, axis=-1)[sure]
+    # BlazePose's 2D on the synthetic crops is close to the labels (median ~8 of 256 px)
+    assert sure.sum() > 20 and np.median(err_px) < 20.0
+    # the teacher's prior: the median person depth's zeta, close to the root's
+    root_zeta = joints[:, 0, 2] * 256 / k[:, 0, 0]
+    assert np.median(np.abs(cache.zeta_med_m - root_zeta) / root_zeta) < 0.1
+
+
+def test_box_jitter_has_the_configured_spread() -> None:
     rng = np.random.default_rng(0)
     boxes = np.stack(
         [jitter_box_px(np.array([100.0, 50.0, 140.0, 150.0]), rng, 0.1, 0.05) for _ in range(500)]
@@ -181,6 +223,8 @@ def test_recipe_validation_and_the_yaml_marker() -> None:
         recipe_from_dict({"model": "v2", "stages": ["rgb", "teacher"]})
     with pytest.raises(PrivposeInputError):
         recipe_from_dict({"model": "v2", "data": {"train_seed": 5, "val_seed": 5}})
+    with pytest.raises(PrivposeInputError, match="frozen BlazePose"):
+        recipe_from_dict({"model": "v2", "net": {"rgb_backbone": "conv"}})
 
 
 def test_stage2_refuses_to_run_without_the_teacher(tmp_path) -> None:
