@@ -3,7 +3,9 @@
 Each backend runs in its own spawned process, so its peak RSS (``resource.getrusage``) is its
 own. Per frame it times preprocessing, the model call and postprocessing separately, and the
 whole ``estimate`` call separately, interleaved so machine noise hits all of them alike.
-Input frames come from a picklable callable of the caller, run in a spawned process of its own
+With ``v2_lifter`` the v2 lifter (runtime/v2_lifter.py) is timed too, per person at batch 1 and
+4 on ONNX Runtime and on torch (``V2Lifter.lift``: crops + model). Input frames come from a
+picklable callable of the caller, run in a spawned process of its own
 (``privpose bench`` renders them with the synthetic generator at 640x480; this layer may not
 import the data layer), so the rendering's memory never counts towards a backend's peak RSS.
 """
@@ -34,7 +36,8 @@ LOG = logging.getLogger(__name__)
 class BenchConfig:
     """``frames`` timed frames after ``warmup`` untimed ones; ``batch`` > 1 also times the model
     on batches of that size; ``weights_path`` None uses the shipped weights or, when absent, a
-    randomly initialised default-size model (same cost)."""
+    randomly initialised default-size model (same cost); ``v2_lifter`` also times the v2 lifter
+    (shipped rgb_hall weights or a random-init V2Config(), same cost) with ``threads`` (0: 2)."""
 
     frames: int = 200
     warmup: int = 20
@@ -46,6 +49,7 @@ class BenchConfig:
     device: str = "cpu"
     enable_fp16: bool = False
     cache_dir: Path | None = None
+    v2_lifter: bool = True
 
     def __post_init__(self) -> None:
         if self.frames < 1 or self.warmup < 0 or self.batch < 1 or self.threads < 0:
@@ -142,6 +146,54 @@ def bench_backend(
     return result
 
 
+V2_BACKENDS, V2_BATCHES = ("onnxruntime", "torch"), (1, 4)
+
+
+def bench_v2_lifter(
+    config: BenchConfig, workdir: Path, rgb: np.ndarray, k: CameraIntrinsics
+) -> dict:
+    """Milliseconds per person of ``V2Lifter.lift`` (crops + one batched model run) at each of
+    ``V2_BATCHES`` persons, per backend of ``V2_BACKENDS`` (in a spawned child of run_bench)."""
+    from privpose_ros.core.pose import PersonPose
+    from privpose_ros.model.v2_codec import V2Config
+    from privpose_ros.model.v2_net import V2Net
+    from privpose_ros.model.v2_weights import read_v2_weights, write_v2_weights
+    from privpose_ros.runtime.v2_lifter import SHIPPED_WEIGHTS, V2Lifter, V2LifterConfig
+
+    weights, label = SHIPPED_WEIGHTS, str(SHIPPED_WEIGHTS)
+    try:
+        read_v2_weights(weights)
+    except PrivposeInputError:  # not trained yet (or an older format): the same cost
+        weights, label = workdir / "v2_random.safetensors", "random-init V2Config()"
+        write_v2_weights(weights, V2Net(V2Config()))
+    h, w = rgb.shape[:2]
+    n = max(V2_BATCHES)
+    boxes = [(w * (i + 0.2) / n, 0.2 * h, w * (i + 0.8) / n, 0.9 * h) for i in range(n)]
+    persons = tuple(PersonPose(np.zeros((26, 3)), np.ones(26), box_px=np.array(b)) for b in boxes)
+    threads = config.threads or 2
+    results: dict[str, dict] = {}
+    for name in V2_BACKENDS:
+        lifter_config = V2LifterConfig(
+            weights, name, "cpu", threads, cache_dir=workdir / "v2", max_persons=n
+        )
+        try:
+            lifter = V2Lifter(lifter_config)
+        except (MissingDependencyError, ImportError, RuntimeError) as exc:
+            results[name] = {"skipped": str(exc)}
+            continue
+        results[name] = {}
+        for batch in V2_BATCHES:
+            times = []
+            for i in range(config.warmup + max(1, config.frames // batch)):
+                t0 = time.perf_counter()
+                lifter.lift(rgb, k, persons[:batch])
+                if i >= config.warmup:
+                    times.append((time.perf_counter() - t0) / batch)
+            results[name][f"batch{batch}_ms_per_person"] = percentiles_ms(times)
+        lifter.close()
+    return {"weights": label, "threads": threads, "device": "cpu", "backends": results}
+
+
 def _machine() -> dict:
     cpu = platform.processor()
     try:
@@ -205,6 +257,9 @@ def run_bench(config: BenchConfig, frame_source: FrameSource) -> dict:
             for name in cfg.backends:
                 LOG.info("benchmarking %s", name)
                 results[name] = pool.apply(bench_backend, (name, cfg, weights, onnx_path, frames))
+            if cfg.v2_lifter:
+                LOG.info("benchmarking the v2 lifter")
+                v2 = pool.apply(bench_v2_lifter, (cfg, workdir, *frames[0]))
     report = {
         "machine": _machine(),
         "weights": weights_label,
@@ -215,6 +270,8 @@ def run_bench(config: BenchConfig, frame_source: FrameSource) -> dict:
         "threads": config.threads,
         "backends": results,
     }
+    if config.v2_lifter:
+        report["v2_lifter"] = v2
     ran = {k: v for k, v in results.items() if "skipped" not in v}
     if "torch" in ran and "onnxruntime" in ran:
         report["torch_over_onnxruntime_model_p50"] = round(

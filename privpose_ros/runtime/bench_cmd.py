@@ -42,6 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--frontend: one, default auto)",
     )
     parser.add_argument("--weights", type=Path, help="model safetensors (default: shipped)")
+    parser.add_argument(
+        "--v2-lifter",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time the v2 lifter per person (onnxruntime and torch, batch 1 and 4)",
+    )
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (onnxruntime, torch)")
     parser.add_argument("--fp16", action="store_true", help="enable_fp16 (GPU backends)")
     parser.add_argument("--cache-dir", type=Path, help="engine/ONNX cache (default: temporary)")
@@ -106,6 +112,13 @@ def _table(report: dict) -> str:
             f"{r['facade_ms']['p50']:7.2f}/{r['facade_ms']['p95']:<7.2f} "
             f"{r['peak_rss_mib']:8.1f}"
         )
+    for name, r in report.get("v2_lifter", {}).get("backends", {}).items():
+        per = (
+            "skipped"
+            if "skipped" in r
+            else ", ".join(f"{key.split('_')[0]} {value['p50']:.2f}" for key, value in r.items())
+        )
+        lines.append(f"v2 lifter {name}: ms per person p50 {per}")
     return "\n".join(lines)
 
 
@@ -238,6 +251,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         enable_fp16=args.fp16,
         cache_dir=args.cache_dir,
+        v2_lifter=args.v2_lifter,
     )
     # rendered in a process of its own: the rendering's memory is not a backend's peak RSS
     report = run_bench(config, functools.partial(generator_frames, args.width, args.height, 16))

@@ -5,10 +5,13 @@ so the three give the same answers for the same frame and parameters:
 
 1. the front end (:class:`~privpose_ros.runtime.people.PeopleEstimator`) finds every person,
    with 2D joints and monocular metric 3D;
+   with ``PipelineConfig.lifter`` set, the v2 model (:class:`~privpose_ros.runtime.v2_lifter.
+   V2Lifter`, one batched run on every person's crop) replaces each person's monocular 3D, so
+   everything below (RGB-only output, the depth path's fallback skeleton) starts from it;
 2. with a depth image registered to the colour one, each person's 2D joints are lifted with it
    and refined (:class:`~privpose_ros.refine.pipeline.RefinementPipeline`); joints without a
-   depth reading keep the monocular 3D, moved by the person's median monocular-to-depth offset
-   so both parts of one skeleton agree, at half their RGB confidence; a limb bone whose
+   depth reading keep the monocular (or v2) 3D, moved by the person's median monocular-to-depth
+   offset so both parts of one skeleton agree, at half their RGB confidence; a limb bone whose
    depth-placed length disagrees with the RGB skeleton's (scaled by the person's depth-measured
    torso) by more than x0.75-1.33 is rebuilt from the RGB bone (a hand on a hip, an elbow lifted
    onto the torso behind it);
@@ -32,6 +35,7 @@ from privpose_ros.core.joints import CANONICAL
 from privpose_ros.core.pose import PersonPose, PoseResult
 from privpose_ros.refine.pipeline import RefineConfig, RefinementPipeline
 from privpose_ros.runtime.people import FrontEndConfig, PeopleEstimator
+from privpose_ros.runtime.v2_lifter import V2Lifter, V2LifterConfig
 from privpose_ros.track.smoothing import PoseSmoother, SmoothingConfig
 from privpose_ros.track.tracker import PersonTracker, TrackerConfig
 
@@ -41,12 +45,14 @@ LOG = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class PipelineConfig:
     """``refine`` None: no depth refinement (RGB-only 3D even with depth); ``tracking`` None:
-    ids are detection ranks per frame; ``smoothing`` None (or without tracking): raw joints."""
+    ids are detection ranks per frame; ``smoothing`` None (or without tracking): raw joints;
+    ``lifter`` None: the front end's monocular 3D, else the v2 model's 3D for every person."""
 
     frontend: FrontEndConfig = field(default_factory=FrontEndConfig)
     refine: RefineConfig | None = field(default_factory=RefineConfig)
     tracking: TrackerConfig | None = field(default_factory=TrackerConfig)
     smoothing: SmoothingConfig | None = field(default_factory=SmoothingConfig)
+    lifter: V2LifterConfig | None = None
 
 
 def _with_depth_offsets(refined: PersonPose, mono: PersonPose) -> PersonPose:
@@ -115,6 +121,7 @@ class PosePipeline:
     def __init__(self, config: PipelineConfig = PipelineConfig()) -> None:
         self.config = config
         self.people = PeopleEstimator(config.frontend)
+        self.lifter = V2Lifter(config.lifter) if config.lifter is not None else None
         self.refiner = RefinementPipeline(config.refine) if config.refine is not None else None
         self.tracker = PersonTracker(config.tracking) if config.tracking is not None else None
         use_smoothing = config.smoothing is not None and self.tracker is not None
@@ -160,8 +167,12 @@ class PosePipeline:
             "landmarks_ms": self.people.times.landmarks_ms,
             "monocular_3d_ms": self.people.times.lifting_ms,
         }
-        t0 = time.perf_counter()
         persons = result.persons
+        t0 = time.perf_counter()
+        if self.lifter is not None and persons:
+            persons = self.lifter.lift(rgb, intrinsics, persons)
+        times["lifter_ms"] = (time.perf_counter() - t0) * 1e3
+        t0 = time.perf_counter()
         if depth_mm is not None and self.refiner is not None and persons:
             persons = self._refine(persons, depth_mm, intrinsics)
         t1 = time.perf_counter()
@@ -193,6 +204,8 @@ class PosePipeline:
 
     def close(self) -> None:
         self.people.close()
+        if self.lifter is not None:
+            self.lifter.close()
 
     def __enter__(self) -> PosePipeline:
         return self

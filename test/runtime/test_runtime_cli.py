@@ -42,3 +42,10 @@ def test_bench_command_json(tiny_weights, tmp_path, capsys) -> None:
             assert 0 < p50 <= p95 <= p99, (name, stage)
         assert result["peak_rss_mib"] >= result["peak_rss_before_backend_mib"] > 0
     assert report["torch_over_onnxruntime_model_p50"] > 0
+    v2 = report["v2_lifter"]
+    assert v2["threads"] == 2 and v2["device"] == "cpu" and v2["weights"]
+    assert set(v2["backends"]) == {"onnxruntime", "torch"}
+    for name, result in v2["backends"].items():
+        assert set(result) == {"batch1_ms_per_person", "batch4_ms_per_person"}, name
+        for key, times in result.items():
+            assert 0 < times["p50"] <= times["p95"] <= times["p99"], (name, key)

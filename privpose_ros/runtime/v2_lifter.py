@@ -1,0 +1,318 @@
+"""The v2 model as the 3D stage of the front end: one person crop in, metric 3D joints out.
+
+:class:`V2Lifter` takes the front end's persons (:class:`~privpose_ros.runtime.people.
+PeopleEstimator`: 2D joints and the box of their extent, in source pixels), cuts every person's
+``crop_px`` x ``crop_px`` crop around that box (grown by ``margin``,
+:func:`~privpose_ros.core.crop.crop_box_from_person_box`), gives each crop its own pinhole
+intrinsics (:meth:`~privpose_ros.core.crop.CropBox.intrinsics`) and runs the deployable v2 model
+(:class:`~privpose_ros.model.v2_net.V2Deployable`) on all crops in one batch. Each person's
+``joints_cam_m`` become the v2 joints: metres in the optical frame of the source camera (the
+crop camera shares its frame: a crop only scales and shifts the image plane).
+
+Confidence: the v2 map peak (how sure the model is of the joint's crop position and depth) times
+the front end's 2D confidence (BlazePose visibility: low for occluded or out-of-image joints,
+which the crop model cannot tell from the crop alone). Both lie in [0, 1], so the product does;
+a joint is only trusted when both stages trust it, and downstream weighting (depth refinement's
+``min`` with the depth confidence, the tracker, the smoother) keeps working on one scale.
+
+Distorted cameras: the crop is cut from the raw image around the raw-pixel box and its
+intrinsics are the pinhole part of the camera model (distortion is ignored), so the joints come
+out in the ideal pinhole frame of ``K``. That is exact for rectified images and for cameras with
+negligible distortion; with strong distortion the error grows towards the image border, so
+rectify first (``image_proc``) for wide-angle lenses.
+
+The ONNX export is made once per weights file and code version and cached on disk
+(``<cache_dir>/v2_onnx/v2_<key>.onnx``, keyed by the weights' SHA-256, the privpose code version,
+the torch version and the opset), so a second start reuses it. ``backend="torch"`` runs the
+torch module itself (no export).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import time
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from privpose_ros.core.cache import default_cache_dir
+from privpose_ros.core.camera import CameraIntrinsics
+from privpose_ros.core.crop import DEFAULT_MARGIN, crop_box_from_person_box
+from privpose_ros.core.errors import PrivposeInputError, optional_import
+from privpose_ros.core.frame import check_rgb
+from privpose_ros.core.pose import PersonPose
+from privpose_ros.runtime.engine_cache import atomic_write, code_version, file_sha256
+from privpose_ros.runtime.graph import GRAPH_BACKENDS, GraphRunner, open_graph
+from privpose_ros.runtime.model_source import temporary_export_dir, writable_dir
+
+LOG = logging.getLogger(__name__)
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+SHIPPED_WEIGHTS = WEIGHTS_DIR / "rgb_hall.safetensors"
+V2_OPSET = 17
+INPUT_NAMES = ("crop_rgb", "crop_k")
+OUTPUT_NAMES = ("joints_cam_m", "confidence")
+TRAIN_HINT = (
+    "train them with `privpose train --config config/train/v2.yaml` (it writes "
+    "<out_dir>/rgb_hall.safetensors) and pass that file as the lifter's weights_path"
+)
+PARITY_TOLERANCE_M = 1e-3  # a fresh export must match torch this closely on random crops
+
+
+@dataclass(frozen=True)
+class V2LifterConfig:
+    """``weights_path``: v2 weights of the ``rgb`` or ``rgb_hall`` stage (None: the shipped
+    ``privpose_ros/weights/rgb_hall.safetensors``). ``backend``/``device``/``threads``/
+    ``enable_fp16``: where the model runs (:func:`~privpose_ros.runtime.graph.open_graph`;
+    "torch" runs the torch module). ``cache_dir``: exported ONNX and TensorRT engines (None:
+    ``$XDG_CACHE_HOME/privpose``). ``max_persons``: largest batch of one run (TensorRT profile;
+    more persons run in several batches). ``margin``: crop side / larger person box side."""
+
+    weights_path: Path | None = None
+    backend: str = "auto"
+    device: str = "cpu"
+    threads: int = 0
+    enable_fp16: bool = False
+    cache_dir: Path | None = None
+    max_persons: int = 6
+    margin: float = DEFAULT_MARGIN
+
+    def __post_init__(self) -> None:
+        if self.backend not in GRAPH_BACKENDS:
+            raise PrivposeInputError(
+                f"backend must be one of {GRAPH_BACKENDS}, got {self.backend!r}"
+            )
+        if not 1 <= int(self.max_persons) <= 32 or int(self.threads) < 0:
+            raise PrivposeInputError(
+                f"max_persons must be in [1, 32] and threads >= 0, got {self.max_persons}, "
+                f"{self.threads}"
+            )
+        if not 1.0 <= float(self.margin) <= 4.0:
+            raise PrivposeInputError(f"margin must be in [1, 4], got {self.margin}")
+
+    @property
+    def weights(self) -> Path:
+        return Path(self.weights_path) if self.weights_path is not None else SHIPPED_WEIGHTS
+
+
+def load_deployable(path: Path):  # noqa: ANN201 - a V2Deployable (torch stays lazily imported)
+    """The eval-mode V2Deployable of a weights file, with errors that say how to get one."""
+    from privpose_ros.model.v2_net import V2Deployable
+    from privpose_ros.model.v2_weights import load_v2_weights
+
+    if not Path(path).is_file():
+        raise PrivposeInputError(f"v2 weights {path} not found; {TRAIN_HINT}")
+    try:
+        net = load_v2_weights(path)
+    except PrivposeInputError as exc:
+        raise PrivposeInputError(f"{exc} (an older weights format?); {TRAIN_HINT}") from exc
+    if net.config.variant == "depth":
+        raise PrivposeInputError(
+            f"{path} holds the depth teacher (stage 'depth'), which needs depth and is not "
+            "deployable; use the weights of the rgb_hall (or rgb) stage"
+        )
+    return V2Deployable(net).eval()
+
+
+def export_key(weights: Path) -> str:
+    """24 hex digits naming the export of ``weights``: its bytes, the code, torch, the opset."""
+    import torch
+
+    text = f"{file_sha256(weights)}|{code_version()}|{torch.__version__}|{V2_OPSET}"
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def export_v2_onnx(model, path: Path) -> Path:  # noqa: ANN001 - a V2Deployable
+    """Export ``model`` with a dynamic batch axis to ``path`` (checked, written atomically)."""
+    import torch
+
+    onnx = optional_import("onnx", "pip install onnx")
+    s = model.config.crop_px
+    rgb = torch.rand(2, s, s, 3, generator=torch.Generator().manual_seed(0))
+    k = torch.tensor([[s, 0.0, (s - 1) / 2], [0.0, s, (s - 1) / 2], [0.0, 0.0, 1.0]])
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore", category=DeprecationWarning)  # legacy exporter
+        warnings.simplefilter("ignore", category=torch.jit.TracerWarning)  # shape checks
+        warnings.filterwarnings("ignore", "Constant folding", UserWarning)  # Slice steps
+        torch.onnx.export(
+            model,
+            (rgb, k.repeat(2, 1, 1)),
+            buffer,
+            opset_version=V2_OPSET,
+            dynamo=False,
+            input_names=list(INPUT_NAMES),
+            output_names=list(OUTPUT_NAMES),
+            dynamic_axes={n: {0: "n"} for n in INPUT_NAMES + OUTPUT_NAMES},
+        )
+    onnx.checker.check_model(onnx.load_from_string(buffer.getvalue()))
+    atomic_write(Path(path), buffer.getvalue())
+    return Path(path)
+
+
+class _TorchRunner(GraphRunner):
+    """The V2Deployable itself behind the GraphRunner interface (``backend="torch"``)."""
+
+    name = "torch"
+
+    def __init__(self, model, device: str, threads: int) -> None:  # noqa: ANN001
+        import torch
+
+        if threads > 0:
+            torch.set_num_threads(threads)  # process wide, as runtime/torch_backend.py
+        self._torch, self._model = torch, model.to(device)
+        super().__init__(INPUT_NAMES, OUTPUT_NAMES, device)
+
+    def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        torch, dev = self._torch, self.device
+        with torch.no_grad():
+            outs = self._model(*(torch.from_numpy(feeds[n]).to(dev) for n in INPUT_NAMES))
+        return {n: o.cpu().numpy() for n, o in zip(OUTPUT_NAMES, outs, strict=True)}
+
+
+class V2Lifter:
+    """Front-end persons -> the same persons with v2 metric 3D joints (see the module
+    docstring). ``exported``: whether this instance exported the ONNX (False: reused from the
+    cache, or the torch backend). Not thread-safe."""
+
+    def __init__(self, config: V2LifterConfig = V2LifterConfig()) -> None:
+        self.config = config
+        weights = config.weights
+        self._model = load_deployable(weights)
+        self.crop_px = int(self._model.config.crop_px)
+        self.exported = False
+        self.onnx_path: Path | None = None
+        self.last_ms = 0.0
+        if config.backend == "torch":
+            self._runner: GraphRunner = _TorchRunner(self._model, config.device, config.threads)
+            return
+        cache = Path(config.cache_dir) if config.cache_dir is not None else default_cache_dir()
+        self.onnx_path = self._cached_export(weights, cache / "v2_onnx")
+        n, s = config.max_persons, self.crop_px
+        shapes = {
+            "crop_rgb": ((1, s, s, 3), (min(4, n), s, s, 3), (n, s, s, 3)),
+            "crop_k": ((1, 3, 3), (min(4, n), 3, 3), (n, 3, 3)),
+        }
+        self._runner = open_graph(
+            self.onnx_path,
+            config.backend,
+            config.device,
+            config.threads,
+            config.enable_fp16,
+            cache,
+            shapes,
+        )
+
+    @property
+    def backend_name(self) -> str:
+        return self._runner.name
+
+    def _cached_export(self, weights: Path, directory: Path) -> Path:
+        path = directory / f"v2_{export_key(weights)}.onnx"
+        if path.is_file():
+            return path
+        why = writable_dir(directory)
+        if why is not None:
+            path = temporary_export_dir() / path.name
+            LOG.warning("v2 ONNX cache %s is not writable (%s); using %s", directory, why, path)
+            if path.is_file():
+                return path
+        export_v2_onnx(self._model, path)
+        self.exported = True
+        self._check_export(path)
+        LOG.info("exported the v2 model of %s to %s", weights, path)
+        return path
+
+    def _check_export(self, path: Path) -> None:
+        """A fresh export must match torch on random crops (else it is deleted: RuntimeError)."""
+        rng = np.random.default_rng(1)
+        s = self.crop_px
+        rgb = rng.random((2, s, s, 3), dtype=np.float32)
+        k = np.tile(np.array([[s, 0, s / 2], [0, s, s / 2], [0, 0, 1]], np.float32), (2, 1, 1))
+        feeds = dict(zip(INPUT_NAMES, (rgb, k), strict=True))
+        runner = open_graph(path, "onnxruntime", "cpu", self.config.threads)
+        got = runner.run(feeds)
+        runner.close()
+        want = _TorchRunner(self._model, "cpu", 0).run(feeds)
+        error = float(np.max(np.abs(got["joints_cam_m"] - want["joints_cam_m"])))
+        if not error <= PARITY_TOLERANCE_M:
+            path.unlink(missing_ok=True)
+            raise RuntimeError(f"the v2 ONNX export disagrees with torch by {error:.2e} m")
+
+    def crops(
+        self, rgb: np.ndarray, intrinsics: CameraIntrinsics, boxes_px: list[np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Model inputs for person boxes (x0, y0, x1, y1) in source pixels: crops (N, S, S, 3)
+        float32 RGB in [0, 1] and their pinhole intrinsics (N, 3, 3) float32."""
+        from privpose_ros.model.crops import warp_rgb_crop
+
+        size = (self.crop_px, self.crop_px)
+        images, ks = [], []
+        for box in boxes_px:
+            crop = crop_box_from_person_box(box, size, self.config.margin)
+            images.append(warp_rgb_crop(rgb, crop))
+            ks.append(crop.intrinsics(intrinsics).k)
+        s = self.crop_px
+        if not images:
+            return np.zeros((0, s, s, 3), np.float32), np.zeros((0, 3, 3), np.float32)
+        return (np.stack(images).astype(np.float32) / 255.0, np.stack(ks).astype(np.float32))
+
+    def infer(self, crops: np.ndarray, crop_k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Joints (N, J, 3) metres (optical frame) and confidence (N, J) for model inputs, in
+        batches of at most ``max_persons``."""
+        joints, conf = [], []
+        step = self.config.max_persons
+        for i in range(0, len(crops), step):
+            batch = (crops[i : i + step], crop_k[i : i + step])
+            out = self._runner.run(dict(zip(INPUT_NAMES, batch, strict=True)))
+            joints.append(out["joints_cam_m"])
+            conf.append(out["confidence"])
+        j = self._model.config.n_joints
+        if not joints:
+            return np.zeros((0, j, 3)), np.zeros((0, j))
+        return np.concatenate(joints), np.concatenate(conf)
+
+    def lift(
+        self, rgb: np.ndarray, intrinsics: CameraIntrinsics, persons: tuple[PersonPose, ...]
+    ) -> tuple[PersonPose, ...]:
+        """``persons`` of ``rgb`` (H, W, 3) uint8 with their ``joints_cam_m`` (metres, optical
+        frame of ``intrinsics``) from the v2 model and confidence = v2 x front end; persons
+        without a finite ``box_px`` are returned unchanged. Times the call in ``last_ms``."""
+        t0 = time.perf_counter()
+        check_rgb(rgb, intrinsics)
+        todo = [
+            i
+            for i, p in enumerate(persons)
+            if p.box_px is not None and np.isfinite(p.box_px).all()
+        ]
+        for i in todo:
+            if persons[i].joint_set.num_joints != self._model.config.n_joints:
+                raise PrivposeInputError(
+                    f"person {i} has {persons[i].joint_set.num_joints} joints "
+                    f"({persons[i].joint_set.name}); the v2 model gives "
+                    f"{self._model.config.n_joints} canonical joints"
+                )
+        crops, ks = self.crops(rgb, intrinsics, [persons[i].box_px for i in todo])
+        joints, conf = self.infer(crops, ks)
+        out = list(persons)
+        for n, i in enumerate(todo):
+            v2_conf = np.clip(conf[n].astype(np.float64), 0.0, 1.0)
+            out[i] = replace(
+                persons[i],
+                joints_cam_m=joints[n].astype(np.float64),
+                confidence=v2_conf * persons[i].confidence,
+            )
+        self.last_ms = (time.perf_counter() - t0) * 1e3
+        return tuple(out)
+
+    def close(self) -> None:
+        self._runner.close()
+
+    def __enter__(self) -> V2Lifter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
