@@ -1,11 +1,17 @@
 """`privpose eval --weights W --data DIR --variant depth|rgb|rgb_hall --json [--plot out.png]`.
 
-Prints one JSON object (mpjpe_mm, pa_mpjpe_mm, map_10cm, n_frames, per_joint_mm, pck curve).
+Evaluates v2 weights (model.v2_weights) on the person crops of a dataset directory
+(train.v2_eval_data): one JSON object with the label-box crops at the top level (mpjpe_mm,
+pa_mpjpe_mm, map_10cm, per_joint_mm, pck curve, pelvis_error_mm, pelvis_error_pct_of_distance,
+n_frames, n_persons, crop_source) and ``frontend_boxes`` (the same keys, crops from the front
+end's detections, plus n_matched / n_missed).
 `privpose eval --refine ablation|bench [--start noisy_gt|rgb_model]` runs the depth-refinement
 ablation (RefiNet-style table per view) or its per-module CPU benchmark instead.
 `privpose eval --real DIR [--sets real2d,real3d,rgbd_tue] --json [--plot out.png]` runs the person
 pipeline (runtime.pipeline.PosePipeline, ``--backend``) on the real data of ../shared/data
-(train.real_eval: OKS recall on real2d, 3D errors on MPI-INF-3DHP, RGB-D checks on rgbd_tue).
+(train.real_eval: OKS recall on real2d, 3D errors on MPI-INF-3DHP, RGB-D checks on rgbd_tue),
+with ``--lifter frontend|v2|both`` (default both: the front end's 3D and the v2 model's,
+``--v2-weights``, side by side with their differences).
 """
 
 from __future__ import annotations
@@ -14,10 +20,12 @@ import argparse
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from privpose_ros.core.camera import CameraIntrinsics
     from privpose_ros.train.real_eval import EstimateFn
+    from privpose_ros.train.v2_eval_data import DetectFn
 
 LOG = logging.getLogger(__name__)
 
@@ -25,7 +33,9 @@ LOG = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from privpose_ros.train.refine_eval import add_refine_eval_arguments
 
-    parser.add_argument("--weights", type=Path, help="safetensors written by privpose train")
+    parser.add_argument(
+        "--weights", type=Path, help="v2 weights (safetensors written by privpose train --v2)"
+    )
     parser.add_argument("--data", help="dataset dir (data.dataset.write_dataset)")
     parser.add_argument("--variant", choices=("depth", "rgb", "rgb_hall"))
     parser.add_argument(
@@ -46,7 +56,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--persons", type=int, default=3, help="with --tracking: people (1-4)")
     parser.add_argument("--seq-frames", type=int, default=300, help="with --tracking: frames")
     parser.add_argument("--seed", type=int, default=0, help="with --tracking: walk seed")
-    parser.add_argument("--backend", default=None, help="with --real: pipeline backend (auto)")
+    parser.add_argument(
+        "--lifter",
+        choices=("frontend", "v2", "both"),
+        default="both",
+        help="with --real: 3D from the front end, the v2 model, or both side by side",
+    )
+    parser.add_argument(
+        "--v2-weights",
+        type=Path,
+        default=None,
+        help="with --real: v2 weights (default: shipped weights/rgb_hall.safetensors)",
+    )
+    parser.add_argument(
+        "--backend", default=None, help="front-end / pipeline graph backend (default auto)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
         "--plot",
@@ -58,20 +82,48 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
 
 
-def build_real_estimator(backend: str | None) -> EstimateFn:
-    """The person pipeline as an EstimateFn (rgb, intrinsics, depth_mm or None) -> PoseResult."""
+def build_real_estimator(backend: str | None, v2_weights: Path | None = None) -> EstimateFn:
+    """The person pipeline as an EstimateFn (rgb, intrinsics, depth_mm or None) -> PoseResult:
+    the front end's own 3D, or with ``v2_weights`` the v2 model lifting every detected person
+    (runtime.v2_lifter)."""
     from privpose_ros.runtime.people import FrontEndConfig
     from privpose_ros.runtime.pipeline import PipelineConfig, PosePipeline
 
     # independent photos: no tracking or smoothing across them
     frontend = FrontEndConfig(backend=backend or "auto", detect_every_n=1)
-    config = PipelineConfig(frontend=frontend, tracking=None, smoothing=None)
+    lifter = None
+    if v2_weights is not None:
+        from privpose_ros.runtime.v2_lifter import V2LifterConfig
+
+        lifter = V2LifterConfig(weights_path=Path(v2_weights), backend=backend or "auto")
+    config = PipelineConfig(frontend=frontend, tracking=None, smoothing=None, lifter=lifter)
     pipeline = PosePipeline(config)
     return lambda rgb, k, d: pipeline.process(rgb, k, depth_mm=d)
 
 
+# the headline numbers of a real report, compared between lifters: (section, block)
+REAL_HEADLINES = (("real2d", "overall"), ("real3d", "mean"), ("rgbd_tue", "summary"))
+
+
+def real_deltas(v2: dict[str, Any], frontend: dict[str, Any]) -> dict[str, Any]:
+    """v2 minus front end of every number both reports give in the REAL_HEADLINES blocks."""
+    out: dict[str, Any] = {}
+    for section, block in REAL_HEADLINES:
+        a = v2.get(section, {}).get(block, {})
+        b = frontend.get(section, {}).get(block, {})
+        deltas = {
+            key: round(float(a[key]) - float(b[key]), 4)
+            for key in a
+            if isinstance(a[key], (int, float)) and isinstance(b.get(key), (int, float))
+        }
+        if deltas:
+            out[section] = deltas
+    return out
+
+
 def run_real(args: argparse.Namespace) -> int:
-    """`privpose eval --real DIR`: one JSON object (or a summary line per section)."""
+    """`privpose eval --real DIR [--lifter frontend|v2|both]`: one JSON object (or a summary
+    line per section and lifter). ``both``: {"frontend": ..., "v2": ..., "v2_minus_frontend"}."""
     from privpose_ros.train.real_eval import RealEvalConfig, evaluate_real
 
     sections = tuple(s.strip() for s in args.sets.split(",") if s.strip())
@@ -80,17 +132,41 @@ def run_real(args: argparse.Namespace) -> int:
     config = RealEvalConfig(max_images=args.max_frames)
     if not Path(args.real).is_dir():
         raise FileNotFoundError(f"--real {args.real} is not a folder (e.g. ../shared/data)")
-    report = evaluate_real(args.real, build_real_estimator(args.backend), sections, config)
-    if args.plot:
-        from privpose_ros.train.real_plots import plot_real_report
+    lifters = ("frontend", "v2") if args.lifter == "both" else (args.lifter,)
+    reports: dict[str, dict[str, Any]] = {}
+    for lifter in lifters:
+        if lifter == "frontend":
+            estimate = build_real_estimator(args.backend)
+        else:
+            estimate = build_real_estimator(args.backend, args.v2_weights or _shipped_v2())
+        report = evaluate_real(args.real, estimate, sections, config)
+        if lifter == "v2":
+            report["v2_weights"] = str(args.v2_weights or _shipped_v2())
+        if args.plot:
+            from privpose_ros.train.real_plots import plot_real_report
 
-        report["plot"] = str(plot_real_report(report, args.plot))
+            path = Path(args.plot)
+            if len(lifters) > 1 and lifter == "v2":
+                path = path.with_name(f"{path.stem}.v2{path.suffix}")
+            report["plot"] = str(plot_real_report(report, path))
+        reports[lifter] = report
+    if len(lifters) == 1:
+        out = reports[lifters[0]]
+    else:
+        out = {**reports, "v2_minus_frontend": real_deltas(reports["v2"], reports["frontend"])}
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps(out))
         return 0
-    for line in _real_summary(report):
-        print(line)
+    for lifter, report in reports.items():
+        for line in _real_summary(report):
+            print(f"{lifter}: {line}" if len(lifters) > 1 else line)
     return 0
+
+
+def _shipped_v2() -> Path:
+    from privpose_ros.runtime.v2_lifter import SHIPPED_WEIGHTS
+
+    return SHIPPED_WEIGHTS
 
 
 def _real_summary(report: dict) -> list[str]:
@@ -133,25 +209,66 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(
             "--weights, --data and --variant are required (unless --refine or --real)"
         )
-    from privpose_ros.train.data_io import load_frames
-    from privpose_ros.train.evaluate import evaluate, load_model
-
     if args.batch_size < 1 or args.max_frames < 0:
         raise ValueError("--batch-size must be >= 1 and --max-frames >= 0")
     torch.set_num_threads(args.threads)
-    model = load_model(args.weights, args.variant)
-    frames = load_frames(args.data, model.config.input_hw, args.max_frames)
-    metrics = {"weights": str(args.weights), "variant": args.variant, "data": str(args.data)}
-    metrics.update(evaluate(model, frames, args.batch_size))
+    metrics = run_v2_eval(args)
     if args.plot:
         from privpose_ros.train.plots import plot_metrics
 
-        plot_metrics(metrics, args.plot, title=f"{args.variant}: {args.weights}")
+        if "skipped" not in metrics:
+            plot_metrics(metrics, args.plot, title=f"{args.variant}: {args.weights}")
     if args.json:
         print(json.dumps(metrics))
-    else:
-        print(
-            f"{args.variant} on {metrics['n_frames']} frames: MPJPE {metrics['mpjpe_mm']:.1f} mm,"
-            f" PA-MPJPE {metrics['pa_mpjpe_mm']:.1f} mm, mAP@10cm {metrics['map_10cm']:.3f}"
-        )
+        return 0
+    for section in (metrics, metrics.get("frontend_boxes")):
+        if section:
+            print(_v2_summary(args.variant, section))
     return 0
+
+
+def build_frontend_detector(backend: str | None) -> DetectFn:
+    """The front end's person boxes (x0, y0, x1, y1) pixels on one RGB frame (independent
+    frames: detect_every_n = 1)."""
+    import numpy as np
+
+    from privpose_ros.runtime.people import FrontEndConfig, PeopleEstimator
+
+    estimator = PeopleEstimator(FrontEndConfig(backend=backend or "auto", detect_every_n=1))
+
+    def detect(rgb: np.ndarray, intrinsics: CameraIntrinsics) -> np.ndarray:
+        persons = estimator.estimate(rgb, intrinsics).persons
+        boxes = [p.box_px for p in persons if p.box_px is not None]
+        return np.asarray(boxes, np.float64).reshape(-1, 4)
+
+    return detect
+
+
+def run_v2_eval(args: argparse.Namespace) -> dict[str, Any]:
+    """`privpose eval --weights W --data DIR --variant V`: the v2 model on the person crops of
+    the dataset, from label boxes (top level) and front-end boxes (``frontend_boxes``)."""
+    from privpose_ros.train.v2_eval_data import evaluate_v2_dataset, load_v2_variant, read_blocks
+
+    net = load_v2_variant(args.weights, args.variant)
+    blocks = read_blocks(args.data, args.max_frames)
+    detect = build_frontend_detector(args.backend)
+    report: dict[str, Any] = {
+        "weights": str(args.weights),
+        "variant": args.variant,
+        "data": str(args.data),
+    }
+    report.update(evaluate_v2_dataset(net, blocks, detect, args.batch_size))
+    return report
+
+
+def _v2_summary(variant: str, m: dict[str, Any]) -> str:
+    head = f"{variant} ({m['crop_source']}) on {m['n_frames']} frames, {m['n_persons']} persons"
+    if "n_matched" in m:
+        head += f" ({m['n_matched']} matched, {m['n_missed']} missed)"
+    if "skipped" in m:
+        return f"{head}: {m['skipped']}"
+    return (
+        f"{head}: MPJPE {m['mpjpe_mm']:.1f} mm, PA-MPJPE {m['pa_mpjpe_mm']:.1f} mm, "
+        f"mAP@10cm {m['map_10cm']:.3f}, pelvis {m['pelvis_error_mm']:.1f} mm "
+        f"({m['pelvis_error_pct_of_distance']:.1f} % of distance)"
+    )

@@ -1,7 +1,9 @@
 """Evaluate the depth refiners on held-out synthetic frames: the RefiNet-style ablation table
 and the per-module CPU time per person.
 
-`privpose eval --refine ablation [--start noisy_gt|rgb_model] [--views side,top] [--json]`,
+`privpose eval --refine ablation [--start noisy_gt|rgb_model] [--views side,top] [--json]`
+(``rgb_model``: the v2 RGB model on label-box crops, ``--weights`` default the shipped
+weights/rgb_hall.safetensors),
 `privpose eval --refine bench --json` (eval_cmd dispatches to :func:`run_refine_eval`).
 """
 
@@ -19,12 +21,14 @@ import numpy as np
 import torch
 
 from privpose_ros.core.pose import PersonPose, PoseResult
+from privpose_ros.data.synth import SynthBatch
 from privpose_ros.refine.dataset import RefineFrames, lift_all, noisy_3d, noisy_px
 from privpose_ros.refine.pipeline import RefineConfig, RefinementPipeline
 from privpose_ros.train.metrics import pose_metrics
-from privpose_ros.train.refine_train import generate_frames
+from privpose_ros.train.refine_train import CHUNK, generate_frames
 
 LOG = logging.getLogger(__name__)
+SHIPPED_V2_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "rgb_hall.safetensors"
 TEST_STREAM = 3000  # generator seed of the held-out frames (training 1000+, validation 2000+)
 
 # rows starting from 2D joints (lifted with depth) and from the model's own 3D joints
@@ -47,7 +51,7 @@ ROWS_3D: tuple[tuple[str, RefineConfig], ...] = (
 @dataclass(frozen=True)
 class Start:
     """Starting points for every frame: 2D joints (N, J, 2) px, 3D joints (N, J, 3) m and
-    confidence (N, J), from noisy ground truth or from the RGB model."""
+    confidence (N, J), from noisy ground truth or from the v2 RGB model."""
 
     name: str
     joints_px: np.ndarray
@@ -64,28 +68,66 @@ def noisy_gt_start(frames: RefineFrames, sigma_px: float, sigma_m: float, seed: 
     )
 
 
-@torch.no_grad()
-def rgb_model_start(frames: RefineFrames, rgb: np.ndarray, weights: Path) -> Start:
-    """The RGB model's predictions; images are resized to its input and K scaled with them."""
-    import cv2
+def held_out_batch(view: str, count: int, seed: int = TEST_STREAM) -> SynthBatch:
+    """Frames 0 .. ``count`` of stream ``seed`` (320x240, ``view``) with every label: the same
+    frames as refine_train.generate_frames (rendered in its CHUNK-frame calls)."""
+    from privpose_ros.data.synth import SynthConfig, SyntheticGenerator
 
-    from privpose_ros.model.deployable import load_deployable
+    generator = SyntheticGenerator(SynthConfig(width=320, height=240, view=view))
+    parts = [generator.batch(min(CHUNK, count - s), seed, s) for s in range(0, count, CHUNK)]
+    return SynthBatch.concat(parts)
 
-    model = load_deployable(weights)
-    in_h, in_w = model.config.input_hw
-    px, cam, conf = [], [], []
-    for i in range(len(frames)):
-        intr = frames.intrinsics[i]
-        sx, sy = in_w / intr.width, in_h / intr.height
-        image = cv2.resize(rgb[i], (in_w, in_h), interpolation=cv2.INTER_AREA)
-        x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0
-        k = torch.from_numpy(intr.scaled(sx, sy).k[None]).float()
-        joints, joints_canvas_px, confidence = model(x, k)
-        uv = joints_canvas_px[0].double().numpy()  # network-input pixels -> source pixels
-        px.append(np.stack([(uv[:, 0] + 0.5) / sx - 0.5, (uv[:, 1] + 0.5) / sy - 0.5], 1))
-        cam.append(joints[0].double().numpy())
-        conf.append(confidence[0].double().numpy())
-    return Start(f"RGB model ({Path(weights).name})", np.stack(px), np.stack(cam), np.stack(conf))
+
+def frames_of_batch(batch: SynthBatch) -> RefineFrames:
+    """The primary person's labels of ``batch`` as RefineFrames (what generate_frames gives)."""
+    return RefineFrames(
+        depth_mm=np.asarray(batch.depth_mm, dtype=np.uint16),
+        joints_cam_m=np.asarray(batch.joints_cam_m, dtype=np.float64),
+        joints_px=np.asarray(batch.joints_px, dtype=np.float64),
+        visible=np.asarray(batch.visible, dtype=bool),
+        intrinsics=tuple(batch.intrinsics(i) for i in range(len(batch))),
+    )
+
+
+def _primary_box_px(batch: SynthBatch, i: int) -> np.ndarray | None:
+    """The primary person's label box (x0, y0, x1, y1) px, or (nothing of it visible) the box
+    of its projected label joints; None for a frame with nobody."""
+    box = np.asarray(batch.people_boxes_px[i, 0], np.float64)
+    if batch.people_visible[i, 0].any() and np.isfinite(box).all():
+        return box
+    px = np.asarray(batch.joints_px[i], np.float64)
+    if not np.isfinite(px).all():
+        return None
+    return np.concatenate([px.min(0), px.max(0) + 1.0])
+
+
+def rgb_model_start(batch: SynthBatch, weights: Path) -> Start:
+    """The v2 RGB model's 3D joints and confidence for every frame's primary person (slot 0),
+    cropped from its label box; 2D joints are the 3D joints projected with the frame's K.
+    A frame with nobody starts at the origin with confidence 0 (its labels are not scored)."""
+    from privpose_ros.core.errors import PrivposeInputError
+    from privpose_ros.data.person_crops import person_crop, stack_person_crops
+    from privpose_ros.model.v2_weights import load_v2_weights
+    from privpose_ros.train.v2_eval import predict_v2
+
+    net = load_v2_weights(weights)
+    if net.config.variant == "depth":
+        raise PrivposeInputError(
+            f"{weights} holds the v2 depth teacher; the start needs rgb or rgb_hall"
+        )
+    n, n_j = len(batch), net.config.n_joints
+    cam, conf = np.zeros((n, n_j, 3)), np.zeros((n, n_j))
+    boxes = {i: _primary_box_px(batch, i) for i in range(n)}
+    index = [i for i, box in boxes.items() if box is not None]
+    crops = [person_crop(batch, i, 0, boxes[i], net.config.crop_px) for i in index]
+    if index:
+        joints, confidence = predict_v2(net, stack_person_crops(crops, net.config.crop_px))
+        cam[index], conf[index] = joints, confidence
+    k = np.asarray(batch.k, np.float64)
+    z = np.maximum(cam[..., 2], 1e-6)
+    u = k[:, None, 0, 0] * cam[..., 0] / z + k[:, None, 0, 2]
+    v = k[:, None, 1, 1] * cam[..., 1] / z + k[:, None, 1, 2]
+    return Start(f"v2 RGB model ({Path(weights).name})", np.stack([u, v], -1), cam, conf)
 
 
 def refine_frames(
@@ -208,16 +250,16 @@ def run_refine_eval(args: argparse.Namespace) -> int:
     views = [v.strip() for v in args.views.split(",") if v.strip()]
     report: dict[str, Any] = {"frames_per_view": args.frames, "test_stream": TEST_STREAM}
     for view in views:
-        with_rgb = args.refine == "ablation" and args.start == "rgb_model"
-        frames, rgb = generate_frames(view, args.frames, TEST_STREAM, with_rgb=with_rgb)
         if args.refine == "bench":
+            frames, _ = generate_frames(view, args.frames, TEST_STREAM)
             report[view] = benchmark(frames, args.weights_dir)
             continue
-        if with_rgb:
-            from privpose_ros.model.deployable import default_weights_path
-
-            start = rgb_model_start(frames, rgb, args.weights or default_weights_path())
+        if args.start == "rgb_model":
+            batch = held_out_batch(view, args.frames)
+            frames = frames_of_batch(batch)
+            start = rgb_model_start(batch, args.weights or SHIPPED_V2_WEIGHTS)
         else:
+            frames, _ = generate_frames(view, args.frames, TEST_STREAM)
             start = noisy_gt_start(frames, args.sigma_px, args.sigma_mm / 1e3, seed=7)
         rows = ablation(frames, start, args.weights_dir)
         report[view] = {"start": start.name, "rows": rows}

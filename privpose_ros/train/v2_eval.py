@@ -9,6 +9,11 @@ too; millimetres unless named otherwise):
 - ``pelvis_error_pct_of_distance``: mean of that error / ||pelvis_true|| (camera distance), %;
 - ``pelvis_depth_error_mm``: mean |z_pred - z_true| of the pelvis;
 - ``n_crops``, ``n_joints``: how many crops and joints were scored.
+
+:func:`crop_report` is what ``privpose eval --weights`` prints per crop source: the keys of
+:func:`privpose_ros.train.metrics.pose_metrics` on the absolute camera-frame joints of every
+crop (``mpjpe_mm``, ``pa_mpjpe_mm``, ``map_10cm``, ``per_joint_mm``, ...; mm) plus the pelvis
+keys above. :func:`match_detections` assigns detector boxes to labelled person slots (IoU).
 """
 
 from __future__ import annotations
@@ -16,9 +21,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from privpose_ros.core.joints import CANONICAL
 from privpose_ros.data.person_crops import PersonCropBatch
 from privpose_ros.model.v2_net import V2Net
+from privpose_ros.train.metrics import pose_metrics
 from privpose_ros.train.v2_data import crop_tensors
+
+MIN_MATCH_IOU = 0.3  # a detection belongs to the labelled person it overlaps most, at least this
 
 METRIC_KEYS = (
     "mpjpe_abs_mm",
@@ -61,13 +70,13 @@ def v2_metrics(
 
 
 @torch.no_grad()
-def predict_joints_m(
+def predict_v2(
     net: V2Net, crops: PersonCropBatch, device: str = "cpu", batch_size: int = 16
-) -> np.ndarray:
-    """Peak-decoded joints (M, J, 3) metres, camera optical frame; the depth teacher sees the
-    depth crop (and the person mask), the RGB variants the RGB crop only."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Peak-decoded joints (M, J, 3) metres (camera optical frame) and confidence (M, J); the
+    depth teacher sees the depth crop (and the person mask), the RGB variants the RGB crop."""
     net = net.to(device).eval()
-    out = []
+    joints_out, conf_out = [], []
     for i in range(0, len(crops), batch_size):
         sl = slice(i, i + batch_size)
         sub = PersonCropBatch(**{k: v[sl] for k, v in crops.__dict__.items()})
@@ -76,10 +85,20 @@ def predict_joints_m(
             maps = net.forward_train(t.crop_k, crop_depth_m=t.crop_depth_m, crop_mask=t.crop_mask)
         else:
             maps = net.forward_train(t.crop_k, crop_rgb_nhwc=t.crop_rgb_nhwc)
-        joints, _ = net.decode(maps, t.crop_k)
-        out.append(joints.float().cpu().numpy())
+        joints, conf = net.decode(maps, t.crop_k)
+        joints_out.append(joints.float().cpu().numpy())
+        conf_out.append(conf.float().cpu().numpy())
     n_j = net.config.n_joints
-    return np.concatenate(out) if out else np.zeros((0, n_j, 3), np.float32)
+    if not joints_out:
+        return np.zeros((0, n_j, 3), np.float32), np.zeros((0, n_j), np.float32)
+    return np.concatenate(joints_out), np.concatenate(conf_out)
+
+
+def predict_joints_m(
+    net: V2Net, crops: PersonCropBatch, device: str = "cpu", batch_size: int = 16
+) -> np.ndarray:
+    """The joints (M, J, 3) metres of :func:`predict_v2`."""
+    return predict_v2(net, crops, device, batch_size)[0]
 
 
 def evaluate_v2(
@@ -88,3 +107,65 @@ def evaluate_v2(
     """:func:`v2_metrics` of ``net`` on ``crops`` (see the module docstring for the keys)."""
     pred = predict_joints_m(net, crops, device, batch_size)
     return v2_metrics(pred, crops.joints_cam_m.astype(np.float64), net.config.root_index)
+
+
+def crop_report(
+    pred_cam_m: np.ndarray, true_cam_m: np.ndarray, root_index: int
+) -> dict[str, object]:
+    """pose_metrics of predicted joints (M, J, 3) metres against labels (M, J, 3) (absolute,
+    camera optical frame; mm out) plus ``mpjpe_pelvis_aligned_mm``, ``pelvis_error_mm``,
+    ``pelvis_error_pct_of_distance`` (%) and ``pelvis_depth_error_mm`` of :func:`v2_metrics`.
+    ``n_frames`` here counts crops (the caller replaces it with the frames evaluated)."""
+    pred = np.asarray(pred_cam_m, np.float64)
+    true = np.asarray(true_cam_m, np.float64)
+    names = CANONICAL.joint_names if true.shape[1] == CANONICAL.num_joints else None
+    report: dict[str, object] = dict(pose_metrics(pred, true, names))
+    pelvis = v2_metrics(pred, true, root_index)
+    for key in (
+        "mpjpe_pelvis_aligned_mm",
+        "pelvis_error_mm",
+        "pelvis_error_pct_of_distance",
+        "pelvis_depth_error_mm",
+    ):
+        report[key] = pelvis[key]
+    return report
+
+
+def box_iou(a_px: np.ndarray, b_px: np.ndarray) -> np.ndarray:
+    """IoU (A, B) of boxes a (A, 4) and b (B, 4), each (x0, y0, x1, y1) pixels; 0 where a box
+    is not finite or empty."""
+    a = np.asarray(a_px, np.float64).reshape(-1, 4)[:, None]
+    b = np.asarray(b_px, np.float64).reshape(-1, 4)[None]
+    w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    inter = w * h
+
+    def area(x: np.ndarray) -> np.ndarray:
+        return np.clip(x[..., 2] - x[..., 0], 0, None) * np.clip(x[..., 3] - x[..., 1], 0, None)
+
+    union = area(a) + area(b) - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = np.where(union > 0, inter / union, 0.0)
+    return np.nan_to_num(iou, nan=0.0)
+
+
+def match_detections(
+    detected_px: np.ndarray, label_boxes_px: np.ndarray, min_iou: float = MIN_MATCH_IOU
+) -> np.ndarray:
+    """(P, 4) boxes: slot p gets the detection (D, 4) matched to label box p (P, 4, NaN rows:
+    empty slots), NaN where none is. Each detection goes to the labelled person it overlaps
+    most (IoU >= ``min_iou``); two detections of one person: the higher IoU wins."""
+    labels = np.asarray(label_boxes_px, np.float64).reshape(-1, 4)
+    out = np.full(labels.shape, np.nan)
+    dets = np.asarray(detected_px, np.float64).reshape(-1, 4)
+    if not len(dets) or not len(labels):
+        return out
+    iou = box_iou(dets, labels)
+    iou[:, ~np.isfinite(labels).all(1)] = 0.0
+    best = iou.argmax(1)
+    best_iou = np.zeros(len(labels))
+    for d, p in enumerate(best):
+        if iou[d, p] >= min_iou and iou[d, p] > best_iou[p]:
+            best_iou[p] = iou[d, p]
+            out[p] = dets[d]
+    return out

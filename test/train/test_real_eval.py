@@ -145,7 +145,8 @@ def test_eval_real_json_on_a_toy_layout(tmp_path: Path, monkeypatch, capsys) -> 
     parser = argparse.ArgumentParser()
     eval_cmd.add_arguments(parser)
     plot = tmp_path / "toy.png"
-    args = parser.parse_args(["--real", str(tmp_path), "--json", "--plot", str(plot)])
+    argv = ["--real", str(tmp_path), "--json", "--plot", str(plot), "--lifter", "frontend"]
+    args = parser.parse_args(argv)
     assert eval_cmd.run(args) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["sets"] == ["real2d"] and report["real3d"] == {
@@ -282,7 +283,7 @@ def test_eval_real_json_through_the_cli(tmp_path: Path, monkeypatch, capsys) -> 
     monkeypatch.setattr(eval_cmd, "build_real_estimator", fake_factory)
     plot = tmp_path / "real.png"
     argv = ["eval", "--real", str(root), "--json", "--plot", str(plot), "--backend", "onnxruntime"]
-    assert cli.main(argv) == 0
+    assert cli.main([*argv, "--lifter", "frontend"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["mode"] == "real" and report["sets"] == ["real2d", "real3d", "rgbd_tue"]
     assert set(report["real2d"]["per_set"]) == set(real.REAL2D_SETS)
@@ -295,8 +296,9 @@ def test_eval_real_json_through_the_cli(tmp_path: Path, monkeypatch, capsys) -> 
     assert plot.stat().st_size > 10_000 and report["plot"] == str(plot)
     assert backends == ["onnxruntime"]
 
-    assert cli.main(["eval", "--real", str(root / "real3d"), "--json", "--sets", "real3d"]) == 0
+    argv = ["eval", "--real", str(root / "real3d"), "--json", "--sets", "real3d"]
+    assert cli.main([*argv, "--lifter", "frontend"]) == 0
     only = json.loads(capsys.readouterr().out)
     assert only["sets"] == ["real3d"] and "real2d" not in only
-    assert cli.main(["eval", "--real", str(root), "--sets", "real4d"]) == 1
+    assert cli.main(["eval", "--real", str(root), "--sets", "real4d", "--lifter", "frontend"]) == 1
     assert "unknown sets" in capsys.readouterr().err
