@@ -43,6 +43,8 @@ class V2Config:
     uz_head: str = "column"
     rgb_backbone: str = "blazepose_lite"
     train_rgb_backbone: bool = False
+    landmark_prior: bool = True  # BlazePose's own landmarks bias the maps (model/landmark_prior)
+    prior_sigma_px: float = 4.0  # heatmap pixels
     root_index: int = CANONICAL.index(ROOT_JOINT)
 
     def __post_init__(self) -> None:
@@ -53,6 +55,8 @@ class V2Config:
             )
         if self.uz_head not in UZ_HEADS:
             raise PrivposeInputError(f"uz_head must be one of {UZ_HEADS}, got {self.uz_head!r}")
+        if self.landmark_prior and not self.rgb_backbone.startswith("blazepose"):
+            raise PrivposeInputError("landmark_prior needs a BlazePose rgb_backbone")
         if self.rgb_backbone.startswith("blazepose") and self.crop_px != 256:
             raise PrivposeInputError(f"BlazePose needs 256 px crops, got {self.crop_px}")
         if self.crop_px % 4 or self.heatmap_px < 3 or self.n_bins < 3 or self.sigma_px <= 0:

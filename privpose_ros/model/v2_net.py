@@ -34,9 +34,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from privpose_ros.core.errors import PrivposeInputError
-from privpose_ros.model.blazepose_torch import load_blazepose
+from privpose_ros.model.blazepose_torch import FEATURE_NODES, load_blazepose
 from privpose_ros.model.heads import Fusion, SPDHHead
 from privpose_ros.model.hrnet import BasicBlock, conv_bn
+from privpose_ros.model.landmark_prior import (
+    LandmarkPrior,
+    PriorBias,
+    canonical_prior,
+    geometric_zeta_m,
+)
 from privpose_ros.model.v2_codec import V2Codec, V2Config, V2Outputs
 
 
@@ -77,6 +83,12 @@ class BlazePoseRGB(nn.Module):
 
     def forward(self, crop_rgb_nhwc: Tensor) -> Tensor:
         return self.net.features(crop_rgb_nhwc, "stride4")
+
+    def features_and_prior(self, crop_rgb_nhwc: Tensor) -> tuple[Tensor, LandmarkPrior]:
+        """The stride-4 features and the canonical landmark prior of one forward pass."""
+        names = (FEATURE_NODES["stride4"][0], "landmarks", "world_landmarks", "pose_flag")
+        out = self.net.run(names, self.net._check(crop_rgb_nhwc))
+        return out[names[0]], canonical_prior(*(out[n] for n in names[1:]))
 
 
 class DepthNet(nn.Module):
@@ -158,33 +170,52 @@ def _scaled_softmax(logits: Tensor, mass: float) -> Tensor:
     return mass * torch.softmax(logits.reshape(n, j, -1), dim=-1).reshape(logits.shape)
 
 
-def _maps(m: V2Net | V2Deployable, feats: Tensor, crop_k: Tensor, prior_m: Tensor) -> V2Outputs:
-    """Head logits -> uv / uz maps (softmax over each map, scaled to the target's mass), zeta."""
+def _maps(
+    m: V2Net | V2Deployable,
+    feats: Tensor,
+    crop_k: Tensor,
+    base_m: Tensor,
+    prior: LandmarkPrior | None = None,
+) -> V2Outputs:
+    """Head logits [+ the landmark prior's biases] -> uv / uz maps (softmax over each map,
+    scaled to the target's mass) and the root zeta (``base_m`` times the learnt factor; with a
+    prior the base is its geometric zeta)."""
     uv_logits, uz_logits = m.head(feats)
+    if prior is not None and m.prior_bias is not None:
+        base_m = geometric_zeta_m(prior, m.config.crop_px, m.config.zeta_prior_m)
+        uv_logits, uz_logits = m.prior_bias(uv_logits, uz_logits, prior, base_m)
     mass_uv, mass_uz = m.config.map_mass
     return {
         "uv": _scaled_softmax(uv_logits, mass_uv),
         "uz": _scaled_softmax(uz_logits, mass_uz),
         "uv_logits": uv_logits,
         "uz_logits": uz_logits,
-        "zeta_m": m.zeta(feats, crop_k, m.config.crop_px, prior_m),
+        "zeta_m": m.zeta(feats, crop_k, m.config.crop_px, base_m),
     }
 
 
-def _rgb_maps(m: V2Net | V2Deployable, rgb: Tensor, crop_k: Tensor) -> V2Outputs:
+def _rgb_maps(
+    m: V2Net | V2Deployable, rgb: Tensor, crop_k: Tensor, prior: LandmarkPrior | None = None
+) -> V2Outputs:
     """F_rgb's features (N, C, h, h) [-> F_hall -> Fusion] -> head: the deployable path."""
     out: V2Outputs = {"rgb_features": rgb}
     feats = rgb
     if m.f_hall is not None and m.fusion is not None:
         out["hall_features"] = hall = m.f_hall(rgb)
         feats = m.fusion(rgb, hall)
-    return {**out, **_maps(m, feats, crop_k, crop_k.new_tensor(m.config.zeta_prior_m))}
+    base = crop_k.new_tensor(m.config.zeta_prior_m)
+    return {**out, **_maps(m, feats, crop_k, base, prior)}
 
 
-def _rgb_features(m: V2Net | V2Deployable, crop_rgb_nhwc: Tensor) -> Tensor:
+def _rgb_features(
+    m: V2Net | V2Deployable, crop_rgb_nhwc: Tensor
+) -> tuple[Tensor, LandmarkPrior | None]:
+    """F_rgb's features and, with ``landmark_prior``, BlazePose's canonical landmarks."""
     assert m.f_rgb is not None
     with torch.set_grad_enabled(torch.is_grad_enabled() and m.config.train_rgb_backbone):
-        return m.f_rgb(crop_rgb_nhwc)
+        if m.config.landmark_prior:
+            return m.f_rgb.features_and_prior(crop_rgb_nhwc)
+        return m.f_rgb(crop_rgb_nhwc), None
 
 
 class V2Net(nn.Module):
@@ -207,6 +238,15 @@ class V2Net(nn.Module):
         self.fusion = Fusion(ch) if c.variant == "rgb_hall" else None
         self.head = SPDHHead(ch, c.head_width, c.n_joints, c.spdh, c.uz_head)
         self.zeta = ZetaHead(ch, c.head_width)
+        with_prior = c.landmark_prior and c.variant != "depth"
+        self.prior_bias = PriorBias(c) if with_prior else None
+        if with_prior:  # the maps start as the prior's: zero logits from the head
+            last = [self.head.post[-1]] + (
+                [self.head.column.column[-1]] if self.head.column else []
+            )
+            for conv in last:
+                nn.init.zeros_(conv.weight)
+                nn.init.zeros_(conv.bias)
 
     def train(self, mode: bool = True) -> V2Net:
         """Frozen parts stay in eval mode (their BatchNorm statistics never move): F_depth
@@ -229,12 +269,12 @@ class V2Net(nn.Module):
         (N, S, S, 3) in [0, 1]; depth (N, 1, S, S) metres, for the depth variant and (no grad)
         as the privileged target ``depth_features`` of rgb_hall; ``crop_mask`` (N, S, S) the
         person's pixels."""
-        depth_in = zeta_med = rgb = None
+        depth_in = zeta_med = rgb = prior = None
         if crop_depth_m is not None and self.f_depth is not None:
             depth_in, zeta_med = depth_crop_to_input(crop_depth_m, crop_k, crop_mask)
         if crop_rgb_nhwc is not None and self.f_rgb is not None:
-            rgb = _rgb_features(self, crop_rgb_nhwc)
-        return self.forward_features(crop_k, rgb, depth_in, zeta_med)
+            rgb, prior = _rgb_features(self, crop_rgb_nhwc)
+        return self.forward_features(crop_k, rgb, depth_in, zeta_med, prior)
 
     def forward_features(
         self,
@@ -242,9 +282,11 @@ class V2Net(nn.Module):
         rgb_features: Tensor | None = None,
         depth_input: Tensor | None = None,
         zeta_med_m: Tensor | None = None,
+        prior: LandmarkPrior | None = None,
     ) -> V2Outputs:
-        """:meth:`forward_train` from F_rgb's features (N, C, h, h) and F_depth's input with its
-        median zeta (:func:`depth_crop_to_input`) computed beforehand (train/v2_cache.py)."""
+        """:meth:`forward_train` from F_rgb's features (N, C, h, h) and landmark prior and
+        F_depth's input with its median zeta (:func:`depth_crop_to_input`) computed beforehand
+        (train/v2_cache.py)."""
         depth_feats = None
         if depth_input is not None and zeta_med_m is not None and self.f_depth is not None:
             if self.config.variant == "depth":
@@ -257,7 +299,9 @@ class V2Net(nn.Module):
                 depth_feats = self.f_depth(depth_input)
         if self.config.variant == "depth" or rgb_features is None:
             raise PrivposeInputError(f"variant {self.config.variant} needs its input image")
-        out = _rgb_maps(self, rgb_features, crop_k)
+        if self.prior_bias is not None and prior is None:
+            raise PrivposeInputError("this model needs the landmark prior of its F_rgb")
+        out = _rgb_maps(self, rgb_features, crop_k, prior)
         return out if depth_feats is None else {**out, "depth_features": depth_feats}
 
     def decode(self, outputs: V2Outputs, crop_k: Tensor) -> tuple[Tensor, Tensor]:
@@ -281,8 +325,8 @@ class V2Deployable(nn.Module):
             raise PrivposeInputError("the depth teacher is not deployable (it needs depth)")
         self.config, self.codec = net.config, net.codec
         self.f_rgb, self.f_hall, self.fusion = net.f_rgb, net.f_hall, net.fusion
-        self.head, self.zeta = net.head, net.zeta
+        self.head, self.zeta, self.prior_bias = net.head, net.zeta, net.prior_bias
 
     def forward(self, crop_rgb_nhwc: Tensor, crop_k: Tensor) -> tuple[Tensor, Tensor]:
-        maps = _rgb_maps(self, _rgb_features(self, crop_rgb_nhwc), crop_k)
-        return self.codec.decode(maps, crop_k)
+        rgb, prior = _rgb_features(self, crop_rgb_nhwc)
+        return self.codec.decode(_rgb_maps(self, rgb, crop_k, prior), crop_k)

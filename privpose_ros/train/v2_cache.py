@@ -8,8 +8,9 @@ crops per second of training than running F_rgb every step.
 
 One cache entry per crop (:class:`CropCache`): F_rgb's features of the (photometrically jittered)
 RGB crop, the F_depth input (:func:`depth_crop_to_input`), the crop intrinsics, the labels and
-F_rgb's own network's 2D on the same crop (BlazePose landmarks mapped to the canonical joints:
-the distillation target, weighted by their visibility; the front end's model is BlazePose too).
+F_rgb's own network's landmarks on the same crop (model/landmark_prior.py: canonical 2D,
+confidence and world points; the landmark prior of the maps and, its 2D, the distillation target
+weighted by its confidence; the front end's model is BlazePose too).
 Real photos without labels (../shared/data/real2d, boxes from the front end) enter with
 distillation targets only (NaN joints, no 3D loss).
 Entries are float16 where they are features; ``passes`` re-crops every person with new box
@@ -28,14 +29,13 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
-from scipy.special import expit
 
-from privpose_ros.core.blazepose import confidence_to_canonical, landmarks_to_canonical
 from privpose_ros.core.camera import CameraIntrinsics
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.data.person_crops import PersonCropBatch, stack_person_crops, unlabelled_crop
 from privpose_ros.data.synth import SyntheticGenerator
 from privpose_ros.model.blazepose_torch import FEATURE_NODES, OUTPUT_NAMES, blazepose_path
+from privpose_ros.model.landmark_prior import LandmarkPrior, canonical_prior
 from privpose_ros.model.v2_codec import V2Config
 from privpose_ros.model.v2_net import depth_crop_to_input
 from privpose_ros.train.v2_data import (
@@ -47,7 +47,6 @@ from privpose_ros.train.v2_data import (
 )
 
 LOG = logging.getLogger(__name__)
-N_LANDMARKS = 33
 FRAMES_PER_CHUNK = 32
 
 
@@ -60,8 +59,9 @@ class CropCache:
     zeta_med_m: np.ndarray  # (M,) float32, the depth crop's median person zeta (teacher prior)
     crop_k: np.ndarray  # (M, 3, 3) float32
     joints_cam_m: np.ndarray  # (M, J, 3) float32, NaN where unlabelled
-    distill_uv_crop_px: np.ndarray  # (M, J, 2) float32, front end's 2D, crop pixels
-    distill_conf: np.ndarray  # (M, J) float32, its confidence (0: no target)
+    landmark_uv_crop_px: np.ndarray  # (M, J, 2) float32, BlazePose's 2D, crop pixels
+    landmark_conf: np.ndarray  # (M, J) float32, its confidence (0: no person)
+    landmark_world_m: np.ndarray  # (M, J, 3) float32, its world points (hip-centred, metres)
 
     def __len__(self) -> int:
         return int(self.crop_k.shape[0])
@@ -104,21 +104,20 @@ class FrozenFrontEnd:
         cpu = ["CPUExecutionProvider"]
         self.session = ort.InferenceSession(model.SerializeToString(), opts, providers=cpu)
 
-    def run(self, crop_rgb_nhwc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(M, S, S, 3) float32 [0, 1] -> features (M, C, h, h), canonical 2D (M, J, 2) crop
-        pixels (pixel-centre convention) and its confidence (M, J): the landmark visibility,
-        0 where the person presence is below 0.5."""
-        feats, uv, conf = [], [], []
+    def run(self, crop_rgb_nhwc: np.ndarray) -> tuple[np.ndarray, LandmarkPrior]:
+        """(M, S, S, 3) float32 [0, 1] -> features (M, C, h, h) and the canonical landmark
+        prior (model/landmark_prior.py, as the deployable computes it in its graph)."""
+        feats, priors = [], []
         for i in range(0, len(crop_rgb_nhwc), 16):
             x = np.ascontiguousarray(crop_rgb_nhwc[i : i + 16], dtype=np.float32)
             values = self.session.run(self.outputs, {"crop_rgb": x})
-            out = dict(zip(self.outputs, values, strict=True))
-            lm = out["landmarks"].reshape(len(x), -1, 5)[:, :N_LANDMARKS]
-            flag = out["pose_flag"].reshape(len(x), 1)
-            feats.append(out[self.outputs[0]])
-            uv.append(landmarks_to_canonical(lm[..., :2] - 0.5))
-            conf.append(confidence_to_canonical(expit(lm[..., 3])) * (flag > 0.5))
-        return np.concatenate(feats), np.concatenate(uv), np.concatenate(conf)
+            out = {n: torch.from_numpy(v) for n, v in zip(self.outputs, values, strict=True)}
+            feats.append(values[0])
+            priors.append(
+                canonical_prior(out["landmarks"], out["world_landmarks"], out["pose_flag"])
+            )
+        prior = LandmarkPrior(*(torch.cat(parts) for parts in zip(*priors, strict=True)))
+        return np.concatenate(feats), prior
 
 
 def cache_crops(
@@ -131,7 +130,7 @@ def cache_crops(
     keeps only the distillation targets (real photos)."""
     t = crop_tensors(crops)
     rgb = t.crop_rgb_nhwc if gen is None else augment_rgb_nhwc(t.crop_rgb_nhwc, gen)
-    feats, uv, conf = front.run(rgb.numpy())
+    feats, prior = front.run(rgb.numpy())
     depth_in, zeta_med = depth_crop_to_input(t.crop_depth_m, t.crop_k, t.crop_mask)
     joints = t.joints_cam_m.numpy()
     return CropCache(
@@ -140,8 +139,9 @@ def cache_crops(
         zeta_med_m=zeta_med.numpy().astype(np.float32),
         crop_k=t.crop_k.numpy(),
         joints_cam_m=joints if labelled else np.full_like(joints, np.nan),
-        distill_uv_crop_px=uv.astype(np.float32),
-        distill_conf=conf.astype(np.float32),
+        landmark_uv_crop_px=prior.uv_crop_px.numpy().astype(np.float32),
+        landmark_conf=prior.confidence.numpy().astype(np.float32),
+        landmark_world_m=prior.world_m.numpy().astype(np.float32),
     )
 
 

@@ -34,6 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from privpose_ros.core.errors import PrivposeInputError
+from privpose_ros.model.landmark_prior import LandmarkPrior
 from privpose_ros.model.v2_codec import VARIANTS, V2Config
 from privpose_ros.model.v2_net import V2Net
 from privpose_ros.model.v2_weights import load_v2_weights, read_v2_weights, write_v2_weights
@@ -177,9 +178,14 @@ class _Forward(nn.Module):
         self.net = net
 
     def forward(
-        self, crop_k: Tensor, rgb: Tensor | None, depth: Tensor | None, zeta_med_m: Tensor
+        self,
+        crop_k: Tensor,
+        rgb: Tensor | None,
+        depth: Tensor | None,
+        zeta_med_m: Tensor,
+        prior: LandmarkPrior,
     ) -> dict[str, Tensor]:
-        return self.net.forward_features(crop_k, rgb, depth, zeta_med_m)
+        return self.net.forward_features(crop_k, rgb, depth, zeta_med_m, prior)
 
 
 def build_stage_net(recipe: V2Recipe, stage: str) -> V2Net:
@@ -240,14 +246,15 @@ def train_stage(
             group["lr"] = o.lr_at(step, total)
         rgb = None if stage == "depth" else t["rgb_features"]
         depth = None if stage == "rgb" else t["depth_input"]
-        out = model(t["crop_k"], rgb, depth, t["zeta_med_m"])
+        prior = LandmarkPrior(t["landmark_uv_crop_px"], t["landmark_conf"], t["landmark_world_m"])
+        out = model(t["crop_k"], rgb, depth, t["zeta_med_m"], prior)
         with torch.no_grad():
             targets = net.codec.encode(t["joints_cam_m"], t["crop_k"])
         distill = None
         if stage != "depth":
             c = net.config
-            uv_hm = (t["distill_uv_crop_px"] + 0.5) * (c.heatmap_px / c.crop_px) - 0.5
-            distill = (uv_hm, t["distill_conf"])
+            uv_hm = (t["landmark_uv_crop_px"] + 0.5) * (c.heatmap_px / c.crop_px) - 0.5
+            distill = (uv_hm, t["landmark_conf"])
         loss, parts = v2_loss(out, targets, net.codec, recipe.loss, distill)
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -31,6 +31,7 @@ TINY = V2Config(
     n_bins=16,
     sigma_px=1.0,
     rgb_backbone="conv",
+    landmark_prior=False,
 )
 
 

@@ -131,8 +131,9 @@ def _numbered_cache(m: int) -> CropCache:
         zeta_med_m=np.arange(m, dtype=np.float32),
         crop_k=np.tile(np.eye(3, dtype=np.float32), (m, 1, 1)),
         joints_cam_m=np.zeros((m, 26, 3), np.float32),
-        distill_uv_crop_px=np.zeros((m, 26, 2), np.float32),
-        distill_conf=np.zeros((m, 26), np.float32),
+        landmark_uv_crop_px=np.zeros((m, 26, 2), np.float32),
+        landmark_conf=np.zeros((m, 26), np.float32),
+        landmark_world_m=np.zeros((m, 26, 3), np.float32),
     )
 
 
@@ -168,8 +169,8 @@ def test_cache_holds_features_and_front_end_2d_of_each_crop(full_run) -> None:
     joints = cache.joints_cam_m.astype(np.float64)
     uvw = np.einsum("mij,mkj->mki", k, joints)
     label_px = uvw[..., :2] / uvw[..., 2:]
-    sure = cache.distill_conf > 0.8
-    err_px = np.linalg.norm(cache.distill_uv_crop_px - label_px, axis=-1)[sure]
+    sure = cache.landmark_conf > 0.8
+    err_px = np.linalg.norm(cache.landmark_uv_crop_px - label_px, axis=-1)[sure]
     # BlazePose's 2D on the synthetic crops is close to the labels (median ~8 of 256 px)
     assert sure.sum() > 20 and np.median(err_px) < 20.0
     # the teacher's prior: the median person depth's zeta, close to the root's
@@ -205,9 +206,11 @@ def test_metrics_are_exact_on_a_known_offset() -> None:
     assert v2_metrics(pred, true, 0)["n_joints"] == 51
 
 
-def test_recipe_validation_and_the_yaml_marker() -> None:
+def test_recipe_validation_and_the_yaml_marker(tmp_path) -> None:
     assert is_v2_yaml(TINY_YAML) and is_v2_yaml(ROOT / "config" / "train" / "v2.yaml")
-    assert not is_v2_yaml(ROOT / "config" / "train" / "default.yaml")
+    (tmp_path / "other.yaml").write_text("model:\n  variant: rgb\n")
+    assert not is_v2_yaml(tmp_path / "other.yaml")
+    assert not is_v2_yaml(ROOT / "config" / "train" / "refine_b.yaml")
     default = load_recipe(ROOT / "config" / "train" / "v2.yaml")
     assert default.net_config("rgb_hall").rgb_backbone == "blazepose_lite"
     assert (default.data.width, default.data.height, default.net_config("depth").crop_px) == (
@@ -224,7 +227,7 @@ def test_recipe_validation_and_the_yaml_marker() -> None:
     with pytest.raises(PrivposeInputError):
         recipe_from_dict({"model": "v2", "data": {"train_seed": 5, "val_seed": 5}})
     with pytest.raises(PrivposeInputError, match="frozen BlazePose"):
-        recipe_from_dict({"model": "v2", "net": {"rgb_backbone": "conv"}})
+        recipe_from_dict({"model": "v2", "net": {"rgb_backbone": "conv", "landmark_prior": False}})
 
 
 def test_stage2_refuses_to_run_without_the_teacher(tmp_path) -> None:
