@@ -1,20 +1,2 @@
-"""privpose model layer: SmallHRNet, the SPDH codec and head, the deployable RGB model."""
-
-from privpose_ros.model.deployable import (
-    DeployableRGBModel,
-    ModelConfig,
-    default_weights_path,
-    load_deployable,
-    save_deployable,
-)
-from privpose_ros.model.spdh import SPDHCodec, SPDHConfig
-
-__all__ = [
-    "DeployableRGBModel",
-    "ModelConfig",
-    "SPDHCodec",
-    "SPDHConfig",
-    "default_weights_path",
-    "load_deployable",
-    "save_deployable",
-]
+"""privpose model layer: the v2 top-down model (v2_codec, v2_net, v2_weights, landmark_prior),
+its building blocks (hrnet, heads, spdh), BlazePose in torch and the person-crop warp."""
