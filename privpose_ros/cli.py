@@ -22,10 +22,19 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "privpose_ros.data.synth_cmd",
         "generate synthetic RGB-D humans (dataset, preview, bench)",
     ),
-    "train": ("privpose_ros.train.train_cmd", "train the depth teacher, RGB models or refiners"),
+    "train": (
+        "privpose_ros.train.train_cmd",
+        "train the v2 model (depth teacher, RGB models) or refiners",
+    ),
     "eval": ("privpose_ros.train.eval_cmd", "evaluate weights on a dataset (MPJPE, mAP@10cm)"),
-    "export": ("privpose_ros.runtime.export_cmd", "export the deployable RGB model to ONNX"),
-    "bench": ("privpose_ros.runtime.bench_cmd", "latency / memory benchmark of every backend"),
+    "export": (
+        "privpose_ros.runtime.export_cmd",
+        "export the deployable v2 model to ONNX (checked vs torch)",
+    ),
+    "bench": (
+        "privpose_ros.runtime.bench_cmd",
+        "latency / memory of the v2 lifter per backend, or the pipeline",
+    ),
     "infer": (
         "privpose_ros.runtime.infer_cmd",
         "every person in one image (+ depth): 2D joints and metric 3D",

@@ -1,5 +1,6 @@
-"""`privpose bench`: latency (p50/p95/p99) and peak RSS of every inference backend, or with
-``--frontend`` of the whole person pipeline (runtime/bench_frontend.py) per person count;
+"""`privpose bench`: latency (p50/p95/p99) and peak RSS of the v2 lifter per backend and person
+(runtime/bench.py), or with ``--frontend`` of the whole person pipeline (runtime/bench_frontend.py)
+per person count;
 ``--delivery`` (RGB-D sets between processes over DDS) and ``--soak N`` (the real node over
 time) run a ROS 2 graph (privpose_ros/ros/delivery.py, soak.py)."""
 
@@ -10,9 +11,7 @@ import functools
 import json
 from pathlib import Path
 
-from privpose_ros.runtime.backend import BACKEND_ORDER
-
-FRONTEND_BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")  # graph.GRAPH_BACKENDS
+BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")  # graph.GRAPH_BACKENDS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--frontend",
         action="store_true",
         help="benchmark the whole person pipeline (detector, landmarks, 3D, refinement, "
-        "tracking) on frames of real people instead of the deployable model",
+        "tracking) on frames of real people instead of the v2 lifter",
     )
     parser.add_argument(
         "--frames", type=int, help="timed frames per backend (default 200); --delivery: 300"
@@ -32,21 +31,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--warmup", type=int, help="untimed frames first (default 20; 10 with --frontend)"
     )
-    parser.add_argument("--batch", type=int, default=1, help="also time model batches of B")
     parser.add_argument("--threads", type=int, default=0, help="intra-op threads (0: default)")
     parser.add_argument(
         "--backend",
         action="append",
-        choices=FRONTEND_BACKENDS,
-        help="backend to run (repeatable; default: all, unavailable ones are reported skipped; "
-        "--frontend: one, default auto)",
+        choices=BACKENDS,
+        help="backend to run (repeatable; default: onnxruntime and torch, with tensorrt on "
+        "cuda; unavailable ones are reported skipped; --frontend: one, default auto)",
     )
-    parser.add_argument("--weights", type=Path, help="model safetensors (default: shipped)")
     parser.add_argument(
-        "--v2-lifter",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="also time the v2 lifter per person (onnxruntime and torch, batch 1 and 4)",
+        "--weights", type=Path, help="v2 weights (default: shipped rgb_hall, else random-init)"
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (onnxruntime, torch)")
     parser.add_argument("--fp16", action="store_true", help="enable_fp16 (GPU backends)")
@@ -94,31 +88,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _table(report: dict) -> str:
+    v2 = report["v2_lifter"]
     lines = [
         f"machine: {report['machine']['cpu']} ({report['machine']['cores']} cores); "
-        f"weights: {report['weights']}; frames {report['frames']} of "
+        f"v2 weights: {v2['weights']}; threads {v2['threads']}; frames {report['frames']} of "
         f"{report['source_hw'][1]}x{report['source_hw'][0]}",
-        f"{'backend':12} {'device':7} {'prec':5} {'model p50/p95':>15} {'pre p50':>8} "
-        f"{'post p50':>9} {'facade p50/p95':>15} {'RSS MiB':>8}",
+        f"{'backend':12} {'runner':12} {'ms/person p50/p95 batch 1':>26} "
+        f"{'batch 4':>14} {'RSS MiB':>8}",
     ]
-    for name, r in report["backends"].items():
+    for name, r in v2["backends"].items():
         if "skipped" in r:
             lines.append(f"{name:12} skipped: {r['skipped']}")
             continue
+        one, four = r["batch1_ms_per_person"], r["batch4_ms_per_person"]
         lines.append(
-            f"{name:12} {r['device']:7} {r['precision']:5} "
-            f"{r['model_ms']['p50']:7.2f}/{r['model_ms']['p95']:<7.2f} "
-            f"{r['preprocess_ms']['p50']:8.2f} {r['postprocess_ms']['p50']:9.2f} "
-            f"{r['facade_ms']['p50']:7.2f}/{r['facade_ms']['p95']:<7.2f} "
-            f"{r['peak_rss_mib']:8.1f}"
+            f"{name:12} {r['runner']:12} {one['p50']:17.2f}/{one['p95']:<8.2f} "
+            f"{four['p50']:6.2f}/{four['p95']:<7.2f} {r['peak_rss_mib']:8.1f}"
         )
-    for name, r in report.get("v2_lifter", {}).get("backends", {}).items():
-        per = (
-            "skipped"
-            if "skipped" in r
-            else ", ".join(f"{key.split('_')[0]} {value['p50']:.2f}" for key, value in r.items())
-        )
-        lines.append(f"v2 lifter {name}: ms per person p50 {per}")
     return "\n".join(lines)
 
 
@@ -238,20 +224,19 @@ def run(args: argparse.Namespace) -> int:
         return run_frontend(args)
     from privpose_ros.runtime.bench import BenchConfig, run_bench
 
-    if "auto" in (args.backend or ()):
-        raise ValueError("the model benchmark names backends; 'auto' is for --frontend only")
+    default = ("onnxruntime", "torch")
+    if args.device.startswith("cuda"):
+        default = ("tensorrt", *default)
     config = BenchConfig(
         frames=args.iterations or args.frames or 200,
         warmup=20 if args.warmup is None else args.warmup,
-        batch=args.batch,
         threads=args.threads,
-        backends=tuple(args.backend or BACKEND_ORDER),
+        backends=tuple(args.backend or default),
         source_hw=(args.height, args.width),
         weights_path=args.weights,
         device=args.device,
         enable_fp16=args.fp16,
         cache_dir=args.cache_dir,
-        v2_lifter=args.v2_lifter,
     )
     # rendered in a process of its own: the rendering's memory is not a backend's peak RSS
     report = run_bench(config, functools.partial(generator_frames, args.width, args.height, 16))

@@ -6,16 +6,19 @@ privpose code that built it (:func:`code_version`: the package version and a has
 model, export and engine-building sources, so an upgrade never loads a stale engine). Each
 engine file has a JSON sidecar holding that key and the engine's SHA-256; a missing, mismatched,
 truncated or undeserialisable file is rebuilt (never silently used). No TensorRT import here:
-the builder and deserialiser are passed in, which is what the tests use with fake engines.
+the builder and deserialiser are passed in, which is what the tests use with fake engines. Also
+here: the atomic writes and the writable-directory checks every cached export shares.
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
 import hashlib
 import json
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -32,10 +35,8 @@ _PRECISIONS = ("fp32", "fp16")
 # Sources (relative to privpose_ros/) whose edits change an exported graph or a built engine.
 GRAPH_SOURCES: tuple[str, ...] = (
     "model",
-    "runtime/backend.py",
-    "runtime/export.py",
+    "runtime/v2_lifter.py",
     "runtime/engine_cache.py",
-    "runtime/trt_backend.py",
     "runtime/trt_graph.py",
 )
 
@@ -81,11 +82,12 @@ def file_sha256(path: Path) -> str:
 class EngineKey:
     """Everything a serialised engine depends on.
 
-    ``input_shape`` is the largest (N, 3, H, W) of the optimisation profile; ``compute_capability``
-    is "major.minor" (e.g. "8.7" for Jetson Orin). ``code_version`` is not passed in: it is taken
-    from the running code (:func:`code_version`) when the key is made and stored with the other
-    fields, so engines built by another privpose version never match. The ONNX opset and the
-    torch / onnx versions of the export are inside the ONNX bytes, hence in ``onnx_sha256``.
+    ``input_shape`` is the optimisation profile (every input's min, opt and max shape, flattened
+    in input-name order); ``compute_capability`` is "major.minor" (e.g. "8.7" for Jetson Orin).
+    ``code_version`` is not passed in: it is taken from the running code (:func:`code_version`)
+    when the key is made and stored with the other fields, so engines built by another privpose
+    version never match. The ONNX opset and the torch / onnx versions of the export are inside
+    the ONNX bytes, hence in ``onnx_sha256``.
     """
 
     onnx_sha256: str
@@ -139,6 +141,30 @@ def atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def writable_dir(directory: Path) -> str | None:
+    """None when ``directory`` can be created and written, else why not."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+_TEMP_DIR: Path | None = None
+
+
+def temporary_export_dir() -> Path:
+    """One per-process temporary directory for exports (caches that cannot be written), removed
+    at exit."""
+    global _TEMP_DIR
+    if _TEMP_DIR is None or not _TEMP_DIR.is_dir():
+        _TEMP_DIR = Path(tempfile.mkdtemp(prefix="privpose_onnx_"))
+        atexit.register(shutil.rmtree, _TEMP_DIR, ignore_errors=True)
+    return _TEMP_DIR
 
 
 def write_cached_engine(engine_path: Path, key: EngineKey, engine: bytes) -> None:

@@ -1,5 +1,6 @@
-"""`privpose export`: the deployable RGB model to ONNX, checked (onnx.checker) and compared
-with torch (decoded joints within 1 mm) on random and smooth synthetic inputs."""
+"""`privpose export`: the deployable v2 model (weights of the rgb or rgb_hall stage) to ONNX,
+checked (onnx.checker) and compared with torch on random crops; the same export and check as
+the lifter's own cached one (runtime/v2_lifter.py)."""
 
 from __future__ import annotations
 
@@ -9,45 +10,61 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--weights", type=Path, help="model safetensors (default: shipped)")
+    parser.add_argument(
+        "--weights", type=Path, help="v2 weights (default: shipped weights/rgb_hall.safetensors)"
+    )
     parser.add_argument("--onnx", type=Path, required=True, help="output .onnx file")
-    batch = parser.add_mutually_exclusive_group()
-    batch.add_argument("--batch", type=int, default=1, help="fixed batch size (default 1)")
-    batch.add_argument("--dynamic-batch", action="store_true", help="dynamic batch axis")
-    parser.add_argument("--parity-images", type=int, default=8, help="images for the check")
+    parser.add_argument("--parity-crops", type=int, default=8, help="random crops for the check")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
-    from privpose_ros.model.deployable import default_weights_path, load_deployable
-    from privpose_ros.runtime.export import check_parity, export_onnx, random_model_inputs
+    from privpose_ros.runtime.v2_lifter import (
+        INPUT_NAMES,
+        OUTPUT_NAMES,
+        PARITY_TOLERANCE_M,
+        SHIPPED_WEIGHTS,
+        V2_OPSET,
+        export_error_m,
+        export_v2_onnx,
+        load_deployable,
+    )
 
-    weights = args.weights or default_weights_path()
-    if not weights.is_file():
-        raise FileNotFoundError(f"weights {weights} not found; pass --weights")
-    if args.parity_images < 1:
-        raise ValueError("--parity-images must be >= 1")
+    if args.parity_crops < 1:
+        raise ValueError("--parity-crops must be >= 1")
+    weights = args.weights or SHIPPED_WEIGHTS
     model = load_deployable(weights)
-    batch = None if args.dynamic_batch else args.batch
-    path = export_onnx(model, args.onnx, batch=batch)
-    rgb, k = random_model_inputs(tuple(model.config.input_hw), args.parity_images, seed=0)
-    report = check_parity(model, path, rgb, k)
+    path = export_v2_onnx(model, args.onnx)
+    error_m = export_error_m(model, path, crops=args.parity_crops)
+    ok = error_m <= PARITY_TOLERANCE_M
     summary = {
         "onnx": str(path),
         "weights": str(weights),
-        "input_hw": list(model.config.input_hw),
-        "batch": batch or "dynamic",
+        "variant": model.config.variant,
+        "crop_px": int(model.config.crop_px),
+        "opset": V2_OPSET,
+        "inputs": list(INPUT_NAMES),
+        "outputs": list(OUTPUT_NAMES),
         "checker": "ok",
-        "parity": report.as_dict(),
+        "parity": {
+            "crops": args.parity_crops,
+            "max_joint_error_m": error_m,
+            "tolerance_m": PARITY_TOLERANCE_M,
+            "ok": ok,
+        },
     }
     if args.json:
         print(json.dumps(summary))
     else:
         print(
-            f"wrote {path} (batch {summary['batch']}, input {model.config.input_hw}); "
-            f"parity vs torch over {report.num_images} images: "
-            f"{100 * report.fraction_within_tolerance:.1f}% of joints within "
-            f"{report.tolerance_mm} mm, median {report.median_joint_error_mm:.4f} mm, max "
-            f"{report.max_joint_error_mm:.4f} mm ({'ok' if report.ok else 'FAILED'})"
+            f"wrote {path} ({summary['variant']}, crop {summary['crop_px']} px, dynamic batch); "
+            f"parity vs torch over {args.parity_crops} crops: max joint error {error_m:.2e} m "
+            f"(tolerance {PARITY_TOLERANCE_M:.0e} m, {'ok' if ok else 'FAILED'})"
         )
-    return 0 if report.ok else 1
+    if not ok:
+        path.unlink(missing_ok=True)
+        raise RuntimeError(
+            f"the ONNX export of {weights} disagrees with torch by {error_m:.2e} m "
+            f"(> {PARITY_TOLERANCE_M:.0e} m); {path} deleted"
+        )
+    return 0

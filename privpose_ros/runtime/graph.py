@@ -1,9 +1,7 @@
-"""Named-tensor runners for imported ONNX graphs (the front end's detector and landmark models).
-
-The deployable RGB model has its own fixed-signature ``Backend`` (runtime/backend.py);
-imported graphs have their own tensor names, so they run through a :class:`GraphRunner`:
-``run({name: array}) -> {name: array}``. Two implementations: ONNX Runtime (CPU, or CUDA /
-TensorRT execution providers) and a TensorRT 10 engine built and cached like the model's.
+"""Named-tensor runners for ONNX graphs (the front end's detector and landmark models, the v2
+lifter's export): ``GraphRunner.run({name: array}) -> {name: array}``. Two implementations: ONNX
+Runtime (CPU, or CUDA / TensorRT execution providers) and a TensorRT 10 engine built and cached
+on disk (runtime/trt_graph.py).
 ``open_graph`` picks one: "tensorrt" only on a CUDA device; "auto" tries TensorRT on CUDA only
 and falls back to ONNX Runtime on any failure (any exception type, logged); "torch" has no ONNX
 importer and runs ONNX Runtime.
@@ -19,10 +17,52 @@ from pathlib import Path
 import numpy as np
 
 from privpose_ros.core.errors import MissingDependencyError, PrivposeInputError, optional_import
-from privpose_ros.runtime.ort_backend import ORT_HINT, _providers
+from privpose_ros.runtime.engine_cache import writable_dir
 
 LOG = logging.getLogger(__name__)
 GRAPH_BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
+ORT_HINT = "pip install onnxruntime (CPU) or onnxruntime-gpu (CUDA / TensorRT providers)"
+
+
+def _can_write(directory: Path) -> bool:
+    """Whether ``directory`` exists or can be made, and accepts a file (logged when not)."""
+    why = writable_dir(directory)
+    if why is not None:
+        LOG.warning(
+            "TensorRT provider cache %s is not writable (%s); running without an engine "
+            "cache (engines are rebuilt at every start)",
+            directory,
+            why,
+        )
+    return why is None
+
+
+def _providers(ort, device: str, enable_fp16: bool, trt_cache_dir: Path | None) -> list:  # noqa: ANN001 - the onnxruntime module
+    """Execution providers for ``device``: on 'cuda[:N]' TensorRT then CUDA when present."""
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    if not device.startswith("cuda"):
+        raise PrivposeInputError(f"device must be 'cpu' or 'cuda[:N]', got {device!r}")
+    device_id = int(device.split(":")[1]) if ":" in device else 0
+    available = set(ort.get_available_providers())
+    providers: list = []
+    if "TensorrtExecutionProvider" in available:
+        trt_options = {"device_id": device_id, "trt_fp16_enable": enable_fp16}
+        if trt_cache_dir is not None and not _can_write(Path(trt_cache_dir)):
+            trt_cache_dir = None  # an unwritable cache must not stop the provider
+        if trt_cache_dir is not None:
+            trt_options.update(
+                trt_engine_cache_enable=True, trt_engine_cache_path=str(trt_cache_dir)
+            )
+        providers.append(("TensorrtExecutionProvider", trt_options))
+    if "CUDAExecutionProvider" in available:
+        providers.append(("CUDAExecutionProvider", {"device_id": device_id}))
+    if not providers:
+        raise RuntimeError(
+            f"device {device!r} requested but onnxruntime has no CUDA/TensorRT provider "
+            f"(available: {sorted(available)}); install onnxruntime-gpu or use device 'cpu'"
+        )
+    return [*providers, "CPUExecutionProvider"]
 
 
 class GraphRunner(ABC):

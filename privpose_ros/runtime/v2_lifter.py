@@ -45,9 +45,14 @@ from privpose_ros.core.crop import DEFAULT_MARGIN, crop_box_from_person_box
 from privpose_ros.core.errors import PrivposeInputError, optional_import
 from privpose_ros.core.frame import check_rgb
 from privpose_ros.core.pose import PersonPose
-from privpose_ros.runtime.engine_cache import atomic_write, code_version, file_sha256
+from privpose_ros.runtime.engine_cache import (
+    atomic_write,
+    code_version,
+    file_sha256,
+    temporary_export_dir,
+    writable_dir,
+)
 from privpose_ros.runtime.graph import GRAPH_BACKENDS, GraphRunner, open_graph
-from privpose_ros.runtime.model_source import temporary_export_dir, writable_dir
 
 LOG = logging.getLogger(__name__)
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
@@ -162,7 +167,7 @@ class _TorchRunner(GraphRunner):
         import torch
 
         if threads > 0:
-            torch.set_num_threads(threads)  # process wide, as runtime/torch_backend.py
+            torch.set_num_threads(threads)  # process wide
         self._torch, self._model = torch, model.to(device)
         super().__init__(INPUT_NAMES, OUTPUT_NAMES, device)
 
@@ -171,6 +176,21 @@ class _TorchRunner(GraphRunner):
         with torch.no_grad():
             outs = self._model(*(torch.from_numpy(feeds[n]).to(dev) for n in INPUT_NAMES))
         return {n: o.cpu().numpy() for n, o in zip(OUTPUT_NAMES, outs, strict=True)}
+
+
+def export_error_m(model, path: Path, crops: int = 2, threads: int = 0) -> float:  # noqa: ANN001 - a V2Deployable
+    """Largest joint distance (metres) between the ONNX graph at ``path`` (ONNX Runtime, CPU)
+    and ``model`` (torch, CPU) on ``crops`` random crops with a centred pinhole camera."""
+    rng = np.random.default_rng(1)
+    s = model.config.crop_px
+    rgb = rng.random((crops, s, s, 3), dtype=np.float32)
+    k = np.tile(np.array([[s, 0, s / 2], [0, s, s / 2], [0, 0, 1]], np.float32), (crops, 1, 1))
+    feeds = dict(zip(INPUT_NAMES, (rgb, k), strict=True))
+    runner = open_graph(path, "onnxruntime", "cpu", threads)
+    got = runner.run(feeds)
+    runner.close()
+    want = _TorchRunner(model, "cpu", 0).run(feeds)
+    return float(np.max(np.abs(got["joints_cam_m"] - want["joints_cam_m"])))
 
 
 class V2Lifter:
@@ -228,16 +248,7 @@ class V2Lifter:
 
     def _check_export(self, path: Path) -> None:
         """A fresh export must match torch on random crops (else it is deleted: RuntimeError)."""
-        rng = np.random.default_rng(1)
-        s = self.crop_px
-        rgb = rng.random((2, s, s, 3), dtype=np.float32)
-        k = np.tile(np.array([[s, 0, s / 2], [0, s, s / 2], [0, 0, 1]], np.float32), (2, 1, 1))
-        feeds = dict(zip(INPUT_NAMES, (rgb, k), strict=True))
-        runner = open_graph(path, "onnxruntime", "cpu", self.config.threads)
-        got = runner.run(feeds)
-        runner.close()
-        want = _TorchRunner(self._model, "cpu", 0).run(feeds)
-        error = float(np.max(np.abs(got["joints_cam_m"] - want["joints_cam_m"])))
+        error = export_error_m(self._model, path, threads=self.config.threads)
         if not error <= PARITY_TOLERANCE_M:
             path.unlink(missing_ok=True)
             raise RuntimeError(f"the v2 ONNX export disagrees with torch by {error:.2e} m")

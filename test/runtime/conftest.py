@@ -1,32 +1,29 @@
-"""Shared fixtures: one tiny randomly initialised deployable model and its ONNX exports."""
+"""Shared fixtures: small self-written v2 weights (random init, seeded) and their ONNX export."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from privpose_ros.model.deployable import DeployableRGBModel, ModelConfig, save_deployable
-from privpose_ros.runtime.export import export_onnx
+from privpose_ros.model.v2_codec import V2Config
+from privpose_ros.model.v2_net import V2Net
+from privpose_ros.model.v2_weights import write_v2_weights
+from privpose_ros.runtime.v2_lifter import export_v2_onnx, load_deployable
 
 
 @pytest.fixture(scope="session")
-def tiny_model() -> DeployableRGBModel:
+def tiny_weights(tmp_path_factory):
     torch.manual_seed(0)
-    return DeployableRGBModel(ModelConfig.tiny()).eval()
-
-
-@pytest.fixture(scope="session")
-def tiny_weights(tiny_model, tmp_path_factory):
-    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
-    save_deployable(tiny_model, path)
+    path = tmp_path_factory.mktemp("weights") / "w.safetensors"
+    write_v2_weights(path, V2Net(V2Config(variant="rgb")))
     return path
 
 
 @pytest.fixture(scope="session")
-def tiny_onnx_b1(tiny_model, tmp_path_factory):
-    return export_onnx(tiny_model, tmp_path_factory.mktemp("onnx") / "tiny_b1.onnx", batch=1)
+def tiny_model(tiny_weights):
+    return load_deployable(tiny_weights)
 
 
 @pytest.fixture(scope="session")
-def tiny_onnx_dynamic(tiny_model, tmp_path_factory):
-    return export_onnx(tiny_model, tmp_path_factory.mktemp("onnx") / "tiny_dyn.onnx", batch=None)
+def tiny_onnx(tiny_model, tmp_path_factory):
+    return export_v2_onnx(tiny_model, tmp_path_factory.mktemp("onnx") / "v2.onnx")

@@ -1,6 +1,6 @@
-"""Backends and caches: "auto" survives any candidate failure (an unwritable cache included),
-builds no GPU engine for device cpu, cache keys carry the code and tool versions, and tests
-never write to the user's ~/.cache/privpose."""
+"""Graphs and caches: "auto" survives any TensorRT failure and builds no GPU engine for device
+cpu, the v2 export is cached by weights hash and code version (an unwritable cache included),
+engine keys carry the code version, and tests never write to the user's ~/.cache/privpose."""
 
 from __future__ import annotations
 
@@ -13,13 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from fake_backends import backend_factories
 
 import privpose_ros
 from privpose_ros.core.cache import default_cache_dir
 from privpose_ros.core.camera import CameraIntrinsics
-from privpose_ros.runtime import engine_cache, export, graph, model_source, trt_backend, trt_graph
-from privpose_ros.runtime.backend import BACKEND_ORDER
+from privpose_ros.core.pose import PersonPose
+from privpose_ros.runtime import engine_cache, graph, trt_graph, v2_lifter
 from privpose_ros.runtime.engine_cache import (
     GRAPH_SOURCES,
     EngineKey,
@@ -27,22 +26,16 @@ from privpose_ros.runtime.engine_cache import (
     load_or_build,
     read_cached_engine,
 )
-from privpose_ros.runtime.estimator import (
-    EstimatorConfig,
-    PoseEstimator,
-    auto_skips,
-    select_backend,
-)
-from privpose_ros.runtime.model_source import ModelSource, export_file_name, export_key
+from privpose_ros.runtime.v2_lifter import V2Lifter, V2LifterConfig, export_key
 
-K = CameraIntrinsics(fx=60.0, fy=60.0, cx=31.5, cy=23.5, width=64, height=48)
+K = CameraIntrinsics(fx=300.0, fy=300.0, cx=159.5, cy=119.5, width=320, height=240)
 KEY = EngineKey(
     onnx_sha256="ab" * 32,
     tensorrt_version="10.3.0",
     gpu_name="NVIDIA Jetson Orin",
     compute_capability="8.7",
     precision="fp16",
-    input_shape=(1, 3, 96, 128),
+    input_shape=(1, 256, 256, 3),
     workspace_bytes=1 << 30,
 )
 
@@ -69,80 +62,26 @@ def unwritable(tmp_path: Path):
     (tmp_path / "locked").chmod(0o700)  # let pytest clean up
 
 
-def _rgb() -> np.ndarray:
-    return np.random.default_rng(3).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+def _lift(lifter: V2Lifter) -> np.ndarray:
+    rgb = np.random.default_rng(3).integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    person = PersonPose(np.zeros((26, 3)), np.ones(26), box_px=np.array([100.0, 20, 220, 230]))
+    return lifter.lift(rgb, K, (person,))[0].joints_cam_m
 
 
-# --- "auto" falls back on anything ------------------------------------------------------------
+# --- no GPU engines for device cpu; "auto" survives any TensorRT failure ----------------------
 
 
-@pytest.mark.parametrize(
-    "error",
-    [
-        KeyError("input"),
-        OSError(30, "Read-only file system"),
-        ValueError("bad shape"),
-        PermissionError(13, "Permission denied"),
-        AssertionError("bug"),
-    ],
-    ids=lambda e: type(e).__name__,
-)
-def test_auto_moves_on_after_any_exception(error: Exception, caplog) -> None:
-    calls: list[str] = []
-    failures = {"tensorrt": error, "onnxruntime": error}
-    with caplog.at_level(logging.WARNING, logger="privpose_ros.runtime.estimator"):
-        backend = select_backend("auto", backend_factories(calls, failures))
-    assert backend.name == "torch" and calls == list(BACKEND_ORDER)
-    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(lines) == 2 and all(type(error).__name__ in line for line in lines)
-    with pytest.raises(RuntimeError, match=f"torch: {type(error).__name__}"):
-        select_backend("auto", backend_factories([], {name: error for name in BACKEND_ORDER}))
-
-
-@pytest.mark.parametrize("error", [KeyError("k"), OSError("disk"), ValueError("v")], ids=repr)
-def test_explicit_backend_failure_propagates(error: Exception) -> None:
-    calls: list[str] = []
-    with pytest.raises(type(error)):
-        select_backend("onnxruntime", backend_factories(calls, {"onnxruntime": error}))
-    assert calls == ["onnxruntime"]
-
-
-def test_keyboard_interrupt_is_not_swallowed() -> None:
-    with pytest.raises(KeyboardInterrupt):
-        select_backend("auto", backend_factories([], {"tensorrt": KeyboardInterrupt()}))
-
-
-# --- no GPU engines for device cpu ------------------------------------------------------------
-
-
-def test_skip_is_logged_and_never_called(caplog) -> None:
-    calls: list[str] = []
-    skip = auto_skips(EstimatorConfig(device="cpu"))
-    assert set(skip) == {"tensorrt"} and auto_skips(EstimatorConfig(device="cuda:1")) == {}
-    with caplog.at_level(logging.INFO, logger="privpose_ros.runtime.estimator"):
-        assert select_backend("auto", backend_factories(calls, {}), skip).name == "onnxruntime"
-    assert calls == ["onnxruntime"] and "tensorrt skipped" in caplog.text
-    assert select_backend("tensorrt", backend_factories(calls, {}), skip).name == "tensorrt"
-
-
-def test_cpu_estimator_never_constructs_tensorrt(tiny_model, tmp_path, monkeypatch) -> None:
-    spy: list[tuple] = []
-
+def test_cpu_lifter_never_constructs_tensorrt(tiny_weights, tmp_path, monkeypatch) -> None:
     def fake_trt(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        spy.append(args)
         raise AssertionError("TensorRT must not be tried for device cpu")
 
-    monkeypatch.setattr(trt_backend, "TensorRTBackend", fake_trt)
-    config = EstimatorConfig(device="cpu", engine_cache_dir=tmp_path)
-    with PoseEstimator(config, model=tiny_model) as estimator:
-        assert estimator.backend_name == "onnxruntime"
-    assert spy == []
+    monkeypatch.setattr(trt_graph, "TrtGraphRunner", fake_trt)
+    with V2Lifter(V2LifterConfig(tiny_weights, "auto", "cpu", 2, cache_dir=tmp_path)) as lifter:
+        assert lifter.backend_name == "onnxruntime"
     assert not (tmp_path / "engines").exists() and not (tmp_path / "ort_tensorrt").exists()
 
 
-def test_open_graph_cpu_skips_tensorrt_and_auto_survives_any_error(
-    tiny_onnx_b1, monkeypatch
-) -> None:
+def test_open_graph_cpu_skips_tensorrt_and_auto_survives_any_error(tiny_onnx, monkeypatch) -> None:
     spy: list[str] = []
 
     class Failing:
@@ -157,44 +96,43 @@ def test_open_graph_cpu_skips_tensorrt_and_auto_survives_any_error(
             self.device = device
 
     monkeypatch.setattr(trt_graph, "TrtGraphRunner", Failing)
-    runner = graph.open_graph(tiny_onnx_b1, backend="auto", device="cpu")
+    runner = graph.open_graph(tiny_onnx, backend="auto", device="cpu")
     assert runner.name == "onnxruntime" and spy == []  # a real ORT session, TensorRT untried
     monkeypatch.setattr(graph, "OrtGraphRunner", FakeOrt)
-    assert graph.open_graph(tiny_onnx_b1, backend="auto", device="cuda:0").device == "cuda:0"
+    assert graph.open_graph(tiny_onnx, backend="auto", device="cuda:0").device == "cuda:0"
     assert spy == ["trt"]
     with pytest.raises(KeyError):
-        graph.open_graph(tiny_onnx_b1, backend="tensorrt", device="cuda:0")
+        graph.open_graph(tiny_onnx, backend="tensorrt", device="cuda:0")
 
 
-# --- an unwritable cache directory ------------------------------------------------------------
+# --- the v2 export cache -----------------------------------------------------------------------
 
 
-def test_unwritable_cache_dir_still_gives_a_working_estimator(
-    tiny_model, unwritable: Path, caplog
+def test_unwritable_cache_dir_still_gives_a_working_lifter(
+    tiny_weights, unwritable: Path, caplog
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="privpose_ros.runtime.model_source"):
-        config = EstimatorConfig(engine_cache_dir=unwritable)
-        with PoseEstimator(config, model=tiny_model) as estimator:
-            assert estimator.backend_name == "onnxruntime"  # exported to a temporary dir
-            person = estimator.estimate(_rgb(), K).persons[0]
-    assert "is not writable" in caplog.text and str(unwritable / "onnx") in caplog.text
-    assert person.joints_cam_m.shape == (len(person.confidence), 3)
+    config = V2LifterConfig(tiny_weights, "onnxruntime", threads=2, cache_dir=unwritable)
+    with caplog.at_level(logging.WARNING, logger="privpose_ros.runtime.v2_lifter"):
+        with V2Lifter(config) as lifter:
+            assert lifter.exported and lifter.onnx_path.parent != unwritable / "v2_onnx"
+            joints = _lift(lifter)
+    assert "is not writable" in caplog.text and str(unwritable / "v2_onnx") in caplog.text
     assert not unwritable.exists()
-    with PoseEstimator(
-        EstimatorConfig(backend="torch", engine_cache_dir=unwritable), tiny_model
-    ) as t:
-        reference = t.estimate(_rgb(), K).persons[0]
-    # the temporary export is the same graph as torch: every joint (measured within 0.003 mm)
-    np.testing.assert_allclose(person.joints_cam_m, reference.joints_cam_m, atol=5e-4)
+    with V2Lifter(dataclasses.replace(config, backend="torch")) as reference:
+        want = _lift(reference)
+    # the temporary export is the same graph as torch
+    np.testing.assert_allclose(joints, want, atol=1e-3)
 
 
-def test_cached_export_in_a_read_only_dir_is_used(tiny_model, tmp_path, monkeypatch) -> None:
-    config = EstimatorConfig(engine_cache_dir=tmp_path)
-    path = ModelSource(config, tiny_model).onnx_path()
-    assert path.parent == tmp_path / "onnx"
-    monkeypatch.setattr(model_source, "writable_dir", lambda d: "read-only (simulated)")
-    monkeypatch.setattr(model_source, "export_onnx", lambda *a, **k: pytest.fail("re-export"))
-    assert ModelSource(config, tiny_model).onnx_path() == path
+def test_cached_export_in_a_read_only_dir_is_used(tiny_weights, tmp_path, monkeypatch) -> None:
+    config = V2LifterConfig(tiny_weights, "onnxruntime", threads=2, cache_dir=tmp_path)
+    with V2Lifter(config) as first:
+        path = first.onnx_path
+    assert path.parent == tmp_path / "v2_onnx"
+    monkeypatch.setattr(v2_lifter, "writable_dir", lambda d: "read-only (simulated)")
+    monkeypatch.setattr(v2_lifter, "export_v2_onnx", lambda *a, **k: pytest.fail("re-export"))
+    with V2Lifter(config) as second:
+        assert second.onnx_path == path and not second.exported
 
 
 # --- cache keys -------------------------------------------------------------------------------
@@ -203,7 +141,7 @@ def test_cached_export_in_a_read_only_dir_is_used(tiny_model, tmp_path, monkeypa
 def test_graph_sources_exist_and_feed_the_code_version(monkeypatch) -> None:
     root = Path(privpose_ros.__file__).parent
     assert all((root / rel).exists() for rel in GRAPH_SOURCES)
-    assert (root / "model" / "deployable.py").is_file()
+    assert (root / "runtime" / "v2_lifter.py").is_file() and "model" in GRAPH_SOURCES
     before = engine_cache.code_version()
     assert before.startswith(privpose_ros.__version__ + "+src.")
     monkeypatch.setattr(privpose_ros, "__version__", "99.0.0")
@@ -212,35 +150,37 @@ def test_graph_sources_exist_and_feed_the_code_version(monkeypatch) -> None:
     assert engine_cache.code_version() == "99.0.0+src." + "f" * 16
 
 
-@pytest.mark.parametrize("change", ["version", "sources", "opset", "torch", "onnx", "batch"])
-def test_export_key_covers_code_opset_and_tools(tiny_model, monkeypatch, change: str) -> None:
-    base = export_key(tiny_model, 1)
-    assert base["opset"] == export.ONNX_OPSET and base["torch_version"] == torch.__version__
-    batch = 1
+@pytest.mark.parametrize("change", ["version", "sources", "opset", "torch", "weights"])
+def test_export_key_covers_weights_code_opset_and_torch(
+    tiny_weights, tmp_path, monkeypatch, change: str
+) -> None:
+    base = export_key(tiny_weights)
+    weights = tiny_weights
     if change == "version":
         monkeypatch.setattr(privpose_ros, "__version__", "99.0.0")
     elif change == "sources":
         monkeypatch.setattr(engine_cache, "graph_sources_sha256", lambda: "0" * 64)
     elif change == "opset":
-        monkeypatch.setattr(export, "ONNX_OPSET", export.ONNX_OPSET + 1)
+        monkeypatch.setattr(v2_lifter, "V2_OPSET", v2_lifter.V2_OPSET + 1)
     elif change == "torch":
         monkeypatch.setattr(torch, "__version__", "0.0.1")
-    elif change == "onnx":
-        monkeypatch.setattr(model_source, "_package_version", lambda name: "0.0.1")
     else:
-        batch = None
-    changed = export_key(tiny_model, batch)
-    assert changed != base and export_file_name(changed) != export_file_name(base)
-    assert export_file_name(base).endswith("_b1.onnx")
+        weights = tmp_path / "other.safetensors"
+        weights.write_bytes(tiny_weights.read_bytes() + b" ")
+    assert export_key(weights) != base and len(base) == 24
 
 
-def test_upgrade_never_reuses_an_old_export(tiny_model, tmp_path, monkeypatch) -> None:
-    config = EstimatorConfig(engine_cache_dir=tmp_path)
-    old = ModelSource(config, tiny_model).onnx_path()
+def test_upgrade_never_reuses_an_old_export(tiny_weights, tmp_path, monkeypatch) -> None:
+    config = V2LifterConfig(tiny_weights, "onnxruntime", threads=2, cache_dir=tmp_path)
+    with V2Lifter(config) as first:
+        old = first.onnx_path
     old_bytes, old_stamp = old.read_bytes(), old.stat().st_mtime_ns
-    assert ModelSource(config, tiny_model).onnx_path() == old  # same code: reused
+    with V2Lifter(config) as again:
+        assert again.onnx_path == old and not again.exported  # same code: reused
     monkeypatch.setattr(privpose_ros, "__version__", "99.0.0")
-    new = ModelSource(config, tiny_model).onnx_path()
+    with V2Lifter(config) as upgraded:
+        new = upgraded.onnx_path
+        assert upgraded.exported
     assert new != old and new.parent == old.parent and new.is_file()
     assert old.read_bytes() == old_bytes and old.stat().st_mtime_ns == old_stamp
 
@@ -277,13 +217,11 @@ def _listing(directory: Path) -> list[tuple[str, int]]:
     )
 
 
-def test_default_cache_is_the_session_tmp_dir(tiny_model, isolated_cache_home: Path) -> None:
+def test_default_cache_is_the_session_tmp_dir(tiny_weights, isolated_cache_home: Path) -> None:
     real = Path(pwd.getpwuid(os.getuid()).pw_dir) / ".cache" / "privpose"
     before = _listing(real)
     assert default_cache_dir() == isolated_cache_home / "privpose"
-    assert EstimatorConfig().cache_dir == isolated_cache_home / "privpose"
-    config = EstimatorConfig(backend="onnxruntime", engine_cache_dir=None)
-    with PoseEstimator(config, model=tiny_model) as estimator:
-        estimator.estimate(_rgb(), K)
-    assert list((isolated_cache_home / "privpose" / "onnx").glob("privpose_*_b1.onnx"))
+    with V2Lifter(V2LifterConfig(tiny_weights, "onnxruntime", threads=2)) as lifter:
+        _lift(lifter)
+    assert list((isolated_cache_home / "privpose" / "v2_onnx").glob("v2_*.onnx"))
     assert _listing(real) == before

@@ -1,15 +1,20 @@
-"""The real TensorRT backend: needs the tensorrt package and a CUDA GPU (skipped otherwise,
-with the reason printed by pytest -ra). Cache logic without TensorRT: test_runtime_engine_cache."""
+"""The real TensorRT path of the v2 lifter: needs the tensorrt package and a CUDA GPU (skipped
+otherwise, with the reason printed by pytest -ra). Cache logic without TensorRT:
+test_runtime_engine_cache.py and test_runtime_caches.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 
+import numpy as np
 import pytest
 import torch
 
+from privpose_ros.core.camera import CameraIntrinsics
+from privpose_ros.core.pose import PersonPose
 from privpose_ros.runtime.engine_cache import sidecar_path
-from privpose_ros.runtime.export import compare_outputs, random_model_inputs
+from privpose_ros.runtime.v2_lifter import V2Lifter, V2LifterConfig
 
 if importlib.util.find_spec("tensorrt") is None:
     pytest.skip(
@@ -21,26 +26,36 @@ if not torch.cuda.is_available():
         "no CUDA GPU visible to torch: the TensorRT backend cannot run", allow_module_level=True
     )
 
+K = CameraIntrinsics(fx=300.0, fy=300.0, cx=159.5, cy=119.5, width=320, height=240)
 
-def test_build_run_cache_and_rebuild(tiny_model, tiny_onnx_dynamic, tmp_path) -> None:
-    from privpose_ros.runtime.torch_backend import TorchBackend
-    from privpose_ros.runtime.trt_backend import TensorRTBackend
 
-    rgb, k = random_model_inputs(tiny_model.config.input_hw, 4, seed=0)
-    reference = TorchBackend(tiny_model).infer(rgb, k)
-    with TensorRTBackend(tiny_onnx_dynamic, tmp_path, max_batch=4) as trt_backend:
-        assert trt_backend.engine_built and trt_backend.engine_path.is_file()
-        report = compare_outputs(reference, trt_backend.infer(rgb, k))
-        engine_path = trt_backend.engine_path
-    assert report.ok and report.median_joint_error_mm < 0.05, report
-    assert (tmp_path / "timing").is_dir()
-    with TensorRTBackend(tiny_onnx_dynamic, tmp_path, max_batch=4) as cached:
-        assert not cached.engine_built and cached.engine_path == engine_path
-    engine_path.write_bytes(engine_path.read_bytes()[:100])  # corrupt it
-    with TensorRTBackend(tiny_onnx_dynamic, tmp_path, max_batch=4) as rebuilt:
-        assert rebuilt.engine_built
-    with TensorRTBackend(tiny_onnx_dynamic, tmp_path, max_batch=4, force_engine_update=True) as b:
-        assert b.engine_built
-    with TensorRTBackend(tiny_onnx_dynamic, tmp_path, max_batch=4, enable_fp16=True) as fp16:
-        assert fp16.engine_path != engine_path and fp16.precision == "fp16"
-        assert sidecar_path(fp16.engine_path).is_file()
+def _lift(lifter: V2Lifter) -> np.ndarray:
+    rgb = np.random.default_rng(3).integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    boxes = ([100.0, 20, 220, 230], [10.0, 40, 90, 200], [200.0, 60, 310, 235])
+    persons = tuple(PersonPose(np.zeros((26, 3)), np.ones(26), box_px=np.array(b)) for b in boxes)
+    return np.stack([p.joints_cam_m for p in lifter.lift(rgb, K, persons)])
+
+
+def _engines(cache) -> list:
+    return sorted((cache / "engines").glob("*.engine"))
+
+
+def test_build_run_cache_and_rebuild(tiny_weights, tmp_path) -> None:
+    config = V2LifterConfig(tiny_weights, "tensorrt", "cuda:0", max_persons=4, cache_dir=tmp_path)
+    with V2Lifter(dataclasses.replace(config, backend="torch")) as reference:
+        want = _lift(reference)
+    with V2Lifter(config) as lifter:
+        assert lifter.backend_name == "tensorrt"
+        np.testing.assert_allclose(_lift(lifter), want, atol=2e-3)
+    (engine,) = _engines(tmp_path)
+    assert sidecar_path(engine).is_file() and (tmp_path / "timing").is_dir()
+    stamp = engine.stat().st_mtime_ns
+    with V2Lifter(config):
+        assert engine.stat().st_mtime_ns == stamp  # loaded from the cache
+    engine.write_bytes(engine.read_bytes()[:100])  # corrupt it
+    with V2Lifter(config) as rebuilt:
+        np.testing.assert_allclose(_lift(rebuilt), want, atol=2e-3)
+    assert engine.stat().st_mtime_ns != stamp
+    with V2Lifter(dataclasses.replace(config, enable_fp16=True)) as fp16:
+        np.testing.assert_allclose(_lift(fp16), want, atol=0.05)
+    assert len(_engines(tmp_path)) == 2 and any("fp16" in p.name for p in _engines(tmp_path))

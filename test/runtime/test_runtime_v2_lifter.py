@@ -29,11 +29,8 @@ HEAD = tuple(
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("v2") / "w.safetensors"
-    write_v2_weights(path, V2Net(V2Config(variant="rgb")))
-    return path
+def weights(tiny_weights):
+    return tiny_weights  # conftest.py: small self-written v2 weights
 
 
 @pytest.fixture(scope="module")
