@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from privpose_ros.train.refine_eval import add_refine_eval_arguments
 
     parser.add_argument(
-        "--weights", type=Path, help="v2 weights (safetensors written by privpose train --v2)"
+        "--weights", type=Path, help="v2 weights (safetensors written by privpose train)"
     )
     parser.add_argument("--data", help="dataset dir (data.dataset.write_dataset)")
     parser.add_argument("--variant", choices=("depth", "rgb", "rgb_hall"))
