@@ -30,7 +30,11 @@ ARGUMENTS = (
         "true",
         "true: the colour topic is rectified (camera_info P); false: raw (K, undistort with D)",
     ),
-    ("model", "blazepose", "blazepose (real-world front end) or privpose_rgb"),
+    (
+        "model",
+        "blazepose",
+        "blazepose (the front end's monocular 3D) or privpose (the v2 RGB model's 3D)",
+    ),
     ("camera_info_topic", "color/camera_info", "camera_info of the colour image"),
     ("depth_topic", "aligned_depth_to_color/image_raw", "depth registered to the colour image"),
     ("rgb_transport", "raw", "raw or compressed (<rgb_topic>/compressed, jpeg or png)"),

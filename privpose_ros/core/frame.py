@@ -6,8 +6,7 @@ the colour image, 0 = no reading (or None for RGB-only). ``intrinsics`` describe
 One frame, one type: the bag reader (data/rosbag_reader.py), the replayer (ros/replay.py), the
 node's decode step (ros/processing.py) and the real-data readers all pass :class:`RGBDFrame`;
 frames with ground truth (synthetic, datasets) are :class:`LabeledFrame`. Batches of N frames
-as arrays are other things: data.synth.SynthBatch (rendered, every label) and
-train.data_io.LetterboxedBatch (training tensors at the model input).
+as arrays are another thing: data.synth.SynthBatch (rendered, every label).
 """
 
 from __future__ import annotations

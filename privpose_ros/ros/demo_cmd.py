@@ -40,16 +40,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--refine", choices=sorted(REFINE), default="b", help="depth refinement")
     parser.add_argument(
         "--model",
-        choices=("blazepose", "privpose_rgb"),
+        choices=("blazepose", "privpose"),
         default="blazepose",
-        help="blazepose: real-world front end; privpose_rgb: the synthetic-trained RGB model",
+        help="blazepose: the front end's monocular 3D; privpose: the v2 RGB model lifting every "
+        "front-end person",
     )
     parser.add_argument("--bag", default="", help="replay this ROS 1 / rosbag2 instead")
     parser.add_argument("--slop-s", type=float, default=0.5, help="bag colour-depth pairing (s)")
     parser.add_argument(
-        "--weights", default="", help="privpose_rgb safetensors (default: shipped)"
+        "--weights", default="", help="--model privpose: v2 weights (default: shipped rgb_hall)"
     )
     parser.add_argument("--refine-weights", default="", help="refiner weights folder")
+    parser.add_argument(
+        "--confidence-threshold",
+        type=float,
+        default=None,
+        help="the node's confidence_threshold (default: its own); 0 publishes every joint",
+    )
     parser.add_argument("--threads", type=int, default=0, help="inference threads (0 = default)")
     parser.add_argument("--out", default="out/demo", help="folder for PNG frames and node.log")
     parser.add_argument("--pngs", type=int, default=4, help="frames drawn to PNG")
@@ -81,6 +88,8 @@ def _node_command(args: argparse.Namespace) -> list[str]:
         "qos.depth": args.qos,
         "qos.camera_info": args.qos,
     }
+    if args.confidence_threshold is not None:
+        params["confidence_threshold"] = args.confidence_threshold
     if not args.bag:  # the synthetic scenes are independent stills, not video: detect in each
         params["frontend.detect_every_n"] = 1
     command = [sys.executable, "-m", "privpose_ros.ros.node", "--ros-args"]

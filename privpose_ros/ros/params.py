@@ -20,7 +20,7 @@ from privpose_ros.core.joints import JOINT_SETS, JointSet, get_joint_set
 from privpose_ros.ros.pose_msgs import PERSON_SELECTION_RULES
 
 BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
-MODELS = ("blazepose", "privpose_rgb")
+MODELS = ("blazepose", "privpose")
 LANDMARK_MODELS = ("full", "lite")
 QOS_CHOICES = ("sensor_data", "reliable")
 RGB_TRANSPORTS = ("raw", "compressed")
@@ -92,7 +92,7 @@ def _qos(topic: str) -> Any:
 
 @dataclass(frozen=True)
 class FrontendParams:
-    """The real-world front end (``model: blazepose``)."""
+    """The real-world front end (both models: it finds every person)."""
 
     landmark_model: str = param("full", "BlazePose landmarks: full or lite", LANDMARK_MODELS)
     detector_long_side_px: int = param(
@@ -247,8 +247,9 @@ class NodeConfig:
     autostart: bool = param(True, "configure and activate the lifecycle node at startup")
     model: str = param(
         "blazepose",
-        "blazepose: real-world front end (MoveNet persons + BlazePose landmarks, every person); "
-        "privpose_rgb: the synthetic-trained whole-image SPDH model (one person)",
+        "blazepose: real-world front end (MoveNet persons + BlazePose landmarks, every person) "
+        "with its monocular 3D; privpose: the same persons with the 3D of the v2 RGB model "
+        "(one crop per person)",
         MODELS,
     )
     frontend: FrontendParams = group(FrontendParams)
@@ -258,9 +259,14 @@ class NodeConfig:
     output: OutputParams = group(OutputParams)
     backend: str = param("auto", "inference backend (auto picks the fastest available)", BACKENDS)
     device: str = param("cpu", "inference device: cpu, cuda or cuda:N")
-    weights_path: str = param("", "privpose_rgb model safetensors; empty = the shipped weights")
-    onnx_path: str = param("", "exported ONNX model; empty = export from the weights")
-    engine_cache_dir: str = param("", "TensorRT engine cache folder; empty = default cache")
+    weights_path: str = param(
+        "",
+        "model privpose: v2 weights of the rgb or rgb_hall stage (safetensors); empty = the "
+        "shipped rgb_hall.safetensors",
+    )
+    engine_cache_dir: str = param(
+        "", "cache folder of TensorRT engines and the v2 ONNX export; empty = default cache"
+    )
     enable_fp16: bool = param(False, "TensorRT FP16 engine")
     threads: int = param(0, "CPU threads for inference (0 = library default)", (), 0, 256)
     use_depth: bool = param(True, "subscribe to registered depth; false = RGB-only")

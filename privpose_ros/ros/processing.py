@@ -6,6 +6,7 @@ and a message that says what to fix on the publishing side.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -142,8 +143,8 @@ def decode_frame(
 
 
 class EstimatorPipeline:
-    """A single-image estimator (+ optional depth refiner) behind the pipeline interface:
-    the ``privpose_rgb`` whole-image model, and test doubles."""
+    """A single-image estimator (+ optional depth refiner) behind the pipeline interface: the
+    node's ``estimator_factory`` (custom models, test doubles)."""
 
     def __init__(self, estimator: Estimator, refiner: Refiner | None = None) -> None:
         self.estimator = estimator
@@ -201,9 +202,11 @@ def _refine_config(config: NodeConfig) -> Any:
 
 
 def pipeline_config(config: NodeConfig) -> Any:
-    """The PipelineConfig (front end, refinement, tracking, smoothing) of the node parameters."""
+    """The PipelineConfig (front end, v2 lifter, refinement, tracking, smoothing) of the node
+    parameters."""
     from privpose_ros.runtime.people import FrontEndConfig
     from privpose_ros.runtime.pipeline import PipelineConfig
+    from privpose_ros.runtime.v2_lifter import V2LifterConfig
     from privpose_ros.track.smoothing import SmoothingConfig
     from privpose_ros.track.tracker import TrackerConfig
 
@@ -235,41 +238,23 @@ def pipeline_config(config: NodeConfig) -> Any:
             beta=config.smoothing.beta,
             d_cutoff_hz=config.smoothing.d_cutoff_hz,
         )
-    return PipelineConfig(frontend, _refine_config(config), tracking, smoothing)
+    lifter = None
+    if config.model == "privpose":
+        lifter = V2LifterConfig(
+            weights_path=Path(config.weights_path) if config.weights_path else None,
+            backend=config.backend,
+            device=config.device,
+            threads=config.threads,
+            enable_fp16=config.enable_fp16,
+            cache_dir=Path(config.engine_cache_dir) if config.engine_cache_dir else None,
+            max_persons=config.frontend.max_persons,
+        )
+    return PipelineConfig(frontend, _refine_config(config), tracking, smoothing, lifter)
 
 
 def default_pipeline(config: NodeConfig) -> Any:
-    """The pipeline the node runs: the front end (``model: blazepose``) or the whole-image
-    privpose RGB model (``model: privpose_rgb``) with the depth refiner."""
-    if config.model == "privpose_rgb":
-        return EstimatorPipeline(default_estimator(config), default_refiner(config))
+    """The pipeline the node runs: the front end with its monocular 3D (``model: blazepose``) or
+    with the v2 model lifting every person (``model: privpose``)."""
     from privpose_ros.runtime.pipeline import PosePipeline
 
     return PosePipeline(pipeline_config(config))
-
-
-def default_estimator(config: NodeConfig) -> Any:
-    """The whole-image privpose RGB model (``model: privpose_rgb``) from the node parameters."""
-    from privpose_ros.runtime.estimator import EstimatorConfig, PoseEstimator
-
-    return PoseEstimator(
-        EstimatorConfig(
-            backend=config.backend,
-            weights_path=config.weights_path or None,
-            onnx_path=config.onnx_path or None,
-            engine_cache_dir=config.engine_cache_dir or None,
-            device=config.device,
-            enable_fp16=config.enable_fp16,
-            threads=config.threads,
-        )
-    )
-
-
-def default_refiner(config: NodeConfig) -> Any:
-    """The enabled refinement modules, or None (RGB-only or all modules off)."""
-    refine = _refine_config(config)
-    if refine is None:
-        return None
-    from privpose_ros.refine.pipeline import RefinementPipeline
-
-    return RefinementPipeline(refine)

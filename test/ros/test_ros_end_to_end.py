@@ -25,18 +25,12 @@ from privpose_ros.ros.replay import FIXTURE_FRAME, CameraReplayer, synthetic_fra
 from privpose_ros.ros.spinning import BackgroundSpinner  # noqa: E402
 
 SHIPPED = Path(__file__).resolve().parents[2] / "privpose_ros" / "weights" / "rgb_hall.safetensors"
-# Accuracy of /human_pose against the generator's ground truth with the shipped weights and
+# Accuracy of /human_pose against the generator's ground truth with the shipped v2 weights and
 # depth (lifting + B), judged against the same model without depth on the same 16 frames: depth
-# must cut the median depth (z) error by a quarter and the median joint error by 15 %, and the
-# median joint error must stay under the model card's RGB + hallucination MPJPE (500.9 mm).
-# Measured (median |z| error, median joint error; with depth / without / lifting off, B only):
-# 139 / 265 / 242 mm and 254 / 368 / 331 mm; with the Anny-body renderer 285 / 492 / 574 mm and
-# 457 / 612 / 672 mm. The mean error does not tell them apart (a few joints lifted onto the
-# background: 500 mm with depth, 464 without), nor does mAP@10cm on the Anny renderer (7.7 %
-# with depth, 5.8 % without), so neither is the check.
+# must cut the median depth (z) error by a quarter and the median joint error by 15 % (the
+# bounds the whole-image model met; not yet measured with v2 weights).
 DEPTH_Z_RATIO = 0.75
 DEPTH_MEDIAN_RATIO = 0.85
-MAX_MEDIAN_MM = 500.9
 RELIABLE = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
 
 
@@ -116,81 +110,104 @@ def _check_outputs(sent, got) -> None:
         assert abs(np.linalg.norm([q.x, q.y, q.z, q.w]) - 1.0) < 1e-6
 
 
-def test_node_process_with_a_random_model_answers_every_frame(tmp_path) -> None:
+def _v2_weights(path: Path) -> Path:
+    """Small self-written v2 weights (random init, seeded): the node's ``model: privpose``."""
     torch = pytest.importorskip("torch", reason="torch not installed")
-    from privpose_ros.model.deployable import DeployableRGBModel, ModelConfig, save_deployable
+    from privpose_ros.model.v2_codec import V2Config
+    from privpose_ros.model.v2_net import V2Net
+    from privpose_ros.model.v2_weights import write_v2_weights
 
     torch.manual_seed(0)
-    weights = tmp_path / "random.safetensors"
-    save_deployable(DeployableRGBModel(ModelConfig.tiny()), weights)
+    write_v2_weights(path, V2Net(V2Config(variant="rgb")))
+    return path
+
+
+def _offline(params: dict, frames) -> list:
+    """What the node must publish, built here: the same PosePipeline run without ROS."""
+    from privpose_ros.ros.params import config_from_values
+    from privpose_ros.ros.processing import pipeline_config
+    from privpose_ros.runtime.pipeline import PosePipeline
+
+    values = {k: v for k, v in params.items() if not k.startswith("tf.")}
+    with PosePipeline(pipeline_config(config_from_values(values))) as pipeline:
+        return [
+            pipeline.process(f.rgb, f.intrinsics, f.depth_mm, 0, "").persons[0].joints_cam_m
+            for f in frames
+        ]
+
+
+def test_node_runs_the_v2_lifter_with_given_weights_on_every_person(tmp_path) -> None:
+    weights = _v2_weights(tmp_path / "v2.safetensors")
     params = {
-        "model": "privpose_rgb",
+        "model": "privpose",
         "weights_path": str(weights),
-        "backend": "torch",
+        "backend": "onnxruntime",  # the node exports the v2 ONNX into engine_cache_dir
+        "engine_cache_dir": str(tmp_path / "cache"),
         "threads": 1,
-        "refine.skeleton_b": False,
+        "use_depth": False,
+        "frontend.detect_every_n": 1,
+        "tracking.enabled": False,
         "confidence_threshold": 0.0,
         "tf.enabled": True,
         "tf.prefix": "e2e/",
         "tf.rate_hz": 1000.0,
     }
-    frames = synthetic_frames(2, seed=3, width=160, height=120)
-    sent, got, log, code = _run_graph(params, frames, count=4)
+    frames = synthetic_frames(2, seed=3, width=640, height=480)  # the front end finds both
+    sent, got, log, code = _run_graph(params, frames, count=2)
     _check_outputs(sent, got)
-    joints = np.array([[p.position.z for p in m.poses] for m in got["pose"].values()])
-    assert np.isfinite(joints).all()  # threshold 0: every joint known
+    assert list((tmp_path / "cache" / "v2_onnx").glob("v2_*.onnx")), log[-3000:]
     names = {t.child_frame_id for m in got["tf"] for t in m.transforms}
-    assert len(names) == 26
+    assert len(names) == 26  # threshold 0: every joint known
+    expected = _offline(params, frames)
+    monocular = _offline({**params, "model": "blazepose"}, frames)
+    for stamp, msg in got["pose"].items():
+        pred = np.array([[p.position.x, p.position.y, p.position.z] for p in msg.poses])
+        np.testing.assert_allclose(pred, expected[sent[stamp]], atol=1e-4)
+        # the v2 joints, not the front end's monocular ones
+        assert np.median(np.linalg.norm(pred - monocular[sent[stamp]], axis=1)) > 0.01
     assert code == 0, log[-3000:]
 
 
-def _reference(frames) -> tuple[list, list]:
-    """The expected joints built here, not by the node's factories: the shipped weights in
-    torch (the node runs the ONNX export its ``auto`` backend made) + lifting and B on depth;
-    and the same model without depth."""
-    from privpose_ros.refine.pipeline import RefineConfig, RefinementPipeline
-    from privpose_ros.runtime.estimator import EstimatorConfig, PoseEstimator
+def _shipped_is_v2() -> bool:
+    from privpose_ros.core.errors import PrivposeInputError
+    from privpose_ros.model.v2_weights import read_v2_weights
 
-    config = RefineConfig(lifting=True, patch_a=False, skeleton_b=True, pointcloud_c=False)
-    refiner = RefinementPipeline(config)
-    with_depth, rgb_only = [], []
-    with PoseEstimator(EstimatorConfig(backend="torch", weights_path=SHIPPED)) as estimator:
-        for frame in frames:
-            result = estimator.estimate(frame.rgb, frame.intrinsics)
-            refined = refiner.refine(result, frame.depth_mm, frame.intrinsics)
-            with_depth.append(refined.persons[0].joints_cam_m)
-            rgb_only.append(result.persons[0].joints_cam_m)
-    return with_depth, rgb_only
+    try:
+        read_v2_weights(SHIPPED)
+    except (PrivposeInputError, OSError) as exc:
+        print(f"shipped weights {SHIPPED} are not v2 weights: {exc}")
+        return False
+    return True
 
 
-@pytest.mark.skipif(not SHIPPED.is_file(), reason=f"shipped weights {SHIPPED.name} not present")
-def test_node_process_with_shipped_weights_uses_depth_and_meets_the_depth_accuracy() -> None:
+def test_node_with_shipped_v2_weights_uses_depth_and_beats_rgb_only() -> None:
+    if not _shipped_is_v2():
+        pytest.skip(f"shipped {SHIPPED.name} is not a v2 weights file (yet)")
     params = {"tf.enabled": True, "tf.prefix": "e2e/", "tf.rate_hz": 1000.0, "threads": 1}
-    params["model"] = "privpose_rgb"  # backend auto: ONNX Runtime on a CPU machine
+    params["model"] = "privpose"  # backend auto: ONNX Runtime on a CPU machine
+    params["frontend.detect_every_n"] = 1
     params["confidence_threshold"] = 0.0  # every joint published, so all can be compared
     params.update({"use_depth": True, "refine.lifting": True, "refine.skeleton_b": True})
     params.update({"refine.patch_a": False, "refine.pointcloud_c": False})
     frames = synthetic_frames(16, seed=11, width=640, height=480)
     sent, got, log, code = _run_graph(params, frames, count=16)
     _check_outputs(sent, got)
-    with_depth, rgb_only = _reference(frames)
+    with_depth = _offline({**params, "tracking.enabled": False}, frames)
+    rgb_only = _offline({**params, "tracking.enabled": False, "use_depth": False}, frames)
     pred_m, truth_m, rgb_m = [], [], []
     for stamp, msg in got["pose"].items():
         index = sent[stamp]
         pred = np.array([[p.position.x, p.position.y, p.position.z] for p in msg.poses])
-        # another backend, the same numbers: measured 1.4e-6 m apart
-        np.testing.assert_allclose(pred, with_depth[index], atol=1e-4, err_msg=f"frame {index}")
         pred_m.append(pred)
         truth_m.append(frames[index].joints_cam_m)
         rgb_m.append(rgb_only[index])
+        # tracking + smoothing move the node's joints a little from the per-frame answer
+        assert np.median(np.linalg.norm(pred - with_depth[index], axis=1)) < 0.05
     pred_m, truth_m, rgb_m = np.array(pred_m), np.array(truth_m), np.array(rgb_m)
-    moved_mm = np.median(np.linalg.norm(pred_m - rgb_m, axis=-1)) * 1000.0
-    assert moved_mm > 50.0, moved_mm  # depth moved the joints (measured 397 mm)
     figures = {}
     for name, joints in (("depth", pred_m), ("rgb", rgb_m)):
         figures[f"{name}_z_mm"] = np.median(np.abs(joints - truth_m)[..., 2]) * 1000.0
         figures[f"{name}_mm"] = np.median(np.linalg.norm(joints - truth_m, axis=-1)) * 1000.0
     assert figures["depth_z_mm"] < DEPTH_Z_RATIO * figures["rgb_z_mm"], figures
     assert figures["depth_mm"] < DEPTH_MEDIAN_RATIO * figures["rgb_mm"], figures
-    assert figures["depth_mm"] < MAX_MEDIAN_MM, figures
     assert code == 0, log[-3000:]

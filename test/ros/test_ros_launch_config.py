@@ -119,7 +119,7 @@ def test_launch_arguments_reach_the_node() -> None:
         "camera_info_topic": "rgb/camera_info",
         "depth_topic": "depth_to_rgb/image_raw",
         "rectified": "False",
-        "model": "privpose_rgb",
+        "model": "privpose",
         "backend": "tensorrt",
         "device": "cuda:0",
         "tf": "true",
@@ -138,7 +138,7 @@ def test_launch_arguments_reach_the_node() -> None:
     overrides = settings["parameters"][2]
     assert overrides["camera.rectified"] is False and overrides["tf.enabled"] is True
     assert (overrides["model"], overrides["backend"], overrides["device"]) == (
-        "privpose_rgb",
+        "privpose",
         "tensorrt",
         "cuda:0",
     )
