@@ -17,13 +17,17 @@ with ``--lifter frontend|v2|both`` (default both: the front end's 3D and the v2 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from privpose_ros.core.camera import CameraIntrinsics
+    from privpose_ros.core.pose import PoseResult
     from privpose_ros.train.real_eval import EstimateFn
     from privpose_ros.train.v2_eval_data import DetectFn
 
@@ -85,7 +89,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def build_real_estimator(backend: str | None, v2_weights: Path | None = None) -> EstimateFn:
     """The person pipeline as an EstimateFn (rgb, intrinsics, depth_mm or None) -> PoseResult:
     the front end's own 3D, or with ``v2_weights`` the v2 model lifting every detected person
-    (runtime.v2_lifter)."""
+    (runtime.v2_lifter). The v2 persons are scored on the v2 model's own 2D: their
+    ``joints_px`` (the front end's) are dropped, so the metrics project the v2 3D joints
+    (exactly the v2 maps' uv)."""
     from privpose_ros.runtime.people import FrontEndConfig
     from privpose_ros.runtime.pipeline import PipelineConfig, PosePipeline
 
@@ -98,7 +104,15 @@ def build_real_estimator(backend: str | None, v2_weights: Path | None = None) ->
         lifter = V2LifterConfig(weights_path=Path(v2_weights), backend=backend or "auto")
     config = PipelineConfig(frontend=frontend, tracking=None, smoothing=None, lifter=lifter)
     pipeline = PosePipeline(config)
-    return lambda rgb, k, d: pipeline.process(rgb, k, depth_mm=d)
+    if lifter is None:
+        return lambda rgb, k, d: pipeline.process(rgb, k, depth_mm=d)
+
+    def own_2d(rgb: np.ndarray, k: CameraIntrinsics, d: np.ndarray | None) -> PoseResult:
+        result = pipeline.process(rgb, k, depth_mm=d)
+        persons = tuple(dataclasses.replace(p, joints_px=None) for p in result.persons)
+        return dataclasses.replace(result, persons=persons)
+
+    return own_2d
 
 
 # the headline numbers of a real report, compared between lifters: (section, block)

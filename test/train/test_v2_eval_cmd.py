@@ -216,3 +216,26 @@ def test_refine_ablation_starts_from_the_v2_rgb_model(tiny, capsys) -> None:
     assert cli.main([*argv, "--frames", "2", "--views", "side", "--json"]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["side"]["start"].startswith("v2 RGB model") and report["side"]["rows"]
+
+
+def test_the_v2_estimate_is_scored_on_its_own_2d(monkeypatch) -> None:
+    from privpose_ros.core.pose import PersonPose, PoseResult
+    from privpose_ros.runtime import pipeline
+
+    joints = np.tile([0.1, 0.2, 3.0], (26, 1))
+    person = PersonPose(joints, np.ones(26), joints_px=np.full((26, 2), 50.0))
+
+    class FakePipeline:
+        def __init__(self, config) -> None:
+            self.config = config
+
+        def process(self, rgb, k, depth_mm=None) -> PoseResult:
+            return PoseResult(persons=(person,), stamp_ns=7)
+
+    monkeypatch.setattr(pipeline, "PosePipeline", FakePipeline)
+    front = eval_cmd.build_real_estimator("onnxruntime")(None, None, None)
+    assert front.persons[0].joints_px is not None  # the front end keeps its own 2D
+    v2 = eval_cmd.build_real_estimator("onnxruntime", Path("w.safetensors"))(None, None, None)
+    # the v2 persons lose the front end's 2D: the metrics project the v2 3D joints instead
+    assert v2.persons[0].joints_px is None and v2.stamp_ns == 7
+    np.testing.assert_array_equal(v2.persons[0].joints_cam_m, joints)
