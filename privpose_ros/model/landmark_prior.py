@@ -26,27 +26,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from privpose_ros.core.blazepose import CANONICAL_FROM_BLAZEPOSE, NUM_LANDMARKS
-from privpose_ros.core.joints import CANONICAL
+from privpose_ros.core.joints import CANONICAL, CANONICAL_BONES
 from privpose_ros.model.v2_codec import V2Config
 
-# long bones for the geometric zeta: torso, shoulders, arms, hips, legs (face bones are short
-# and their world points least reliable)
-ZETA_BONES = (
-    ("pelvis", "spine"),
-    ("spine", "neck"),
-    ("neck", "left_shoulder"),
-    ("neck", "right_shoulder"),
-    ("left_shoulder", "left_elbow"),
-    ("right_shoulder", "right_elbow"),
-    ("left_elbow", "left_wrist"),
-    ("right_elbow", "right_wrist"),
-    ("pelvis", "left_hip"),
-    ("pelvis", "right_hip"),
-    ("left_hip", "left_knee"),
-    ("right_hip", "right_knee"),
-    ("left_knee", "left_ankle"),
-    ("right_knee", "right_ankle"),
-)
+# long bones for the geometric zeta: torso, shoulders, arms, hips, legs (face, hand and foot
+# bones are short and their world points least reliable)
+_SHORT = {"head", "head_top", "nose", "left_eye", "right_eye", "left_ear", "right_ear"}
+_SHORT |= {"left_hand", "right_hand", "left_foot", "right_foot"}
+ZETA_BONES = tuple(bone for bone in CANONICAL_BONES if not _SHORT & set(bone))
 _BONE_INDEX = torch.tensor([[CANONICAL.index(a), CANONICAL.index(b)] for a, b in ZETA_BONES])
 
 
