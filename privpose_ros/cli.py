@@ -29,11 +29,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("privpose_ros.train.eval_cmd", "evaluate weights on a dataset (MPJPE, mAP@10cm)"),
     "export": (
         "privpose_ros.runtime.export_cmd",
-        "export the deployable v2 model to ONNX (checked vs torch)",
+        "export the deployable v2 model to ONNX",
     ),
     "bench": (
         "privpose_ros.runtime.bench_cmd",
-        "latency / memory of the v2 lifter per backend, or the pipeline",
+        "latency / memory of the v2 lifter or the pipeline",
     ),
     "infer": (
         "privpose_ros.runtime.infer_cmd",
