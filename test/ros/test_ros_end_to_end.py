@@ -189,6 +189,10 @@ def test_node_with_shipped_v2_weights_uses_depth_and_beats_rgb_only() -> None:
     params["confidence_threshold"] = 0.0  # every joint published, so all can be compared
     params.update({"use_depth": True, "refine.lifting": True, "refine.skeleton_b": True})
     params.update({"refine.patch_a": False, "refine.pointcloud_c": False})
+    # independent stills: the trained v2 3D differs enough between them that the tracker gives
+    # the person a new id on nearly every frame (measured: 12 ids in 16 frames); ids here are
+    # detection ranks, so the markers check one person per frame
+    params["tracking.enabled"] = False
     frames = synthetic_frames(16, seed=11, width=640, height=480)
     sent, got, log, code = _run_graph(params, frames, count=16)
     _check_outputs(sent, got)
