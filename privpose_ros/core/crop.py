@@ -198,6 +198,22 @@ def box_from_points_px(points_px: np.ndarray) -> np.ndarray:
     return np.concatenate([pts.min(axis=0), pts.max(axis=0)])
 
 
+def box_iou(a_px: np.ndarray, b_px: np.ndarray) -> np.ndarray:
+    """IoU (A, B) of boxes a (A, 4) and b (B, 4), each (x0, y0, x1, y1) pixels; 0 where a box
+    is not finite or empty."""
+    a = np.asarray(a_px, np.float64).reshape(-1, 4)[:, None]
+    b = np.asarray(b_px, np.float64).reshape(-1, 4)[None]
+    lo = np.maximum(a[..., :2], b[..., :2])
+    hi = np.minimum(a[..., 2:], b[..., 2:])
+    inter = np.clip(hi - lo, 0, None).prod(-1)
+    area_a = np.clip(a[..., 2:] - a[..., :2], 0, None).prod(-1)
+    area_b = np.clip(b[..., 2:] - b[..., :2], 0, None).prod(-1)
+    union = area_a + area_b - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = np.where(union > 0, inter / union, 0.0)
+    return np.nan_to_num(iou, nan=0.0)
+
+
 def depth_to_normalized(z_m: np.ndarray | float, crop_intrinsics: CameraIntrinsics) -> np.ndarray:
     """Camera-agnostic depth zeta_m = z_m * W_crop / fx_crop (the crop's metric width at z)."""
     return np.asarray(z_m, dtype=np.float64) * (crop_intrinsics.width / crop_intrinsics.fx)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from privpose_ros.core.crop import box_iou
 from privpose_ros.core.joints import CANONICAL
 from privpose_ros.data.person_crops import PersonCropBatch
 from privpose_ros.model.v2_net import V2Net
@@ -129,24 +130,6 @@ def crop_report(
     ):
         report[key] = pelvis[key]
     return report
-
-
-def box_iou(a_px: np.ndarray, b_px: np.ndarray) -> np.ndarray:
-    """IoU (A, B) of boxes a (A, 4) and b (B, 4), each (x0, y0, x1, y1) pixels; 0 where a box
-    is not finite or empty."""
-    a = np.asarray(a_px, np.float64).reshape(-1, 4)[:, None]
-    b = np.asarray(b_px, np.float64).reshape(-1, 4)[None]
-    w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = w * h
-
-    def area(x: np.ndarray) -> np.ndarray:
-        return np.clip(x[..., 2] - x[..., 0], 0, None) * np.clip(x[..., 3] - x[..., 1], 0, None)
-
-    union = area(a) + area(b) - inter
-    with np.errstate(invalid="ignore", divide="ignore"):
-        iou = np.where(union > 0, inter / union, 0.0)
-    return np.nan_to_num(iou, nan=0.0)
 
 
 def match_detections(

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from privpose_ros.core.camera import CameraIntrinsics
+from privpose_ros.core.crop import box_iou
 from privpose_ros.core.joints import CANONICAL
 from privpose_ros.core.pose import PersonPose, PoseResult
 from privpose_ros.data.crossing import SequenceFrame, crossing_sequence, green_screen_sprites
-from privpose_ros.train.track_eval import box_iou, evaluate_tracking
+from privpose_ros.train.track_eval import evaluate_tracking
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real3d" / "mpi_inf_3dhp"
 K = CameraIntrinsics(500.0, 500.0, 319.5, 239.5, 640, 480)

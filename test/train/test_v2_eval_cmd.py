@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from privpose_ros import cli
+from privpose_ros.core.crop import box_iou
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.data.dataset import write_dataset
 from privpose_ros.data.synth import SynthConfig
@@ -131,7 +132,7 @@ def test_match_detections_by_iou() -> None:
     np.testing.assert_array_equal(out[0], dets[1])  # the better of two detections of person 0
     np.testing.assert_array_equal(out[1], dets[0])
     assert np.isnan(out[2:]).all()  # an empty slot; IoU 25 / 300 < 0.3
-    assert v2_eval.box_iou(labels[:1], labels[:1])[0, 0] == pytest.approx(1.0)
+    assert box_iou(labels[:1], labels[:1])[0, 0] == pytest.approx(1.0)
     assert np.isnan(v2_eval.match_detections(np.zeros((0, 4)), labels)).all()
 
 
