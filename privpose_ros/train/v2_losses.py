@@ -62,19 +62,21 @@ def expected_uv(outputs: V2Outputs) -> Tensor:
     return torch.stack([u, v], -1)
 
 
-def distill_loss(outputs: V2Outputs, uv_hm_px: Tensor, weight: Tensor, heatmap_px: int) -> Tensor:
-    """L1 (heatmap widths) of the expected uv against the front end's 2D (N, J, 2) heatmap
-    pixels, weighted (N, J) by its confidence (0: no target)."""
-    err = (expected_uv(outputs) - uv_hm_px).abs().sum(-1) / heatmap_px
+def distill_loss(uv_pred: Tensor, uv_hm_px: Tensor, weight: Tensor, heatmap_px: int) -> Tensor:
+    """L1 (heatmap widths) of the expected uv (N, J, 2) (:func:`expected_uv`) against the
+    front end's 2D (N, J, 2) heatmap pixels, weighted (N, J) by its confidence (0: no target)."""
+    err = (uv_pred - uv_hm_px).abs().sum(-1) / heatmap_px
     return _weighted_mean(torch.nan_to_num(err), weight)
 
 
-def coordinate_losses(outputs: V2Outputs, targets: V2Targets, codec: V2Codec) -> dict[str, Tensor]:
-    """L1 of the expected uv (heatmap widths) and relative depth (crop widths), and of the
-    root zeta (metres, every sample with a root)."""
+def coordinate_losses(
+    outputs: V2Outputs, targets: V2Targets, codec: V2Codec, uv_pred: Tensor
+) -> dict[str, Tensor]:
+    """L1 of the expected uv ``uv_pred`` (:func:`expected_uv`, heatmap widths) and relative
+    depth (crop widths), and of the root zeta (metres, every sample with a root)."""
     c = codec.config
     row = soft_argmax(outputs["uz_logits"], 1.0)[1]
-    uv_err = (expected_uv(outputs) - targets.uv_hm_px).abs().sum(-1) / c.heatmap_px
+    uv_err = (uv_pred - targets.uv_hm_px).abs().sum(-1) / c.heatmap_px
     rel_err = (codec.rel_depth(row) - targets.rel_depth).abs()
     has_root = targets.weight.any(dim=1).to(targets.zeta_m.dtype)
     zeta_err = (outputs["zeta_m"] - targets.zeta_m).abs()
@@ -107,9 +109,10 @@ def v2_loss(
     term when ``distill`` = (front-end uv (N, J, 2) heatmap pixels, confidence (N, J)) is given."""
     w = weights or V2LossWeights()
     parts = {"heatmap": heatmap_loss(outputs, targets)}
-    parts.update(coordinate_losses(outputs, targets, codec))
+    uv_pred = expected_uv(outputs)  # once: the coordinate and distillation terms share it
+    parts.update(coordinate_losses(outputs, targets, codec, uv_pred))
     if distill is not None:
-        parts["distill"] = distill_loss(outputs, *distill, codec.config.heatmap_px)
+        parts["distill"] = distill_loss(uv_pred, *distill, codec.config.heatmap_px)
     if "hall_features" in outputs and "depth_features" in outputs:
         parts["privileged"] = privileged_loss(outputs["hall_features"], outputs["depth_features"])
     scale = {
