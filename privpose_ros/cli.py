@@ -19,29 +19,29 @@ from privpose_ros.core.errors import MissingDependencyError
 # name -> (module implementing it, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": (
-        "privpose_ros.data.synth_cmd",
+        "privpose_ros.apps.synth_cmd",
         "generate synthetic RGB-D humans (dataset, preview, bench)",
     ),
     "train": (
-        "privpose_ros.train.train_cmd",
+        "privpose_ros.apps.train_cmd",
         "train the v2 model (depth teacher, RGB models) or refiners",
     ),
-    "eval": ("privpose_ros.train.eval_cmd", "evaluate weights on a dataset (MPJPE, mAP@10cm)"),
+    "eval": ("privpose_ros.apps.eval_cmd", "evaluate weights on a dataset (MPJPE, mAP@10cm)"),
     "export": (
-        "privpose_ros.runtime.export_cmd",
+        "privpose_ros.apps.export_cmd",
         "export the deployable v2 model to ONNX",
     ),
     "bench": (
-        "privpose_ros.runtime.bench_cmd",
+        "privpose_ros.apps.bench_cmd",
         "latency / memory of the v2 lifter or the pipeline",
     ),
     "infer": (
-        "privpose_ros.runtime.infer_cmd",
+        "privpose_ros.apps.infer_cmd",
         "every person in one image (+ depth): 2D joints and metric 3D",
     ),
-    "replay": ("privpose_ros.ros.replay_cmd", "publish synthetic, dataset or rosbag2 frames"),
+    "replay": ("privpose_ros.apps.replay_cmd", "publish synthetic, dataset or rosbag2 frames"),
     "demo": (
-        "privpose_ros.ros.demo_cmd",
+        "privpose_ros.apps.demo_cmd",
         "run replay + node + recorder end to end (the main job)",
     ),
 }

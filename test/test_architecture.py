@@ -1,4 +1,5 @@
-"""The dependency rule: the core never imports ROS; only privpose_ros/ros/ touches ROS."""
+"""The dependency rule: imports run downwards only, with no exemption; the core never imports
+ROS; only privpose_ros/ros/ and the apps floor above it (ROS graph harnesses) touch ROS."""
 
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ ROS_MODULES = {
     "image_geometry",
     "builtin_interfaces",
 }
-# which of our layers each layer may import (ARCHITECTURE.md: core <- model, refine, data <-
-# train, runtime <- ros, cli); the CLI's sub-command modules (*_cmd.py) may import any layer
+# which of our layers each layer may import (ARCHITECTURE.md: core <- model, refine, track,
+# data <- train, runtime <- ros <- apps, cli)
+LAYERS = ("core", "model", "refine", "track", "data", "train", "runtime", "ros", "apps")
+ROS_LAYERS = {"ros", "apps"}
 ALLOWED = {
     "core": {"core"},
     "model": {"core", "model"},
@@ -32,6 +35,7 @@ ALLOWED = {
     "track": {"core", "track"},
     "runtime": {"core", "model", "refine", "track", "runtime"},
     "ros": {"core", "model", "refine", "track", "data", "runtime", "ros"},
+    "apps": set(LAYERS),
 }
 CORE_THIRD_PARTY = {"numpy"}
 
@@ -58,11 +62,9 @@ def _violations() -> list[str]:
         layer = rel.parts[0] if len(rel.parts) > 1 else None
         for name in _imports(path):
             parts = name.split(".")
-            if _is_ros(parts[0]) and layer != "ros":
+            if _is_ros(parts[0]) and layer not in ROS_LAYERS:
                 found.append(f"{rel}: imports ROS module {name}")
-            # sub-command modules (*_cmd.py) are CLI glue like cli.py: they may use every layer
-            is_cli = path.name.endswith("_cmd.py")
-            if parts[0] == "privpose_ros" and len(parts) > 1 and layer in ALLOWED and not is_cli:
+            if parts[0] == "privpose_ros" and len(parts) > 1 and layer in ALLOWED:
                 target = parts[1]
                 if target in ALLOWED and target not in ALLOWED[layer]:
                     found.append(f"{rel}: layer {layer} must not import {name}")

@@ -12,14 +12,14 @@ from privpose_ros import __version__, cli
 # The shipped sub-commands and the module of each (README): a command dropped from
 # the table, pointed at another module, or whose module is gone fails here.
 EXPECTED = {
-    "synth": "privpose_ros.data.synth_cmd",
-    "train": "privpose_ros.train.train_cmd",
-    "eval": "privpose_ros.train.eval_cmd",
-    "export": "privpose_ros.runtime.export_cmd",
-    "bench": "privpose_ros.runtime.bench_cmd",
-    "infer": "privpose_ros.runtime.infer_cmd",
-    "replay": "privpose_ros.ros.replay_cmd",
-    "demo": "privpose_ros.ros.demo_cmd",
+    "synth": "privpose_ros.apps.synth_cmd",
+    "train": "privpose_ros.apps.train_cmd",
+    "eval": "privpose_ros.apps.eval_cmd",
+    "export": "privpose_ros.apps.export_cmd",
+    "bench": "privpose_ros.apps.bench_cmd",
+    "infer": "privpose_ros.apps.infer_cmd",
+    "replay": "privpose_ros.apps.replay_cmd",
+    "demo": "privpose_ros.apps.demo_cmd",
 }
 
 

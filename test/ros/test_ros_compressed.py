@@ -106,7 +106,7 @@ def test_32fc1_compressed_depth_is_within_the_inverse_depth_quantisation(fmt: st
 
 
 def test_colour_round_trips_png_exact_jpeg_within_the_measured_tolerance() -> None:
-    from privpose_ros.ros.replay import synthetic_frames
+    from privpose_ros.apps.replay import synthetic_frames
 
     rgb = _rgb()
     form, data = encode_compressed_rgb(rgb, "png")
@@ -269,7 +269,7 @@ def test_launch_file_sets_the_transports() -> None:
 def test_replay_cli_has_the_transport_flags() -> None:
     import argparse
 
-    from privpose_ros.ros.replay_cmd import add_arguments
+    from privpose_ros.apps.replay_cmd import add_arguments
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)

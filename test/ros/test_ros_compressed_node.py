@@ -58,7 +58,7 @@ def _msg(fields: tuple[str, bytes], stamp_ns: int, frame_id: str = "cam") -> Com
 def test_node_answers_compressed_frames_and_skips_corrupt_ones(
     make_graph, rgb_fmt: str, depth_fmt: str, encoding: str
 ) -> None:
-    from privpose_ros.ros.replay import synthetic_frames
+    from privpose_ros.apps.replay import synthetic_frames
 
     estimator, refiner = RecordingEstimator(), RecordingRefiner()
     graph = make_graph(estimator, refiner=refiner, **COMPRESSED)
@@ -140,11 +140,11 @@ def test_real_pipeline_gives_the_raw_joints_from_replayed_compressed_frames(
 ) -> None:
     if not TUE.is_dir():
         pytest.skip(f"real RGB-D frames not found at {TUE}")
+    from privpose_ros.apps.replay import CameraReplayer
     from privpose_ros.data.rosbag_reader import read_frames
     from privpose_ros.ros.params import config_from_values
     from privpose_ros.ros.pose_msgs import select_persons, select_primary
     from privpose_ros.ros.processing import pipeline_config
-    from privpose_ros.ros.replay import CameraReplayer
     from privpose_ros.runtime.pipeline import PosePipeline
 
     params = {"threads": 1, "confidence_threshold": 0.3, "camera.rectified": False}

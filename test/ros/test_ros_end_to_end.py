@@ -19,9 +19,9 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from tf2_msgs.msg import TFMessage  # noqa: E402
 from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
 
+from privpose_ros.apps.replay import FIXTURE_FRAME, CameraReplayer, synthetic_frames  # noqa: E402
 from privpose_ros.core.joints import CANONICAL  # noqa: E402
 from privpose_ros.ros.pose_msgs import stamp_ns_of  # noqa: E402
-from privpose_ros.ros.replay import FIXTURE_FRAME, CameraReplayer, synthetic_frames  # noqa: E402
 from privpose_ros.ros.spinning import BackgroundSpinner  # noqa: E402
 
 SHIPPED = Path(__file__).resolve().parents[2] / "privpose_ros" / "weights" / "rgb_hall.safetensors"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from privpose_ros.apps import demo_cmd
 from privpose_ros.core.errors import PrivposeInputError
-from privpose_ros.ros import demo_cmd
 from privpose_ros.ros.params import (
     PARAMS,
     SPECS,

@@ -13,16 +13,16 @@ rclpy = pytest.importorskip("rclpy", reason="rclpy not installed: run `make setu
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
-from privpose_ros.cli import main as cli_main  # noqa: E402
-from privpose_ros.core.errors import PrivposeInputError  # noqa: E402
-from privpose_ros.core.image_codec import image_msg_to_depth_mm, image_msg_to_rgb  # noqa: E402
-from privpose_ros.ros.pose_msgs import stamp_ns_of  # noqa: E402
-from privpose_ros.ros.replay import (  # noqa: E402
+from privpose_ros.apps.replay import (  # noqa: E402
     FIXTURE_FRAME,
     parse_intrinsics_px,
     repeated,
     synthetic_frames,
 )
+from privpose_ros.cli import main as cli_main  # noqa: E402
+from privpose_ros.core.errors import PrivposeInputError  # noqa: E402
+from privpose_ros.core.image_codec import image_msg_to_depth_mm, image_msg_to_rgb  # noqa: E402
+from privpose_ros.ros.pose_msgs import stamp_ns_of  # noqa: E402
 from privpose_ros.ros.spinning import BackgroundSpinner  # noqa: E402
 
 

@@ -11,8 +11,8 @@ import pytest
 pytest.importorskip("rclpy", reason="rclpy not installed: run `make setup`")
 torch = pytest.importorskip("torch", reason="torch not installed")
 
+from privpose_ros.apps.replay import camera_info_msg, dataset_frames, synthetic_frames  # noqa: E402
 from privpose_ros.cli import main as cli_main  # noqa: E402
-from privpose_ros.ros.replay import camera_info_msg, dataset_frames, synthetic_frames  # noqa: E402
 
 
 def test_dataset_frames_read_what_synth_wrote(tmp_path) -> None:
@@ -71,7 +71,7 @@ def test_demo_reports_what_the_node_answered_against_the_ground_truth(tmp_path, 
     self-written v2 weights) and depth lifting; the summary's error must be the one recomputed
     here: a node that ignores depth or the given weights, frames matched to the wrong ground
     truth, metres taken for millimetres all miss it."""
-    from privpose_ros.ros.draw import PRED_BGR, TRUTH_BGR
+    from privpose_ros.apps.draw import PRED_BGR, TRUTH_BGR
 
     out = tmp_path / "demo"
     weights = _v2_weights(tmp_path / "v2.safetensors")
@@ -113,9 +113,9 @@ def test_synthetic_frames_carry_ground_truth() -> None:
 def test_demo_scores_only_frames_with_ground_truth() -> None:
     from types import SimpleNamespace
 
+    from privpose_ros.apps.demo_cmd import _metrics
     from privpose_ros.core.camera import CameraIntrinsics
     from privpose_ros.core.frame import LabeledFrame, RGBDFrame
-    from privpose_ros.ros.demo_cmd import _metrics
 
     k = CameraIntrinsics(50.0, 50.0, 15.5, 11.5, 32, 24)
     rgb = np.zeros((24, 32, 3), np.uint8)

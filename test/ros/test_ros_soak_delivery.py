@@ -16,8 +16,7 @@ import pytest
 import setuptools
 from launch_api_stub import stub_launch_api
 
-from privpose_ros.ros import delivery, soak
-from privpose_ros.runtime import bench_cmd
+from privpose_ros.apps import bench_cmd, delivery, soak
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILE = ROOT / "config" / "fastdds_shm.xml"

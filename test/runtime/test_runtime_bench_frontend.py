@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from privpose_ros import cli
+from privpose_ros.apps import bench_frontend as bf
+from privpose_ros.apps.bench_cmd import synthetic_person_crops
 from privpose_ros.core.errors import PrivposeInputError
-from privpose_ros.runtime import bench_frontend as bf
-from privpose_ros.runtime.bench_cmd import synthetic_person_crops
 
 STAGE_KEYS = (
     "detector_ms",

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from privpose_ros import cli
+from privpose_ros.apps.infer_cmd import parse_intrinsics, read_camera_info, read_depth_mm
 from privpose_ros.core.joints import CANONICAL_JOINTS, COCO_17
-from privpose_ros.runtime.infer_cmd import parse_intrinsics, read_camera_info, read_depth_mm
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 MPI_3DHP = DATA / "real3d" / "mpi_inf_3dhp"
@@ -140,9 +140,9 @@ def test_ts1_kinect_underivable_joints_are_null(ts1, capsys) -> None:
 
 
 def test_nan_joints_are_written_as_null() -> None:
+    from privpose_ros.apps.infer_cmd import persons_to_json
     from privpose_ros.core.joints import CANONICAL
     from privpose_ros.core.pose import PersonPose
-    from privpose_ros.runtime.infer_cmd import persons_to_json
 
     joints = np.zeros((26, 3))
     joints[3] = np.nan

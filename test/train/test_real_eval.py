@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 from privpose_ros import cli
+from privpose_ros.apps import eval_cmd
 from privpose_ros.core.camera import CameraIntrinsics
 from privpose_ros.core.frame import RGBDFrame
 from privpose_ros.core.geometry import back_project_px
 from privpose_ros.core.joints import CANONICAL
 from privpose_ros.core.pose import PersonPose, PoseResult
 from privpose_ros.data import real
-from privpose_ros.train import eval_cmd
 from privpose_ros.train import real_eval as ev
 from privpose_ros.train import real_metrics as m
 

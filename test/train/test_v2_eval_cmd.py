@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from privpose_ros import cli
+from privpose_ros.apps import eval_cmd
 from privpose_ros.core.crop import box_iou
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.data.dataset import write_dataset
@@ -19,7 +20,7 @@ from privpose_ros.data.synth import SynthConfig
 from privpose_ros.model.v2_codec import V2Config
 from privpose_ros.model.v2_net import V2Net
 from privpose_ros.model.v2_weights import write_v2_weights
-from privpose_ros.train import eval_cmd, v2_eval
+from privpose_ros.train import v2_eval
 from privpose_ros.train.v2_eval_data import evaluate_v2_dataset, load_v2_variant, read_blocks
 
 VAL_SEED = 90001  # the v2 recipe's validation stream

@@ -210,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "real", None):
         return run_real(args)
     if getattr(args, "tracking", None):
-        from privpose_ros.train.track_eval_cmd import run_tracking
+        from privpose_ros.apps.track_eval_cmd import run_tracking
 
         return run_tracking(args)
     import torch

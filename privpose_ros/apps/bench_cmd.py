@@ -2,7 +2,7 @@
 (runtime/bench.py), or with ``--frontend`` of the whole person pipeline (runtime/bench_frontend.py)
 per person count;
 ``--delivery`` (RGB-D sets between processes over DDS) and ``--soak N`` (the real node over
-time) run a ROS 2 graph (privpose_ros/ros/delivery.py, soak.py)."""
+time) run a ROS 2 graph (privpose_ros/apps/delivery.py, soak.py)."""
 
 from __future__ import annotations
 
@@ -120,8 +120,8 @@ def generator_frames(width: int, height: int, n: int) -> list:
 
 def synthetic_person_crops(width: int, height: int, count: int) -> list:
     """``count`` synthetic people (generator frames, no distractors) cut out by their masks."""
+    from privpose_ros.apps.bench_frontend import PersonCrop
     from privpose_ros.data.synth import SynthConfig, SyntheticGenerator
-    from privpose_ros.runtime.bench_frontend import PersonCrop
 
     config = SynthConfig(width=width, height=height, camera="kinect_v2", distractor_prob=0.0)
     batch = SyntheticGenerator(config).batch(count, seed=4242)
@@ -164,7 +164,7 @@ _COLUMNS = (
 
 
 def run_frontend(args: argparse.Namespace) -> int:
-    from privpose_ros.runtime.bench_frontend import FrontendBenchConfig, run_frontend_bench
+    from privpose_ros.apps.bench_frontend import FrontendBenchConfig, run_frontend_bench
 
     backends = args.backend or ["auto"]
     if len(backends) > 1:
@@ -198,11 +198,11 @@ def run_frontend(args: argparse.Namespace) -> int:
 def run_ros(args: argparse.Namespace) -> int:
     """--delivery or --soak: privpose_ros/ros/ modules, imported only here (they need rclpy)."""
     if args.delivery:
-        from privpose_ros.ros.delivery import run_delivery
+        from privpose_ros.apps.delivery import run_delivery
 
         report = run_delivery(args.frames or 300, args.rate, args.width, args.height, args.qos)
     else:
-        from privpose_ros.ros.soak import run_soak
+        from privpose_ros.apps.soak import run_soak
 
         report = run_soak(args.soak, args.rate, args.sample_every, args.width, args.height)
     if args.json:
@@ -222,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
         return run_ros(args)
     if args.frontend:
         return run_frontend(args)
-    from privpose_ros.runtime.bench import BenchConfig, run_bench
+    from privpose_ros.apps.bench_lifter import BenchConfig, run_bench
 
     default = ("onnxruntime", "torch")
     if args.device.startswith("cuda"):

@@ -11,7 +11,7 @@ ROS_DOMAIN_ID, in its own pair of processes:
 - ``compressed_default``: CompressedImage colour (jpeg) + compressedDepth (png) over the default
   transports, when privpose_ros.ros.compressed (the encoders) is present.
 
-Run as ``python -m privpose_ros.ros.delivery pub|sub ...`` for one side (this module's main).
+Run as ``python -m privpose_ros.apps.delivery pub|sub ...`` for one side (this module's main).
 """
 
 from __future__ import annotations
@@ -181,14 +181,14 @@ def _publisher(args: argparse.Namespace) -> int:
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, CompressedImage
 
-    from privpose_ros.ros.pose_msgs import stamp_msg
-    from privpose_ros.ros.replay import (
+    from privpose_ros.apps.replay import (
         FIXTURE_FRAME,
         CameraReplayer,
         camera_info_msg,
         paced,
         synthetic_frames,
     )
+    from privpose_ros.ros.pose_msgs import stamp_msg
 
     frames = synthetic_frames(min(args.distinct, args.frames), args.seed, args.width, args.height)
     context, node = _start_node("privpose_delivery_pub")
@@ -269,7 +269,7 @@ def run_mode(
     env.pop("FASTDDS_DEFAULT_PROFILES_FILE", None)
     if mode.endswith("_shm"):
         env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(shm_profile_path())
-    base = [sys.executable, "-m", "privpose_ros.ros.delivery"]
+    base = [sys.executable, "-m", "privpose_ros.apps.delivery"]
     common = ["--mode", mode]
     size = ["--width", str(width), "--height", str(height)]
     pub_cmd = [*base, "pub", *common, "--frames", str(frames), "--rate", str(rate_hz), *size]

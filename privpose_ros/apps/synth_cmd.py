@@ -101,7 +101,7 @@ def _cpu_s() -> float:
 
 
 def _realism(config: SynthConfig, frames: int, seed: int) -> dict[str, object]:
-    from privpose_ros.train.eval_cmd import build_real_estimator
+    from privpose_ros.apps.eval_cmd import build_real_estimator
     from privpose_ros.train.synth_realism import evaluate_realism
 
     estimate = build_real_estimator(None)

@@ -92,7 +92,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _stream(args: argparse.Namespace) -> Iterator[tuple[int | None, object]]:
     """(cache key, RGBDFrame) in publishing order, before the --frames cap."""
-    from privpose_ros.ros import replay
+    from privpose_ros.apps import replay
 
     if args.intrinsics and not args.bag:
         raise PrivposeInputError("--intrinsics applies to --bag only; drop it or pass --bag")
@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         rclpy = optional_import("rclpy", "source a ROS 2 install or run `make setup`")
     except MissingDependencyError as exc:
         raise RuntimeError(str(exc)) from exc
-    from privpose_ros.ros.replay import CameraReplayer, paced
+    from privpose_ros.apps.replay import CameraReplayer, paced
 
     stream = _stream(args)
     context = rclpy.Context()

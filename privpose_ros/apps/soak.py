@@ -116,8 +116,8 @@ def run_soak(
     """``frames`` frames through the real node in its own process; windows of ``sample_every``."""
     if frames < 1 or sample_every < 1 or rate_hz <= 0 or distinct < 1:
         raise ValueError("frames, sample_every and distinct must be >= 1 and rate_hz > 0")
-    from privpose_ros.ros.delivery import shm_profile_path
-    from privpose_ros.ros.replay import synthetic_frames
+    from privpose_ros.apps.delivery import shm_profile_path
+    from privpose_ros.apps.replay import synthetic_frames
 
     replay = synthetic_frames(distinct, seed, width, height)
     profile = str(shm_profile_path())
@@ -146,7 +146,7 @@ def _run_graph(
 ) -> dict[str, Any]:
     import rclpy
 
-    from privpose_ros.ros.replay import CameraReplayer, paced
+    from privpose_ros.apps.replay import CameraReplayer, paced
     from privpose_ros.ros.spinning import BackgroundSpinner, stop_process, wait_for_node
 
     domain = random.SystemRandom().randint(101, 200)

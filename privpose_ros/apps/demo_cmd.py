@@ -166,12 +166,12 @@ def run(args: argparse.Namespace) -> int:
         optional_import("rclpy", "source a ROS 2 install or run `make setup`")
     except MissingDependencyError as exc:
         raise RuntimeError(str(exc)) from exc
-    from privpose_ros.ros.replay import synthetic_frames
+    from privpose_ros.apps.replay import synthetic_frames
 
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     if args.bag:
-        from privpose_ros.ros.replay import bag_frames
+        from privpose_ros.apps.replay import bag_frames
 
         frames = list(bag_frames(args.bag, args.distinct, slop_s=args.slop_s))
         if not frames:
@@ -182,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
         frames = synthetic_frames(args.distinct, args.seed, args.width, args.height)
     set_profile = args.transport == "shm" and not os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE")
     if set_profile:  # Fast DDS over UDP loopback loses fragments of MB frames: shared memory
-        from privpose_ros.ros.delivery import shm_profile_path  # config/fastdds_shm.xml
+        from privpose_ros.apps.delivery import shm_profile_path  # config/fastdds_shm.xml
 
         os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(shm_profile_path())  # before rclpy.init
     try:
@@ -196,9 +196,9 @@ def _run_graph(args: argparse.Namespace, frames: list, out_dir: Path) -> int:
     """Node process + replay + recorder; prints the summary."""
     import rclpy
 
+    from privpose_ros.apps.draw import write_overlay
+    from privpose_ros.apps.replay import CameraReplayer, paced
     from privpose_ros.core.joints import CANONICAL
-    from privpose_ros.ros.draw import write_overlay
-    from privpose_ros.ros.replay import CameraReplayer, paced
     from privpose_ros.ros.spinning import BackgroundSpinner, stop_process, wait_for_node
 
     domain = int(os.environ.get("ROS_DOMAIN_ID") or random.SystemRandom().randint(101, 200))
