@@ -1,7 +1,7 @@
-"""Latency and memory benchmark of the v2 lifter (runtime/v2_lifter.py) per backend.
+"""Latency and memory benchmark of the v2 lifter (runtime/lifter.py) per backend.
 
 Each backend runs in its own spawned process, so its peak RSS (``resource.getrusage``) is its
-own. It times ``V2Lifter.lift`` (crops + one batched model run) per person at each of
+own. It times ``PrivposeLifter.lift`` (crops + one batched model run) per person at each of
 ``BATCHES`` persons per frame, the frames cycling through the caller's. Input frames come from a
 picklable callable of the caller, run in a spawned process of its own (``privpose bench``
 renders them with the synthetic generator at 640x480; this layer may not import the data
@@ -35,7 +35,7 @@ BATCHES = (1, 4)
 class BenchConfig:
     """``frames`` timed frames (per batch size, of ``frames // batch`` calls) after ``warmup``
     untimed ones on each of ``backends`` with ``threads`` (0: 2); ``weights_path`` None uses the
-    shipped rgb_hall weights or, while they are not v2 weights, a random-init V2Config() (the
+    shipped rgb_hall weights or, while they are not v2 weights, a random-init PosenetConfig() (the
     same cost)."""
 
     frames: int = 200
@@ -86,34 +86,36 @@ FrameSource = Callable[[], BenchFrames]
 def prepare_weights(config: BenchConfig, workdir: Path) -> tuple[Path, str]:
     """The v2 weights to time and a description of them (in a child: the parent stays
     torch-free)."""
-    from privpose_ros.model.v2_codec import V2Config
-    from privpose_ros.model.v2_net import V2Net
-    from privpose_ros.model.v2_weights import read_v2_weights, write_v2_weights
-    from privpose_ros.runtime.v2_lifter import SHIPPED_WEIGHTS
+    from privpose_ros.model.posenet.codec import PosenetConfig
+    from privpose_ros.model.posenet.net import Posenet
+    from privpose_ros.model.posenet.weights import read_posenet_weights, write_posenet_weights
+    from privpose_ros.runtime.lifter import SHIPPED_WEIGHTS
 
     if config.weights_path is not None:
         return Path(config.weights_path), str(config.weights_path)
     try:
-        read_v2_weights(SHIPPED_WEIGHTS)
+        read_posenet_weights(SHIPPED_WEIGHTS)
         return SHIPPED_WEIGHTS, str(SHIPPED_WEIGHTS)
     except PrivposeInputError:  # not trained yet (or an older format): the same cost
         weights = workdir / "v2_random.safetensors"
-        write_v2_weights(weights, V2Net(V2Config()))
-        return weights, "random-init V2Config()"
+        write_posenet_weights(weights, Posenet(PosenetConfig()))
+        return weights, "random-init PosenetConfig()"
 
 
-def bench_v2_lifter(name: str, config: BenchConfig, weights: Path, frames: BenchFrames) -> dict:
-    """Milliseconds per person of ``V2Lifter.lift`` at each of ``BATCHES`` persons on backend
+def bench_privpose_lifter(
+    name: str, config: BenchConfig, weights: Path, frames: BenchFrames
+) -> dict:
+    """Milliseconds per person of ``PrivposeLifter.lift`` at each of ``BATCHES`` persons on backend
     ``name`` (in a spawned child of :func:`run_bench`)."""
     from privpose_ros.core.pose import PersonPose
-    from privpose_ros.runtime.v2_lifter import V2Lifter, V2LifterConfig
+    from privpose_ros.runtime.lifter import PrivposeLifter, PrivposeLifterConfig
 
     rss_before = _peak_rss_mib()
     h, w = frames[0][0].shape[:2]
     n = max(BATCHES)
     boxes = [(w * (i + 0.2) / n, 0.2 * h, w * (i + 0.8) / n, 0.9 * h) for i in range(n)]
     persons = tuple(PersonPose(np.zeros((26, 3)), np.ones(26), box_px=np.array(b)) for b in boxes)
-    lifter_config = V2LifterConfig(
+    lifter_config = PrivposeLifterConfig(
         weights,
         name,
         config.device,
@@ -123,7 +125,7 @@ def bench_v2_lifter(name: str, config: BenchConfig, weights: Path, frames: Bench
         max_persons=n,
     )
     try:
-        lifter = V2Lifter(lifter_config)
+        lifter = PrivposeLifter(lifter_config)
     except (MissingDependencyError, ImportError, RuntimeError, PrivposeInputError) as exc:
         return {"skipped": str(exc)}
     result: dict = {"runner": lifter.backend_name, "crop_px": lifter.crop_px}
@@ -180,7 +182,7 @@ def run_bench(config: BenchConfig, frame_source: FrameSource) -> dict:
                 )
             for name in cfg.backends:
                 LOG.info("benchmarking the v2 lifter on %s", name)
-                results[name] = pool.apply(bench_v2_lifter, (name, cfg, weights, frames))
+                results[name] = pool.apply(bench_privpose_lifter, (name, cfg, weights, frames))
     return {
         "machine": _machine(),
         "source_hw": list(config.source_hw),

@@ -1,7 +1,7 @@
 """`privpose eval --weights W --data DIR --variant depth|rgb|rgb_hall --json [--plot out.png]`.
 
-Evaluates v2 weights (model.v2_weights) on the person crops of a dataset directory
-(train.v2_eval_data): one JSON object with the label-box crops at the top level (mpjpe_mm,
+Evaluates v2 weights (model.posenet.weights) on the person crops of a dataset directory
+(train.posenet_eval_data): one JSON object with the label-box crops at the top level (mpjpe_mm,
 pa_mpjpe_mm, map_10cm, per_joint_mm, pck curve, pelvis_error_mm, pelvis_error_pct_of_distance,
 n_frames, n_persons, crop_source) and ``frontend_boxes`` (the same keys, crops from the front
 end's detections, plus n_matched / n_missed).
@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 
     from privpose_ros.core.camera import CameraIntrinsics
     from privpose_ros.core.pose import PoseResult
+    from privpose_ros.train.posenet_eval_data import DetectFn
     from privpose_ros.train.real_eval import EstimateFn
-    from privpose_ros.train.v2_eval_data import DetectFn
 
 LOG = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def build_real_estimator(backend: str | None, v2_weights: Path | None = None) -> EstimateFn:
     """The person pipeline as an EstimateFn (rgb, intrinsics, depth_mm or None) -> PoseResult:
     the front end's own 3D, or with ``v2_weights`` the v2 model lifting every detected person
-    (runtime.v2_lifter). The v2 persons are scored on the v2 model's own 2D: their
+    (runtime.lifter). The v2 persons are scored on the v2 model's own 2D: their
     ``joints_px`` (the front end's) are dropped, so the metrics project the v2 3D joints
     (exactly the v2 maps' uv)."""
     from privpose_ros.runtime.people import FrontEndConfig
@@ -99,9 +99,9 @@ def build_real_estimator(backend: str | None, v2_weights: Path | None = None) ->
     frontend = FrontEndConfig(backend=backend or "auto", detect_every_n=1)
     lifter = None
     if v2_weights is not None:
-        from privpose_ros.runtime.v2_lifter import V2LifterConfig
+        from privpose_ros.runtime.lifter import PrivposeLifterConfig
 
-        lifter = V2LifterConfig(weights_path=Path(v2_weights), backend=backend or "auto")
+        lifter = PrivposeLifterConfig(weights_path=Path(v2_weights), backend=backend or "auto")
     config = PipelineConfig(frontend=frontend, tracking=None, smoothing=None, lifter=lifter)
     pipeline = PosePipeline(config)
     if lifter is None:
@@ -178,7 +178,7 @@ def run_real(args: argparse.Namespace) -> int:
 
 
 def _shipped_v2() -> Path:
-    from privpose_ros.runtime.v2_lifter import SHIPPED_WEIGHTS
+    from privpose_ros.runtime.lifter import SHIPPED_WEIGHTS
 
     return SHIPPED_WEIGHTS
 
@@ -226,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1 or args.max_frames < 0:
         raise ValueError("--batch-size must be >= 1 and --max-frames >= 0")
     torch.set_num_threads(args.threads)
-    metrics = run_v2_eval(args)
+    metrics = run_posenet_eval(args)
     if args.plot:
         from privpose_ros.train.plots import plot_metrics
 
@@ -258,12 +258,16 @@ def build_frontend_detector(backend: str | None) -> DetectFn:
     return detect
 
 
-def run_v2_eval(args: argparse.Namespace) -> dict[str, Any]:
+def run_posenet_eval(args: argparse.Namespace) -> dict[str, Any]:
     """`privpose eval --weights W --data DIR --variant V`: the v2 model on the person crops of
     the dataset, from label boxes (top level) and front-end boxes (``frontend_boxes``)."""
-    from privpose_ros.train.v2_eval_data import evaluate_v2_dataset, load_v2_variant, read_blocks
+    from privpose_ros.train.posenet_eval_data import (
+        evaluate_posenet_dataset,
+        load_posenet_variant,
+        read_blocks,
+    )
 
-    net = load_v2_variant(args.weights, args.variant)
+    net = load_posenet_variant(args.weights, args.variant)
     blocks = read_blocks(args.data, args.max_frames)
     detect = build_frontend_detector(args.backend)
     report: dict[str, Any] = {
@@ -271,7 +275,7 @@ def run_v2_eval(args: argparse.Namespace) -> dict[str, Any]:
         "variant": args.variant,
         "data": str(args.data),
     }
-    report.update(evaluate_v2_dataset(net, blocks, detect, args.batch_size))
+    report.update(evaluate_posenet_dataset(net, blocks, detect, args.batch_size))
     return report
 
 

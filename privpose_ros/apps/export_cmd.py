@@ -1,6 +1,6 @@
 """`privpose export`: the deployable v2 model (weights of the rgb or rgb_hall stage) to ONNX,
 checked (onnx.checker) and compared with torch on random crops; the same export and check as
-the lifter's own cached one (runtime/v2_lifter.py)."""
+the lifter's own cached one (runtime/lifter.py)."""
 
 from __future__ import annotations
 
@@ -19,14 +19,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from privpose_ros.runtime.v2_lifter import (
+    from privpose_ros.runtime.lifter import (
         INPUT_NAMES,
+        ONNX_OPSET,
         OUTPUT_NAMES,
         PARITY_TOLERANCE_M,
         SHIPPED_WEIGHTS,
-        V2_OPSET,
         export_error_m,
-        export_v2_onnx,
+        export_posenet_onnx,
         load_deployable,
     )
 
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--parity-crops must be >= 1")
     weights = args.weights or SHIPPED_WEIGHTS
     model = load_deployable(weights)
-    path = export_v2_onnx(model, args.onnx)
+    path = export_posenet_onnx(model, args.onnx)
     error_m = export_error_m(model, path, crops=args.parity_crops)
     ok = error_m <= PARITY_TOLERANCE_M
     summary = {
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         "weights": str(weights),
         "variant": model.config.variant,
         "crop_px": int(model.config.crop_px),
-        "opset": V2_OPSET,
+        "opset": ONNX_OPSET,
         "inputs": list(INPUT_NAMES),
         "outputs": list(OUTPUT_NAMES),
         "checker": "ok",

@@ -1,6 +1,6 @@
-"""`privpose train --config config/train/v2.yaml`: the v2 recipe (train/v2_train.py, a YAML with
-``model: v2``), stage after stage; `privpose train --refine A|B|C` trains a depth refinement
-module instead (train/refine_train.py).
+"""`privpose train --config config/train/v2.yaml`: the privpose recipe
+(train/posenet_train.py, a YAML with ``model: v2``), stage after stage; `privpose train
+--refine A|B|C` trains a depth refinement module instead (train/refine_train.py).
 
 Runs single-process on CPU by default; the same command under
 ``torchrun --nproc_per_node N -m privpose_ros.cli train --config ...`` trains with DDP.
@@ -71,9 +71,9 @@ def run(args: argparse.Namespace) -> int:
         return run_refine_train(args)
     if not args.config:
         raise ValueError("--config is required (e.g. config/train/v2.yaml) unless --refine")
-    from privpose_ros.train.v2_train import is_v2_yaml, load_recipe, run_v2
+    from privpose_ros.train.posenet_train import is_posenet_yaml, load_recipe, run_v2
 
-    if not is_v2_yaml(args.config):
+    if not is_posenet_yaml(args.config):
         raise ValueError(
             f"{args.config} is not a v2 recipe (no top-level `model: v2`); the whole-image "
             "model is gone: train with config/train/v2.yaml"

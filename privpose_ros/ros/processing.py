@@ -204,9 +204,9 @@ def _refine_config(config: NodeConfig) -> Any:
 def pipeline_config(config: NodeConfig) -> Any:
     """The PipelineConfig (front end, v2 lifter, refinement, tracking, smoothing) of the node
     parameters."""
+    from privpose_ros.runtime.lifter import PrivposeLifterConfig
     from privpose_ros.runtime.people import FrontEndConfig
     from privpose_ros.runtime.pipeline import PipelineConfig
-    from privpose_ros.runtime.v2_lifter import V2LifterConfig
     from privpose_ros.track.smoothing import SmoothingConfig
     from privpose_ros.track.tracker import TrackerConfig
 
@@ -240,7 +240,7 @@ def pipeline_config(config: NodeConfig) -> Any:
         )
     lifter = None
     if config.model == "privpose":
-        lifter = V2LifterConfig(
+        lifter = PrivposeLifterConfig(
             weights_path=Path(config.weights_path) if config.weights_path else None,
             backend=config.backend,
             device=config.device,

@@ -35,7 +35,7 @@ _PRECISIONS = ("fp32", "fp16")
 # Sources (relative to privpose_ros/) whose edits change an exported graph or a built engine.
 GRAPH_SOURCES: tuple[str, ...] = (
     "model",
-    "runtime/v2_lifter.py",
+    "runtime/lifter.py",
     "runtime/engine_cache.py",
     "runtime/trt_graph.py",
 )

@@ -5,8 +5,8 @@ so the three give the same answers for the same frame and parameters:
 
 1. the front end (:class:`~privpose_ros.runtime.people.PeopleEstimator`) finds every person,
    with 2D joints and monocular metric 3D;
-   with ``PipelineConfig.lifter`` set, the v2 model (:class:`~privpose_ros.runtime.v2_lifter.
-   V2Lifter`, one batched run on every person's crop) replaces each person's monocular 3D, so
+   with ``PipelineConfig.lifter`` set, the v2 model (:class:`~privpose_ros.runtime.lifter.
+   PrivposeLifter`, one batched run on every person's crop) replaces each person's monocular 3D, so
    everything below (RGB-only output, the depth path's fallback skeleton) starts from it;
 2. with a depth image registered to the colour one, each person's 2D joints are lifted with it
    and refined (:class:`~privpose_ros.refine.pipeline.RefinementPipeline`); joints without a
@@ -34,8 +34,8 @@ from privpose_ros.core.geometry import undistort_px
 from privpose_ros.core.joints import CANONICAL
 from privpose_ros.core.pose import PersonPose, PoseResult
 from privpose_ros.refine.pipeline import RefineConfig, RefinementPipeline
+from privpose_ros.runtime.lifter import PrivposeLifter, PrivposeLifterConfig
 from privpose_ros.runtime.people import FrontEndConfig, PeopleEstimator
-from privpose_ros.runtime.v2_lifter import V2Lifter, V2LifterConfig
 from privpose_ros.track.smoothing import PoseSmoother, SmoothingConfig
 from privpose_ros.track.tracker import PersonTracker, TrackerConfig
 
@@ -52,7 +52,7 @@ class PipelineConfig:
     refine: RefineConfig | None = field(default_factory=RefineConfig)
     tracking: TrackerConfig | None = field(default_factory=TrackerConfig)
     smoothing: SmoothingConfig | None = field(default_factory=SmoothingConfig)
-    lifter: V2LifterConfig | None = None
+    lifter: PrivposeLifterConfig | None = None
 
 
 def _with_depth_offsets(refined: PersonPose, mono: PersonPose) -> PersonPose:
@@ -121,7 +121,7 @@ class PosePipeline:
     def __init__(self, config: PipelineConfig = PipelineConfig()) -> None:
         self.config = config
         self.people = PeopleEstimator(config.frontend)
-        self.lifter = V2Lifter(config.lifter) if config.lifter is not None else None
+        self.lifter = PrivposeLifter(config.lifter) if config.lifter is not None else None
         self.refiner = RefinementPipeline(config.refine) if config.refine is not None else None
         self.tracker = PersonTracker(config.tracking) if config.tracking is not None else None
         use_smoothing = config.smoothing is not None and self.tracker is not None

@@ -28,7 +28,7 @@ from privpose_ros.train.metrics import pose_metrics
 from privpose_ros.train.refine_train import CHUNK, generate_frames
 
 LOG = logging.getLogger(__name__)
-SHIPPED_V2_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "rgb_hall.safetensors"
+SHIPPED_POSENET_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "rgb_hall.safetensors"
 TEST_STREAM = 3000  # generator seed of the held-out frames (training 1000+, validation 2000+)
 
 # rows starting from 2D joints (lifted with depth) and from the model's own 3D joints
@@ -107,10 +107,10 @@ def rgb_model_start(batch: SynthBatch, weights: Path) -> Start:
     A frame with nobody starts at the origin with confidence 0 (its labels are not scored)."""
     from privpose_ros.core.errors import PrivposeInputError
     from privpose_ros.data.person_crops import person_crop, stack_person_crops
-    from privpose_ros.model.v2_weights import load_v2_weights
-    from privpose_ros.train.v2_eval import predict_v2
+    from privpose_ros.model.posenet.weights import load_posenet_weights
+    from privpose_ros.train.posenet_eval import predict_posenet
 
-    net = load_v2_weights(weights)
+    net = load_posenet_weights(weights)
     if net.config.variant == "depth":
         raise PrivposeInputError(
             f"{weights} holds the v2 depth teacher; the start needs rgb or rgb_hall"
@@ -121,7 +121,7 @@ def rgb_model_start(batch: SynthBatch, weights: Path) -> Start:
     index = [i for i, box in boxes.items() if box is not None]
     crops = [person_crop(batch, i, 0, boxes[i], net.config.crop_px) for i in index]
     if index:
-        joints, confidence = predict_v2(net, stack_person_crops(crops, net.config.crop_px))
+        joints, confidence = predict_posenet(net, stack_person_crops(crops, net.config.crop_px))
         cam[index], conf[index] = joints, confidence
     k = np.asarray(batch.k, np.float64)
     z = np.maximum(cam[..., 2], 1e-6)
@@ -257,7 +257,7 @@ def run_refine_eval(args: argparse.Namespace) -> int:
         if args.start == "rgb_model":
             batch = held_out_batch(view, args.frames)
             frames = frames_of_batch(batch)
-            start = rgb_model_start(batch, args.weights or SHIPPED_V2_WEIGHTS)
+            start = rgb_model_start(batch, args.weights or SHIPPED_POSENET_WEIGHTS)
         else:
             frames, _ = generate_frames(view, args.frames, TEST_STREAM)
             start = noisy_gt_start(frames, args.sigma_px, args.sigma_mm / 1e3, seed=7)

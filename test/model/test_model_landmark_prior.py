@@ -1,5 +1,5 @@
-"""The v2 landmark prior (model/landmark_prior.py): the canonical map of BlazePose outputs, the
-geometric zeta and the logit biases."""
+"""The landmark prior (model/posenet/landmark_prior.py): the canonical map of BlazePose outputs,
+the geometric zeta and the logit biases."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import numpy as np
 import torch
 
 from privpose_ros.core.blazepose import confidence_to_canonical, landmarks_to_canonical
-from privpose_ros.model.landmark_prior import (
+from privpose_ros.model.posenet.codec import PosenetConfig
+from privpose_ros.model.posenet.landmark_prior import (
     LandmarkPrior,
     PriorBias,
     canonical_prior,
     geometric_zeta_m,
 )
-from privpose_ros.model.v2_codec import V2Config
 
 
 def test_canonical_prior_matches_the_front_ends_numpy_map() -> None:
@@ -48,7 +48,7 @@ def test_geometric_zeta_is_exact_for_a_flat_person_and_falls_back_without_confid
 
 
 def test_prior_bias_peaks_the_maps_at_the_prior_joint() -> None:
-    config = V2Config(heatmap_px=16, n_bins=16)
+    config = PosenetConfig(heatmap_px=16, n_bins=16)
     bias = PriorBias(config)
     prior = _projected_prior(3.0, 300.0)
     prior = prior._replace(uv_crop_px=prior.uv_crop_px.float(), world_m=prior.world_m.float())

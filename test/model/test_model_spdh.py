@@ -9,7 +9,7 @@ import torch
 
 from privpose_ros.core.camera import CameraIntrinsics
 from privpose_ros.core.errors import PrivposeInputError
-from privpose_ros.model.spdh import SPDHConfig, refine_peak, scale_intrinsics, soft_argmax
+from privpose_ros.model.posenet.spdh import SPDHConfig, refine_peak, scale_intrinsics, soft_argmax
 
 
 def test_peaks_on_the_map_border_are_refined_along_the_other_axis() -> None:

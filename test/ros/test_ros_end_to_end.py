@@ -113,12 +113,12 @@ def _check_outputs(sent, got) -> None:
 def _v2_weights(path: Path) -> Path:
     """Small self-written v2 weights (random init, seeded): the node's ``model: privpose``."""
     torch = pytest.importorskip("torch", reason="torch not installed")
-    from privpose_ros.model.v2_codec import V2Config
-    from privpose_ros.model.v2_net import V2Net
-    from privpose_ros.model.v2_weights import write_v2_weights
+    from privpose_ros.model.posenet.codec import PosenetConfig
+    from privpose_ros.model.posenet.net import Posenet
+    from privpose_ros.model.posenet.weights import write_posenet_weights
 
     torch.manual_seed(0)
-    write_v2_weights(path, V2Net(V2Config(variant="rgb")))
+    write_posenet_weights(path, Posenet(PosenetConfig(variant="rgb")))
     return path
 
 
@@ -170,10 +170,10 @@ def test_node_runs_the_v2_lifter_with_given_weights_on_every_person(tmp_path) ->
 
 def _shipped_is_v2() -> bool:
     from privpose_ros.core.errors import PrivposeInputError
-    from privpose_ros.model.v2_weights import read_v2_weights
+    from privpose_ros.model.posenet.weights import read_posenet_weights
 
     try:
-        read_v2_weights(SHIPPED)
+        read_posenet_weights(SHIPPED)
     except (PrivposeInputError, OSError) as exc:
         print(f"shipped weights {SHIPPED} are not v2 weights: {exc}")
         return False

@@ -36,12 +36,12 @@ def test_dataset_frames_read_what_synth_wrote(tmp_path) -> None:
 
 def _v2_weights(path):
     """Small self-written v2 weights (random init, seeded) for ``--model privpose``."""
-    from privpose_ros.model.v2_codec import V2Config
-    from privpose_ros.model.v2_net import V2Net
-    from privpose_ros.model.v2_weights import write_v2_weights
+    from privpose_ros.model.posenet.codec import PosenetConfig
+    from privpose_ros.model.posenet.net import Posenet
+    from privpose_ros.model.posenet.weights import write_posenet_weights
 
     torch.manual_seed(0)
-    write_v2_weights(path, V2Net(V2Config(variant="rgb")))
+    write_posenet_weights(path, Posenet(PosenetConfig(variant="rgb")))
     return path
 
 

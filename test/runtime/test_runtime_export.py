@@ -1,4 +1,4 @@
-"""ONNX export of the deployable v2 model (runtime/v2_lifter.py): checker, graph contract, parity
+"""ONNX export of the deployable v2 model (runtime/lifter.py): checker, graph contract, parity
 with torch, and a wrong graph caught by the parity check."""
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ import numpy as np
 import onnx
 import torch
 
-from privpose_ros.runtime.v2_lifter import (
+from privpose_ros.runtime.lifter import (
     INPUT_NAMES,
+    ONNX_OPSET,
     OUTPUT_NAMES,
     PARITY_TOLERANCE_M,
-    V2_OPSET,
     export_error_m,
-    export_v2_onnx,
+    export_posenet_onnx,
 )
 
 
@@ -26,7 +26,7 @@ def _dims(value_info) -> list:
 def test_graph_contract_and_checker(tiny_onnx, tiny_model) -> None:
     proto = onnx.load(str(tiny_onnx))
     onnx.checker.check_model(proto, full_check=True)
-    assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) == V2_OPSET
+    assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) == ONNX_OPSET
     assert tuple(i.name for i in proto.graph.input) == INPUT_NAMES
     assert tuple(o.name for o in proto.graph.output) == OUTPUT_NAMES
     s = tiny_model.config.crop_px
@@ -48,7 +48,7 @@ def test_parity_detects_a_wrong_graph(tiny_model, tmp_path) -> None:
     with torch.no_grad():
         for p in other.parameters():
             p.mul_(1.5)
-    wrong = export_v2_onnx(other, tmp_path / "wrong.onnx")
+    wrong = export_posenet_onnx(other, tmp_path / "wrong.onnx")
     assert export_error_m(tiny_model, wrong) > 10 * PARITY_TOLERANCE_M
 
 
@@ -56,7 +56,7 @@ def test_export_writes_atomically_and_replaces_an_old_file(tiny_model, tmp_path)
     path = tmp_path / "sub" / "v2.onnx"
     path.parent.mkdir()
     path.write_bytes(b"half a graph")
-    assert export_v2_onnx(tiny_model, path) == path
+    assert export_posenet_onnx(tiny_model, path) == path
     onnx.checker.check_model(onnx.load(str(path)))
     assert sorted(p.name for p in path.parent.iterdir()) == ["v2.onnx"]  # no temporary left
     assert np.isfinite(export_error_m(tiny_model, path))

@@ -14,7 +14,7 @@ import torch
 from privpose_ros.core.camera import CameraIntrinsics
 from privpose_ros.core.pose import PersonPose
 from privpose_ros.runtime.engine_cache import sidecar_path
-from privpose_ros.runtime.v2_lifter import V2Lifter, V2LifterConfig
+from privpose_ros.runtime.lifter import PrivposeLifter, PrivposeLifterConfig
 
 if importlib.util.find_spec("tensorrt") is None:
     pytest.skip(
@@ -29,7 +29,7 @@ if not torch.cuda.is_available():
 K = CameraIntrinsics(fx=300.0, fy=300.0, cx=159.5, cy=119.5, width=320, height=240)
 
 
-def _lift(lifter: V2Lifter) -> np.ndarray:
+def _lift(lifter: PrivposeLifter) -> np.ndarray:
     rgb = np.random.default_rng(3).integers(0, 255, (240, 320, 3), dtype=np.uint8)
     boxes = ([100.0, 20, 220, 230], [10.0, 40, 90, 200], [200.0, 60, 310, 235])
     persons = tuple(PersonPose(np.zeros((26, 3)), np.ones(26), box_px=np.array(b)) for b in boxes)
@@ -41,21 +41,23 @@ def _engines(cache) -> list:
 
 
 def test_build_run_cache_and_rebuild(tiny_weights, tmp_path) -> None:
-    config = V2LifterConfig(tiny_weights, "tensorrt", "cuda:0", max_persons=4, cache_dir=tmp_path)
-    with V2Lifter(dataclasses.replace(config, backend="torch")) as reference:
+    config = PrivposeLifterConfig(
+        tiny_weights, "tensorrt", "cuda:0", max_persons=4, cache_dir=tmp_path
+    )
+    with PrivposeLifter(dataclasses.replace(config, backend="torch")) as reference:
         want = _lift(reference)
-    with V2Lifter(config) as lifter:
+    with PrivposeLifter(config) as lifter:
         assert lifter.backend_name == "tensorrt"
         np.testing.assert_allclose(_lift(lifter), want, atol=2e-3)
     (engine,) = _engines(tmp_path)
     assert sidecar_path(engine).is_file() and (tmp_path / "timing").is_dir()
     stamp = engine.stat().st_mtime_ns
-    with V2Lifter(config):
+    with PrivposeLifter(config):
         assert engine.stat().st_mtime_ns == stamp  # loaded from the cache
     engine.write_bytes(engine.read_bytes()[:100])  # corrupt it
-    with V2Lifter(config) as rebuilt:
+    with PrivposeLifter(config) as rebuilt:
         np.testing.assert_allclose(_lift(rebuilt), want, atol=2e-3)
     assert engine.stat().st_mtime_ns != stamp
-    with V2Lifter(dataclasses.replace(config, enable_fp16=True)) as fp16:
+    with PrivposeLifter(dataclasses.replace(config, enable_fp16=True)) as fp16:
         np.testing.assert_allclose(_lift(fp16), want, atol=0.05)
     assert len(_engines(tmp_path)) == 2 and any("fp16" in p.name for p in _engines(tmp_path))

@@ -33,12 +33,12 @@ def test_eval_refuses_weights_of_an_older_format(tmp_path, capsys) -> None:
 def test_eval_refuses_a_variant_mismatch(tmp_path, capsys) -> None:
     import torch
 
-    from privpose_ros.model.v2_codec import V2Config
-    from privpose_ros.model.v2_net import V2Net
-    from privpose_ros.model.v2_weights import write_v2_weights
+    from privpose_ros.model.posenet.codec import PosenetConfig
+    from privpose_ros.model.posenet.net import Posenet
+    from privpose_ros.model.posenet.weights import write_posenet_weights
 
     torch.manual_seed(0)
-    write_v2_weights(tmp_path / "rgb.safetensors", V2Net(V2Config(variant="rgb")))
+    write_posenet_weights(tmp_path / "rgb.safetensors", Posenet(PosenetConfig(variant="rgb")))
     args = ["eval", "--weights", str(tmp_path / "rgb.safetensors"), "--data", str(tmp_path)]
     assert cli.main([*args, "--variant", "rgb_hall"]) == 1
     assert "pass --variant rgb" in capsys.readouterr().err

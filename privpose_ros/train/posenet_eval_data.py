@@ -29,26 +29,27 @@ from privpose_ros.core.camera import CameraIntrinsics
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.data.person_crops import person_crop_batch, visible_people
 from privpose_ros.data.synth import SynthBatch
-from privpose_ros.model.v2_net import V2Net
-from privpose_ros.train import v2_eval
+from privpose_ros.model.posenet.net import Posenet
+from privpose_ros.train import posenet_eval as v2_eval
 
 # RGB (H, W, 3) uint8 + intrinsics -> detected person boxes (D, 4) x0, y0, x1, y1 pixels
 DetectFn = Callable[[np.ndarray, CameraIntrinsics], np.ndarray]
 BLOCK_FRAMES = 16  # frames held in memory at once
 
 
-def load_v2_variant(path: str | Path, variant: str | None) -> V2Net:
-    """The V2Net of a v2 weights file in eval mode; ``variant`` (None: any) must be the stage
-    the file holds. Old whole-image files fail in read_v2_weights ("not a privpose v2 ...")."""
-    from privpose_ros.model.v2_weights import read_v2_weights
+def load_posenet_variant(path: str | Path, variant: str | None) -> Posenet:
+    """The Posenet of a v2 weights file in eval mode; ``variant`` (None: any) must be the stage
+    the file holds. Old whole-image files fail in read_posenet_weights ("not a privpose v2
+    ...")."""
+    from privpose_ros.model.posenet.weights import read_posenet_weights
 
-    config, state, meta = read_v2_weights(path)
+    config, state, meta = read_posenet_weights(path)
     stage = meta.get("stage", config.variant)
     if variant is not None and variant != stage:
         raise PrivposeInputError(
             f"--variant {variant} but {path} holds the v2 {stage} model; pass --variant {stage}"
         )
-    net = V2Net(config)
+    net = Posenet(config)
     net.load_state_dict(state)
     return net.eval()
 
@@ -105,8 +106,8 @@ class _Scores:
         return v2_eval.crop_report(np.concatenate(self.pred), true, root_index)
 
 
-def evaluate_v2_dataset(
-    net: V2Net,
+def evaluate_posenet_dataset(
+    net: Posenet,
     blocks: list[SynthBatch],
     detect: DetectFn | None = None,
     batch_size: int = 16,

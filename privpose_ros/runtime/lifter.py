@@ -1,11 +1,12 @@
 """The v2 model as the 3D stage of the front end: one person crop in, metric 3D joints out.
 
-:class:`V2Lifter` takes the front end's persons (:class:`~privpose_ros.runtime.people.
+:class:`PrivposeLifter` takes the front end's persons (:class:`~privpose_ros.runtime.people.
 PeopleEstimator`: 2D joints and the box of their extent, in source pixels), cuts every person's
 ``crop_px`` x ``crop_px`` crop around that box (grown by ``margin``,
 :func:`~privpose_ros.core.crop.crop_box_from_person_box`), gives each crop its own pinhole
 intrinsics (:meth:`~privpose_ros.core.crop.CropBox.intrinsics`) and runs the deployable v2 model
-(:class:`~privpose_ros.model.v2_net.V2Deployable`) on all crops in one batch. Each person's
+(:class:`~privpose_ros.model.posenet.net.PosenetDeployable`) on all crops in one batch. Each
+person's
 ``joints_cam_m`` become the v2 joints: metres in the optical frame of the source camera (the
 crop camera shares its frame: a crop only scales and shifts the image plane).
 
@@ -57,7 +58,7 @@ from privpose_ros.runtime.graph import GRAPH_BACKENDS, GraphRunner, open_graph
 LOG = logging.getLogger(__name__)
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 SHIPPED_WEIGHTS = WEIGHTS_DIR / "rgb_hall.safetensors"
-V2_OPSET = 17
+ONNX_OPSET = 17
 INPUT_NAMES = ("crop_rgb", "crop_k")
 OUTPUT_NAMES = ("joints_cam_m", "confidence")
 TRAIN_HINT = (
@@ -68,7 +69,7 @@ PARITY_TOLERANCE_M = 1e-3  # a fresh export must match torch this closely on ran
 
 
 @dataclass(frozen=True)
-class V2LifterConfig:
+class PrivposeLifterConfig:
     """``weights_path``: v2 weights of the ``rgb`` or ``rgb_hall`` stage (None: the shipped
     ``privpose_ros/weights/rgb_hall.safetensors``). ``backend``/``device``/``threads``/
     ``enable_fp16``: where the model runs (:func:`~privpose_ros.runtime.graph.open_graph`;
@@ -103,15 +104,15 @@ class V2LifterConfig:
         return Path(self.weights_path) if self.weights_path is not None else SHIPPED_WEIGHTS
 
 
-def load_deployable(path: Path):  # noqa: ANN201 - a V2Deployable (torch stays lazily imported)
-    """The eval-mode V2Deployable of a weights file, with errors that say how to get one."""
-    from privpose_ros.model.v2_net import V2Deployable
-    from privpose_ros.model.v2_weights import load_v2_weights
+def load_deployable(path: Path):  # noqa: ANN201 - a PosenetDeployable (torch stays lazily imported)
+    """The eval-mode PosenetDeployable of a weights file, with errors that say how to get one."""
+    from privpose_ros.model.posenet.net import PosenetDeployable
+    from privpose_ros.model.posenet.weights import load_posenet_weights
 
     if not Path(path).is_file():
         raise PrivposeInputError(f"v2 weights {path} not found; {TRAIN_HINT}")
     try:
-        net = load_v2_weights(path)
+        net = load_posenet_weights(path)
     except PrivposeInputError as exc:
         raise PrivposeInputError(f"{exc} (an older weights format?); {TRAIN_HINT}") from exc
     if net.config.variant == "depth":
@@ -119,18 +120,18 @@ def load_deployable(path: Path):  # noqa: ANN201 - a V2Deployable (torch stays l
             f"{path} holds the depth teacher (stage 'depth'), which needs depth and is not "
             "deployable; use the weights of the rgb_hall (or rgb) stage"
         )
-    return V2Deployable(net).eval()
+    return PosenetDeployable(net).eval()
 
 
 def export_key(weights: Path) -> str:
     """24 hex digits naming the export of ``weights``: its bytes, the code, torch, the opset."""
     import torch
 
-    text = f"{file_sha256(weights)}|{code_version()}|{torch.__version__}|{V2_OPSET}"
+    text = f"{file_sha256(weights)}|{code_version()}|{torch.__version__}|{ONNX_OPSET}"
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def export_v2_onnx(model, path: Path) -> Path:  # noqa: ANN001 - a V2Deployable
+def export_posenet_onnx(model, path: Path) -> Path:  # noqa: ANN001 - a PosenetDeployable
     """Export ``model`` with a dynamic batch axis to ``path`` (checked, written atomically)."""
     import torch
 
@@ -147,7 +148,7 @@ def export_v2_onnx(model, path: Path) -> Path:  # noqa: ANN001 - a V2Deployable
             model,
             (rgb, k.repeat(2, 1, 1)),
             buffer,
-            opset_version=V2_OPSET,
+            opset_version=ONNX_OPSET,
             dynamo=False,
             input_names=list(INPUT_NAMES),
             output_names=list(OUTPUT_NAMES),
@@ -159,7 +160,7 @@ def export_v2_onnx(model, path: Path) -> Path:  # noqa: ANN001 - a V2Deployable
 
 
 class _TorchRunner(GraphRunner):
-    """The V2Deployable itself behind the GraphRunner interface (``backend="torch"``)."""
+    """The PosenetDeployable itself behind the GraphRunner interface (``backend="torch"``)."""
 
     name = "torch"
 
@@ -178,7 +179,7 @@ class _TorchRunner(GraphRunner):
         return {n: o.cpu().numpy() for n, o in zip(OUTPUT_NAMES, outs, strict=True)}
 
 
-def export_error_m(model, path: Path, crops: int = 2, threads: int = 0) -> float:  # noqa: ANN001 - a V2Deployable
+def export_error_m(model, path: Path, crops: int = 2, threads: int = 0) -> float:  # noqa: ANN001 - a PosenetDeployable
     """Largest joint distance (metres) between the ONNX graph at ``path`` (ONNX Runtime, CPU)
     and ``model`` (torch, CPU) on ``crops`` random crops with a centred pinhole camera."""
     rng = np.random.default_rng(1)
@@ -193,12 +194,12 @@ def export_error_m(model, path: Path, crops: int = 2, threads: int = 0) -> float
     return float(np.max(np.abs(got["joints_cam_m"] - want["joints_cam_m"])))
 
 
-class V2Lifter:
+class PrivposeLifter:
     """Front-end persons -> the same persons with v2 metric 3D joints (see the module
     docstring). ``exported``: whether this instance exported the ONNX (False: reused from the
     cache, or the torch backend). Not thread-safe."""
 
-    def __init__(self, config: V2LifterConfig = V2LifterConfig()) -> None:
+    def __init__(self, config: PrivposeLifterConfig = PrivposeLifterConfig()) -> None:
         self.config = config
         weights = config.weights
         self._model = load_deployable(weights)
@@ -240,7 +241,7 @@ class V2Lifter:
             LOG.warning("v2 ONNX cache %s is not writable (%s); using %s", directory, why, path)
             if path.is_file():
                 return path
-        export_v2_onnx(self._model, path)
+        export_posenet_onnx(self._model, path)
         self.exported = True
         self._check_export(path)
         LOG.info("exported the v2 model of %s to %s", weights, path)
@@ -322,7 +323,7 @@ class V2Lifter:
     def close(self) -> None:
         self._runner.close()
 
-    def __enter__(self) -> V2Lifter:
+    def __enter__(self) -> PrivposeLifter:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from privpose_ros.model.hrnet import conv_bn
-from privpose_ros.model.spdh import SPDHConfig
+from privpose_ros.model.posenet.layers import conv_bn
+from privpose_ros.model.posenet.spdh import SPDHConfig
 
 UZ_HEADS = ("spatial", "column")
 

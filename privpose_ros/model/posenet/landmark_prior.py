@@ -1,4 +1,4 @@
-"""BlazePose's own landmarks as a prior for the v2 maps (model/v2_net.py, ``landmark_prior``).
+"""BlazePose's own landmarks as a prior for the v2 maps (model/posenet/net.py, ``landmark_prior``).
 
 F_rgb is the BlazePose landmark network; besides its stride-4 features the same forward pass
 gives 2D landmarks, their visibility and metric world points (hip-centred, metres, the crop's
@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from privpose_ros.core.blazepose import CANONICAL_FROM_BLAZEPOSE, NUM_LANDMARKS
 from privpose_ros.core.joints import CANONICAL, CANONICAL_BONES
-from privpose_ros.model.v2_codec import V2Config
+from privpose_ros.model.posenet.codec import PosenetConfig
 
 # long bones for the geometric zeta: torso, shoulders, arms, hips, legs (face, hand and foot
 # bones are short and their world points least reliable)
@@ -90,7 +90,7 @@ class PriorBias(nn.Module):
     """Adds the prior's per-joint log-Gaussian biases to the head's uv and uz logits (see the
     module docstring); the gains a_j = softplus(raw) start at 1."""
 
-    def __init__(self, config: V2Config) -> None:
+    def __init__(self, config: PosenetConfig) -> None:
         super().__init__()
         self.config = config
         start = math.log(math.e - 1.0)  # softplus(start) = 1

@@ -1,4 +1,4 @@
-"""`privpose eval --weights` on v2 weights (train/eval_cmd.py, train/v2_eval_data.py), the v2
+"""`privpose eval --weights` on v2 weights (apps/eval_cmd.py, train/posenet_eval_data.py), the v2
 start of the refinement ablation (train/refine_eval.py) and `privpose eval --real --lifter`."""
 
 from __future__ import annotations
@@ -17,11 +17,15 @@ from privpose_ros.core.crop import box_iou
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.data.dataset import write_dataset
 from privpose_ros.data.synth import SynthConfig
-from privpose_ros.model.v2_codec import V2Config
-from privpose_ros.model.v2_net import V2Net
-from privpose_ros.model.v2_weights import write_v2_weights
-from privpose_ros.train import v2_eval
-from privpose_ros.train.v2_eval_data import evaluate_v2_dataset, load_v2_variant, read_blocks
+from privpose_ros.model.posenet.codec import PosenetConfig
+from privpose_ros.model.posenet.net import Posenet
+from privpose_ros.model.posenet.weights import write_posenet_weights
+from privpose_ros.train import posenet_eval as v2_eval
+from privpose_ros.train.posenet_eval_data import (
+    evaluate_posenet_dataset,
+    load_posenet_variant,
+    read_blocks,
+)
 
 VAL_SEED = 90001  # the v2 recipe's validation stream
 HEADLINE = (
@@ -44,7 +48,7 @@ def tiny(tmp_path_factory) -> dict[str, Path]:
     for variant in ("rgb", "depth"):
         torch.manual_seed(0)
         out[variant] = root / f"{variant}.safetensors"
-        write_v2_weights(out[variant], V2Net(V2Config(variant=variant)))
+        write_posenet_weights(out[variant], Posenet(PosenetConfig(variant=variant)))
     return out
 
 
@@ -76,12 +80,12 @@ def test_eval_cli_reports_label_and_frontend_crops(tiny, capsys) -> None:
 
 
 def test_label_boxes_give_the_recipe_validation_numbers(tiny) -> None:
-    from privpose_ros.train.v2_data import V2DataConfig, validation_crops
+    from privpose_ros.train.posenet_data import CropDataConfig, validation_crops
 
-    net = load_v2_variant(tiny["rgb"], "rgb")
-    report = evaluate_v2_dataset(net, read_blocks(tiny["data"]))
-    data = V2DataConfig(width=320, height=240, block_size=4, val_frames=4)
-    recipe = v2_eval.evaluate_v2(net, validation_crops(data, 256))
+    net = load_posenet_variant(tiny["rgb"], "rgb")
+    report = evaluate_posenet_dataset(net, read_blocks(tiny["data"]))
+    data = CropDataConfig(width=320, height=240, block_size=4, val_frames=4)
+    recipe = v2_eval.evaluate_posenet(net, validation_crops(data, 256))
     assert report["n_persons"] == recipe["n_crops"]
     assert report["mpjpe_mm"] == pytest.approx(recipe["mpjpe_abs_mm"], rel=1e-5)
     assert report["pelvis_error_mm"] == pytest.approx(recipe["pelvis_error_mm"], rel=1e-5)
@@ -94,7 +98,7 @@ def test_metrics_are_exact_on_a_known_offset(tiny, monkeypatch) -> None:
         v2_eval, "predict_joints_m", lambda net, crops, *a: crops.joints_cam_m + offset_m
     )
     blocks = read_blocks(tiny["data"])
-    net = V2Net(V2Config(variant="rgb"))
+    net = Posenet(PosenetConfig(variant="rgb"))
     boxes = {"hits": 0}
 
     def label_detector(rgb, intrinsics):  # the label boxes of the frame with this image
@@ -102,7 +106,7 @@ def test_metrics_are_exact_on_a_known_offset(tiny, monkeypatch) -> None:
         i = next(i for i in range(len(blocks[0])) if np.array_equal(blocks[0].rgb[i], rgb))
         return blocks[0].people_boxes_px[i][np.isfinite(blocks[0].people_boxes_px[i]).all(1)]
 
-    report = evaluate_v2_dataset(net, blocks, label_detector)
+    report = evaluate_posenet_dataset(net, blocks, label_detector)
     pelvis = np.concatenate([b.people_joints_cam_m[..., 0, :] for b in blocks]).reshape(-1, 3)
     seen = np.concatenate([b.people_visible.any(-1) for b in blocks]).reshape(-1)
     pct = float(np.mean(100.0 * 0.1 / np.linalg.norm(pelvis[seen], axis=-1)))
@@ -114,14 +118,16 @@ def test_metrics_are_exact_on_a_known_offset(tiny, monkeypatch) -> None:
         assert section["root_rel_mpjpe_mm"] == pytest.approx(0.0, abs=1e-3)
     assert report["frontend_boxes"]["n_matched"] == report["n_persons"] == int(seen.sum())
     assert boxes["hits"] == 4
-    missed = evaluate_v2_dataset(net, blocks, lambda rgb, k: np.zeros((0, 4)))["frontend_boxes"]
+    missed = evaluate_posenet_dataset(net, blocks, lambda rgb, k: np.zeros((0, 4)))[
+        "frontend_boxes"
+    ]
     assert missed["n_matched"] == 0 and missed["n_missed"] == report["n_persons"]
     assert "skipped" in missed and "mpjpe_mm" not in missed
 
 
 def test_depth_variant_scores_depth_crops(tiny) -> None:
-    net = load_v2_variant(tiny["depth"], "depth")
-    report = evaluate_v2_dataset(net, read_blocks(tiny["data"], limit=2))
+    net = load_posenet_variant(tiny["depth"], "depth")
+    report = evaluate_posenet_dataset(net, read_blocks(tiny["data"], limit=2))
     assert report["n_frames"] == 2
     _finite_section(report)
 
@@ -141,11 +147,11 @@ def test_variant_mismatch_and_old_weights_fail_clearly(tiny, tmp_path, capsys) -
     from safetensors.torch import save_file
 
     with pytest.raises(PrivposeInputError, match="pass --variant rgb"):
-        load_v2_variant(tiny["rgb"], "rgb_hall")
+        load_posenet_variant(tiny["rgb"], "rgb_hall")
     old = tmp_path / "old.safetensors"  # a whole-image model file: no v2 format marker
     save_file({"w": torch.zeros(2)}, str(old), metadata={"variant": "rgb"})
     with pytest.raises(ValueError, match="not a privpose v2 weights file"):
-        load_v2_variant(old, "rgb")
+        load_posenet_variant(old, "rgb")
     data = ["--data", str(tiny["data"])]
     for argv, message in (
         (["--weights", str(old), *data, "--variant", "rgb"], "not a privpose v2 weights file"),
@@ -169,7 +175,7 @@ def _fake_real_report(estimate) -> dict:
 
 
 def test_eval_real_puts_the_v2_lifter_beside_the_front_end(tmp_path, monkeypatch, capsys) -> None:
-    from privpose_ros.runtime.v2_lifter import SHIPPED_WEIGHTS
+    from privpose_ros.runtime.lifter import SHIPPED_WEIGHTS
     from privpose_ros.train import real_eval
 
     built = []

@@ -1,6 +1,7 @@
 """A fixed pool of person crops with the frozen F_rgb's features computed once: the CPU recipe.
 
-With F_rgb frozen (V2Config.train_rgb_backbone false, the default) its features never change, so
+With F_rgb frozen (PosenetConfig.train_rgb_backbone false, the default) its features never change,
+so
 the recipe renders the training crops once, runs the BlazePose encoder on each (ONNX Runtime:
 2 ms a crop on 2 threads, against 80 ms for a torch forward and backward through it) and trains
 the heads, F_depth and F_hall on the stored features: on this 2-core CPU that is about 5x more
@@ -8,7 +9,7 @@ crops per second of training than running F_rgb every step.
 
 One cache entry per crop (:class:`CropCache`): F_rgb's features of the (photometrically jittered)
 RGB crop, the F_depth input (:func:`depth_crop_to_input`), the crop intrinsics, the labels and
-F_rgb's own network's landmarks on the same crop (model/landmark_prior.py: canonical 2D,
+F_rgb's own network's landmarks on the same crop (model/posenet/landmark_prior.py: canonical 2D,
 confidence and world points; the landmark prior of the maps and, its 2D, the distillation target
 weighted by its confidence; the front end's model is BlazePose too).
 Real photos without labels (../shared/data/real2d, boxes from the front end) enter with
@@ -35,11 +36,11 @@ from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.data.person_crops import PersonCropBatch, stack_person_crops, unlabelled_crop
 from privpose_ros.data.synth import SyntheticGenerator
 from privpose_ros.model.blazepose_torch import FEATURE_NODES, OUTPUT_NAMES, blazepose_path
-from privpose_ros.model.landmark_prior import LandmarkPrior, canonical_prior
-from privpose_ros.model.v2_codec import V2Config
-from privpose_ros.model.v2_net import depth_crop_to_input
-from privpose_ros.train.v2_data import (
-    V2DataConfig,
+from privpose_ros.model.posenet.codec import PosenetConfig
+from privpose_ros.model.posenet.landmark_prior import LandmarkPrior, canonical_prior
+from privpose_ros.model.posenet.net import depth_crop_to_input
+from privpose_ros.train.posenet_data import (
+    CropDataConfig,
     augment_rgb_nhwc,
     crop_tensors,
     crops_of_frames,
@@ -106,7 +107,7 @@ class FrozenFrontEnd:
 
     def run(self, crop_rgb_nhwc: np.ndarray) -> tuple[np.ndarray, LandmarkPrior]:
         """(M, S, S, 3) float32 [0, 1] -> features (M, C, h, h) and the canonical landmark
-        prior (model/landmark_prior.py, as the deployable computes it in its graph)."""
+        prior (model/posenet/landmark_prior.py, as the deployable computes it in its graph)."""
         feats, priors = [], []
         for i in range(0, len(crop_rgb_nhwc), 16):
             x = np.ascontiguousarray(crop_rgb_nhwc[i : i + 16], dtype=np.float32)
@@ -146,8 +147,8 @@ def cache_crops(
 
 
 def synthetic_cache(
-    data: V2DataConfig,
-    net: V2Config,
+    data: CropDataConfig,
+    net: PosenetConfig,
     n_frames: int,
     seed: int,
     passes: int,
@@ -170,10 +171,10 @@ def synthetic_cache(
 
 def real_cache(
     photos: Iterable[tuple[np.ndarray, CameraIntrinsics, np.ndarray]],
-    net: V2Config,
+    net: PosenetConfig,
     passes: int,
     front: FrozenFrontEnd,
-    data: V2DataConfig,
+    data: CropDataConfig,
     seed: int,
 ) -> CropCache:
     """Unlabelled entries (distillation targets only) of real photos: (RGB, intrinsics, person
@@ -229,7 +230,7 @@ Photos = list[tuple[np.ndarray, CameraIntrinsics, np.ndarray]]
 
 
 def recipe_cache(
-    path: Path, data: V2DataConfig, net: V2Config, seed: int, photos: Photos | None = None
+    path: Path, data: CropDataConfig, net: PosenetConfig, seed: int, photos: Photos | None = None
 ) -> CropCache:
     """The recipe's training cache: loaded from ``path`` when there, else built (synthetic
     frames of ``data.train_seed`` plus ``data.real_passes`` crops of every person of

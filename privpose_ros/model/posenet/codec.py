@@ -1,6 +1,6 @@
 """The v2 model's configuration and its representation: labels <-> SPDH maps <-> metric joints.
 
-See :mod:`privpose_ros.model.v2_net` for the representation and the network.
+See :mod:`privpose_ros.model.posenet.net` for the representation and the network.
 """
 
 from __future__ import annotations
@@ -14,18 +14,18 @@ from torch import Tensor
 
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.core.joints import CANONICAL
-from privpose_ros.model.heads import UZ_HEADS
-from privpose_ros.model.spdh import SPDHConfig, refine_peak, scale_intrinsics
+from privpose_ros.model.posenet.heads import UZ_HEADS
+from privpose_ros.model.posenet.spdh import SPDHConfig, refine_peak, scale_intrinsics
 
 VARIANTS = ("depth", "rgb", "rgb_hall")
 RGB_BACKBONES = ("blazepose_lite", "blazepose_full", "conv")
 ROOT_JOINT = "pelvis"
 # uv, uz (scaled softmax maps), uv_logits, uz_logits, zeta_m [, rgb_/hall_/depth_features]
-V2Outputs = dict[str, Tensor]
+PosenetOutputs = dict[str, Tensor]
 
 
 @dataclass(frozen=True)
-class V2Config:
+class PosenetConfig:
     """Sizes in pixels, ``rel_depth_*`` in crop widths (normalised), ``zeta_prior_m`` metres."""
 
     variant: str = "rgb_hall"
@@ -86,7 +86,7 @@ class V2Config:
         return SPDHConfig(heatmap_hw=(self.heatmap_px, self.heatmap_px), n_bins=self.n_bins)
 
 
-class V2Targets(NamedTuple):
+class PosenetTargets(NamedTuple):
     uv: Tensor  # (N, J, h, h)
     uz: Tensor  # (N, J, B, h)
     zeta_m: Tensor  # (N,) root zeta
@@ -100,17 +100,17 @@ def torch_normalized_to_depth(zeta_m: Tensor, crop_k: Tensor, crop_px: int) -> T
     return zeta_m * crop_k[..., 0, 0] / crop_px
 
 
-class V2Codec:
+class PosenetCodec:
     """Labels <-> v2 targets and network outputs -> metric joints (see the module docstring)."""
 
-    def __init__(self, config: V2Config) -> None:
+    def __init__(self, config: PosenetConfig) -> None:
         self.config = config
 
     def heatmap_k(self, crop_k: Tensor) -> Tensor:
         c = self.config
         return scale_intrinsics(crop_k, (c.crop_px, c.crop_px), (c.heatmap_px, c.heatmap_px))
 
-    def encode(self, joints_cam_m: Tensor, crop_k: Tensor) -> V2Targets:
+    def encode(self, joints_cam_m: Tensor, crop_k: Tensor) -> PosenetTargets:
         """Targets for joints (N, J, 3) metres in the camera optical frame, crop K (N, 3, 3)."""
         c = self.config
         if joints_cam_m.ndim != 3 or crop_k.shape != (joints_cam_m.shape[0], 3, 3):
@@ -145,9 +145,9 @@ class V2Codec:
         w4 = weight[..., None, None]
         uv = gv[..., :, None] * gu[..., None, :] * w4
         uz = gd[..., :, None] * gu[..., None, :] * w4
-        return V2Targets(uv, uz, zeta, rel * ok, torch.stack([pu, pv], -1), weight)
+        return PosenetTargets(uv, uz, zeta, rel * ok, torch.stack([pu, pv], -1), weight)
 
-    def decode(self, outputs: V2Outputs, crop_k: Tensor) -> tuple[Tensor, Tensor]:
+    def decode(self, outputs: PosenetOutputs, crop_k: Tensor) -> tuple[Tensor, Tensor]:
         """Joints (N, J, 3) metres in the camera optical frame and confidence (N, J) in [0, 1].
 
         Peak decoding: arg-max + Newton step, exact for a sampled Gaussian."""

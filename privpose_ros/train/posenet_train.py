@@ -1,20 +1,21 @@
 """The v2 two-stage privileged-information recipe (config/train/v2.yaml).
 
-Stage ``depth`` trains the teacher (V2Net variant depth) on depth crops with the heatmap +
+Stage ``depth`` trains the teacher (Posenet variant depth) on depth crops with the heatmap +
 coordinate losses. Stage ``rgb_hall`` loads F_depth from the stage-1 weights, freezes it
 (:func:`stage2_parameters`: never in the optimiser, eval-mode BatchNorm) and trains F_hall,
 Fusion and the heads with heatmap + coordinate + privileged losses. Stage ``rgb`` is the
 RGB-only baseline: the identical recipe without F_hall (so without the privileged term).
 
 Every stage trains on one cache of crops with the frozen F_rgb's features
-(train/v2_cache.py, ``<out_dir>/cache.npz``, built on the first run; stage 2 adds the
+(train/feature_cache.py, ``<out_dir>/cache.npz``, built on the first run; stage 2 adds the
 distillation term towards F_rgb's own BlazePose 2D on synthetic and real crops). A run is
 seeded (the same
 recipe gives the same loss curve and weights), checkpoints every ``optim.checkpoint_every``
 steps and resumes from ``<out_dir>/<stage>.ckpt.safetensors``; a stage whose weights exist is
-skipped. Outputs per stage: ``<stage>.safetensors`` (V2Net state dict; metadata: the V2Config
+skipped. Outputs per stage: ``<stage>.safetensors`` (Posenet state dict; metadata: the
+PosenetConfig
 JSON, the recipe JSON, the stage and step count), ``<stage>.log.jsonl`` (the loss per step) and
-the validation summary ``v2_summary.json`` (train/v2_eval.py keys, per variant).
+the validation summary ``v2_summary.json`` (train/posenet_eval.py keys, per variant).
 Under torchrun every rank trains on its share of each batch (DistributedDataParallel).
 
 """
@@ -34,23 +35,33 @@ import torch
 from torch import Tensor, nn
 
 from privpose_ros.core.errors import PrivposeInputError
-from privpose_ros.model.landmark_prior import LandmarkPrior
-from privpose_ros.model.v2_codec import VARIANTS, V2Config
-from privpose_ros.model.v2_net import V2Net
-from privpose_ros.model.v2_weights import load_v2_weights, read_v2_weights, write_v2_weights
+from privpose_ros.model.posenet.codec import VARIANTS, PosenetConfig
+from privpose_ros.model.posenet.landmark_prior import LandmarkPrior
+from privpose_ros.model.posenet.net import Posenet
+from privpose_ros.model.posenet.weights import (
+    load_posenet_weights,
+    read_posenet_weights,
+    write_posenet_weights,
+)
 from privpose_ros.train.checkpoint import load_checkpoint, save_checkpoint
+from privpose_ros.train.feature_cache import (
+    CacheStream,
+    CropCache,
+    Photos,
+    cache_tensors,
+    recipe_cache,
+)
 from privpose_ros.train.loop import Runtime, barrier, setup_runtime
-from privpose_ros.train.v2_cache import CacheStream, CropCache, Photos, cache_tensors, recipe_cache
-from privpose_ros.train.v2_data import V2DataConfig, validation_crops
-from privpose_ros.train.v2_eval import evaluate_v2
-from privpose_ros.train.v2_losses import V2LossWeights, stage2_parameters, v2_loss
+from privpose_ros.train.posenet_data import CropDataConfig, validation_crops
+from privpose_ros.train.posenet_eval import evaluate_posenet
+from privpose_ros.train.posenet_losses import LossWeights, stage2_parameters, v2_loss
 
 LOG = logging.getLogger(__name__)
 SUMMARY_NAME = "v2_summary.json"
 
 
 @dataclass(frozen=True)
-class V2OptimConfig:
+class OptimConfig:
     """AdamW, linear warm-up then cosine decay to 2 % of ``lr``; ``steps`` per stage."""
 
     steps: dict[str, int] = field(default_factory=lambda: {s: 600 for s in VARIANTS})
@@ -76,8 +87,8 @@ class V2OptimConfig:
 
 
 @dataclass(frozen=True)
-class V2Recipe:
-    """The whole v2 recipe; ``net`` holds V2Config overrides (``variant`` is set per stage)."""
+class PosenetRecipe:
+    """The whole recipe; ``net`` holds PosenetConfig overrides (``variant`` is set per stage)."""
 
     stages: tuple[str, ...] = ("depth", "rgb", "rgb_hall")
     out_dir: str = "runs/v2"
@@ -85,9 +96,9 @@ class V2Recipe:
     threads: int = 2
     device: str = "cpu"  # cpu | cuda | auto
     net: dict[str, Any] = field(default_factory=dict)
-    loss: V2LossWeights = field(default_factory=V2LossWeights)
-    data: V2DataConfig = field(default_factory=V2DataConfig)
-    optim: V2OptimConfig = field(default_factory=V2OptimConfig)
+    loss: LossWeights = field(default_factory=LossWeights)
+    data: CropDataConfig = field(default_factory=CropDataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stages", tuple(self.stages))
@@ -97,18 +108,18 @@ class V2Recipe:
             raise PrivposeInputError("device must be cpu, cuda or auto and threads >= 1")
         if "variant" in self.net:
             raise PrivposeInputError("net.variant is set per stage; leave it out of net")
-        net = self.net_config("depth")  # unknown or invalid V2Config overrides fail here
+        net = self.net_config("depth")  # unknown or invalid PosenetConfig overrides fail here
         if not net.rgb_backbone.startswith("blazepose") or net.train_rgb_backbone:
             raise PrivposeInputError(
                 "the v2 recipe trains on cached features of a frozen BlazePose F_rgb: use "
                 "net.rgb_backbone blazepose_lite / blazepose_full, train_rgb_backbone false"
             )
 
-    def net_config(self, stage: str) -> V2Config:
-        known = {f.name for f in fields(V2Config)}
+    def net_config(self, stage: str) -> PosenetConfig:
+        known = {f.name for f in fields(PosenetConfig)}
         if set(self.net) - known:
             raise PrivposeInputError(f"unknown net keys {sorted(set(self.net) - known)}")
-        return V2Config(**{**self.net, "variant": stage})
+        return PosenetConfig(**{**self.net, "variant": stage})
 
     def path(self, stage: str, suffix: str = ".safetensors") -> Path:
         return Path(self.out_dir) / f"{stage}{suffix}"
@@ -125,18 +136,18 @@ def _build(cls: type, values: dict[str, Any] | None, where: str) -> Any:
     return cls(**values)
 
 
-def recipe_from_dict(d: dict[str, Any]) -> V2Recipe:
-    """A V2Recipe from plain values (a parsed YAML document; ``model: v2`` is the marker)."""
+def recipe_from_dict(d: dict[str, Any]) -> PosenetRecipe:
+    """A PosenetRecipe from plain values (a parsed YAML document; ``model: v2`` is the marker)."""
     d = dict(d or {})
     if d.pop("model", "v2") != "v2":
         raise PrivposeInputError("a v2 recipe has model: v2")
-    for key, cls in (("loss", V2LossWeights), ("data", V2DataConfig), ("optim", V2OptimConfig)):
+    for key, cls in (("loss", LossWeights), ("data", CropDataConfig), ("optim", OptimConfig)):
         if key in d:
             d[key] = _build(cls, d[key], key)
-    return _build(V2Recipe, d, "the v2 recipe")
+    return _build(PosenetRecipe, d, "the v2 recipe")
 
 
-def load_recipe(path: str | Path) -> V2Recipe:
+def load_recipe(path: str | Path) -> PosenetRecipe:
     """Read a v2 training YAML (config/train/v2.yaml)."""
     import yaml
 
@@ -144,7 +155,7 @@ def load_recipe(path: str | Path) -> V2Recipe:
         return recipe_from_dict(yaml.safe_load(f))
 
 
-def is_v2_yaml(path: str | Path) -> bool:
+def is_posenet_yaml(path: str | Path) -> bool:
     """Whether a training YAML is a v2 recipe (top-level ``model: v2``)."""
     import yaml
 
@@ -153,14 +164,16 @@ def is_v2_yaml(path: str | Path) -> bool:
     return isinstance(doc, dict) and doc.get("model") == "v2"
 
 
-def save_v2_weights(path: str | Path, net: V2Net, recipe: V2Recipe, steps: int) -> None:
-    """V2Net state dict as safetensors; metadata: V2Config JSON, recipe JSON, stage, steps."""
-    write_v2_weights(path, net, {"recipe": json.dumps(recipe.to_dict()), "steps": str(steps)})
+def save_posenet_weights(
+    path: str | Path, net: Posenet, recipe: PosenetRecipe, steps: int
+) -> None:
+    """Posenet state dict as safetensors; metadata: config JSON, recipe JSON, stage, steps."""
+    write_posenet_weights(path, net, {"recipe": json.dumps(recipe.to_dict()), "steps": str(steps)})
 
 
-def load_teacher_branch(net: V2Net, teacher_path: Path) -> None:
+def load_teacher_branch(net: Posenet, teacher_path: Path) -> None:
     """Copy F_depth from the stage-1 weights (its config must match) and freeze it."""
-    config, state, _ = read_v2_weights(teacher_path)
+    config, state, _ = read_posenet_weights(teacher_path)
     mine = net.config
     for name in ("crop_px", "feature_channels", "branch_width"):
         if getattr(config, name) != getattr(mine, name):
@@ -173,7 +186,7 @@ def load_teacher_branch(net: V2Net, teacher_path: Path) -> None:
 class _Forward(nn.Module):
     """forward_features as one forward, so DistributedDataParallel sees it."""
 
-    def __init__(self, net: V2Net) -> None:
+    def __init__(self, net: Posenet) -> None:
         super().__init__()
         self.net = net
 
@@ -188,10 +201,10 @@ class _Forward(nn.Module):
         return self.net.forward_features(crop_k, rgb, depth, zeta_med_m, prior)
 
 
-def build_stage_net(recipe: V2Recipe, stage: str) -> V2Net:
+def build_stage_net(recipe: PosenetRecipe, stage: str) -> Posenet:
     """The stage's seeded network; rgb_hall gets the frozen stage-1 F_depth."""
     torch.manual_seed(recipe.seed + VARIANTS.index(stage))
-    net = V2Net(recipe.net_config(stage))
+    net = Posenet(recipe.net_config(stage))
     if stage == "rgb_hall":
         teacher = recipe.path("depth")
         if not teacher.is_file():
@@ -209,7 +222,7 @@ def _rewrite_log(path: Path, first_step: int) -> None:
 
 
 def train_stage(
-    recipe: V2Recipe,
+    recipe: PosenetRecipe,
     stage: str,
     cache: CropCache,
     rt: Runtime | None = None,
@@ -282,7 +295,7 @@ def train_stage(
         return None
     out_path = recipe.path(stage)
     if rt.is_main:
-        save_v2_weights(out_path, net, recipe, total)
+        save_posenet_weights(out_path, net, recipe, total)
         LOG.info("%s: wrote %s", stage, out_path)
     barrier(rt)
     return out_path
@@ -305,12 +318,12 @@ def step_timing(log_path: Path) -> dict[str, float]:
     }
 
 
-def train_v2(
-    recipe: V2Recipe, stop_after_steps: int | None = None, photos: Photos | None = None
+def train_posenet(
+    recipe: PosenetRecipe, stop_after_steps: int | None = None, photos: Photos | None = None
 ) -> dict[str, Any]:
     """Every stage of the recipe in turn (resuming / skipping as described above), each
     validated on the held-out crops; returns (and writes) the summary. ``photos``: real
-    photos with person boxes for the distillation term (train/v2_cache.py)."""
+    photos with person boxes for the distillation term (train/feature_cache.py)."""
     rt = setup_runtime(recipe.device)
     cache_path = recipe.path("cache", ".npz")
     if rt.is_main:
@@ -332,7 +345,9 @@ def train_v2(
             continue
         if val is None:
             val = validation_crops(recipe.data, recipe.net_config(stage).crop_px)
-        metrics = evaluate_v2(load_v2_weights(weights), val, rt.device, recipe.optim.batch_size)
+        metrics = evaluate_posenet(
+            load_posenet_weights(weights), val, rt.device, recipe.optim.batch_size
+        )
         summary["variants"][stage] = metrics
         summary["timing"][stage] = step_timing(recipe.path(stage, ".log.jsonl"))
         summary["val"] = {"seed": recipe.data.val_seed, "frames": recipe.data.val_frames}
@@ -359,5 +374,5 @@ def run_v2(
         recipe = dataclasses.replace(recipe, stages=tuple(s.strip() for s in stages.split(",")))
     if out_dir:
         recipe = dataclasses.replace(recipe, out_dir=out_dir)
-    train_v2(recipe, photos=photos)
+    train_posenet(recipe, photos=photos)
     return 0

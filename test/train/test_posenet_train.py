@@ -1,4 +1,4 @@
-"""The v2 two-stage recipe (train/v2_train.py) on the tiny recipe config/train/v2_tiny.yaml:
+"""The v2 two-stage recipe (train/posenet_train.py) on the tiny recipe config/train/v2_tiny.yaml:
 weights that load back, exact resume, a frozen teacher branch and the validation summary."""
 
 from __future__ import annotations
@@ -14,17 +14,17 @@ import torch
 
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.data.person_crops import PersonCropBatch
-from privpose_ros.train.v2_cache import CacheStream, CropCache
-from privpose_ros.train.v2_data import crop_tensors, jitter_box_px, validation_crops
-from privpose_ros.train.v2_eval import METRIC_KEYS, v2_metrics
-from privpose_ros.train.v2_train import (
+from privpose_ros.train.feature_cache import CacheStream, CropCache
+from privpose_ros.train.posenet_data import crop_tensors, jitter_box_px, validation_crops
+from privpose_ros.train.posenet_eval import METRIC_KEYS, v2_metrics
+from privpose_ros.train.posenet_train import (
     SUMMARY_NAME,
-    V2Recipe,
-    is_v2_yaml,
+    PosenetRecipe,
+    is_posenet_yaml,
     load_recipe,
-    read_v2_weights,
+    read_posenet_weights,
     recipe_from_dict,
-    train_v2,
+    train_posenet,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,18 +32,18 @@ TINY_YAML = ROOT / "config" / "train" / "v2_tiny.yaml"
 STAGES = ("depth", "rgb", "rgb_hall")
 
 
-def _recipe(out_dir: Path, stages: tuple[str, ...] = ("depth", "rgb_hall")) -> V2Recipe:
+def _recipe(out_dir: Path, stages: tuple[str, ...] = ("depth", "rgb_hall")) -> PosenetRecipe:
     return dataclasses.replace(load_recipe(TINY_YAML), out_dir=str(out_dir), stages=stages)
 
 
 @pytest.fixture(scope="module")
-def full_run(tmp_path_factory) -> tuple[V2Recipe, dict]:
+def full_run(tmp_path_factory) -> tuple[PosenetRecipe, dict]:
     recipe = _recipe(tmp_path_factory.mktemp("v2_full"), STAGES)
-    return recipe, train_v2(recipe)
+    return recipe, train_posenet(recipe)
 
 
 def _state(path: Path) -> dict[str, torch.Tensor]:
-    return read_v2_weights(path)[1]
+    return read_posenet_weights(path)[1]
 
 
 def _losses(path: Path) -> list[float]:
@@ -51,20 +51,20 @@ def _losses(path: Path) -> list[float]:
 
 
 def test_weights_load_back_with_identical_outputs_and_metadata(full_run) -> None:
-    from privpose_ros.model.v2_net import V2Net
-    from privpose_ros.model.v2_weights import load_v2_weights
+    from privpose_ros.model.posenet.net import Posenet
+    from privpose_ros.model.posenet.weights import load_posenet_weights
 
     recipe, _ = full_run
     val = validation_crops(recipe.data, 256)
     t = crop_tensors(PersonCropBatch(**{k: v[:3] for k, v in val.__dict__.items()}))
     for stage in STAGES:
         path = recipe.path(stage)
-        config, state, meta = read_v2_weights(path)
+        config, state, meta = read_posenet_weights(path)
         assert config == recipe.net_config(stage) and meta["stage"] == stage
         assert json.loads(meta["recipe"])["optim"]["steps"][stage] == 4
         assert int(meta["steps"]) == 4
-        net = load_v2_weights(path)
-        again = V2Net(config)
+        net = load_posenet_weights(path)
+        again = Posenet(config)
         again.load_state_dict(state)
         again.eval()
         crop = t.crop_depth_m if stage == "depth" else t.crop_rgb_nhwc
@@ -75,7 +75,7 @@ def test_weights_load_back_with_identical_outputs_and_metadata(full_run) -> None
         assert torch.equal(a, b) and torch.equal(conf_a, conf_b)
         # the weights are trained: not the seeded initialisation any more
         torch.manual_seed(recipe.seed + STAGES.index(stage))
-        init = V2Net(config).state_dict()
+        init = Posenet(config).state_dict()
         assert any(not torch.equal(init[k], v) for k, v in state.items() if k.startswith("head."))
 
 
@@ -112,10 +112,10 @@ def test_validation_summary_has_the_documented_keys_with_finite_numbers(full_run
 def test_resume_from_a_checkpoint_gives_the_uninterrupted_weights(full_run, tmp_path) -> None:
     full, _ = full_run
     recipe = _recipe(tmp_path)
-    assert train_v2(recipe, stop_after_steps=2)["variants"] == {}  # depth stops after 2 steps
+    assert train_posenet(recipe, stop_after_steps=2)["variants"] == {}  # depth stops after 2 steps
     assert recipe.path("depth", ".ckpt.safetensors").is_file()
     assert not recipe.path("depth").exists()
-    train_v2(recipe)  # continues depth from step 2, then runs rgb_hall
+    train_posenet(recipe)  # continues depth from step 2, then runs rgb_hall
     for stage in ("depth", "rgb_hall"):
         a, b = _state(full.path(stage)), _state(recipe.path(stage))
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), stage
@@ -207,10 +207,10 @@ def test_metrics_are_exact_on_a_known_offset() -> None:
 
 
 def test_recipe_validation_and_the_yaml_marker(tmp_path) -> None:
-    assert is_v2_yaml(TINY_YAML) and is_v2_yaml(ROOT / "config" / "train" / "v2.yaml")
+    assert is_posenet_yaml(TINY_YAML) and is_posenet_yaml(ROOT / "config" / "train" / "v2.yaml")
     (tmp_path / "other.yaml").write_text("model:\n  variant: rgb\n")
-    assert not is_v2_yaml(tmp_path / "other.yaml")
-    assert not is_v2_yaml(ROOT / "config" / "train" / "refine_b.yaml")
+    assert not is_posenet_yaml(tmp_path / "other.yaml")
+    assert not is_posenet_yaml(ROOT / "config" / "train" / "refine_b.yaml")
     default = load_recipe(ROOT / "config" / "train" / "v2.yaml")
     assert default.net_config("rgb_hall").rgb_backbone == "blazepose_lite"
     assert (default.data.width, default.data.height, default.net_config("depth").crop_px) == (
@@ -232,4 +232,4 @@ def test_recipe_validation_and_the_yaml_marker(tmp_path) -> None:
 
 def test_stage2_refuses_to_run_without_the_teacher(tmp_path) -> None:
     with pytest.raises(PrivposeInputError, match="depth teacher"):
-        train_v2(_recipe(tmp_path, ("rgb_hall",)))
+        train_posenet(_recipe(tmp_path, ("rgb_hall",)))

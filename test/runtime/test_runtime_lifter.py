@@ -14,12 +14,12 @@ from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.core.joints import CANONICAL
 from privpose_ros.core.pose import PersonPose
 from privpose_ros.data.synth import SynthConfig, SyntheticGenerator
-from privpose_ros.model.v2_codec import V2Config
-from privpose_ros.model.v2_net import V2Deployable, V2Net
-from privpose_ros.model.v2_weights import load_v2_weights, write_v2_weights
+from privpose_ros.model.posenet.codec import PosenetConfig
+from privpose_ros.model.posenet.net import Posenet, PosenetDeployable
+from privpose_ros.model.posenet.weights import load_posenet_weights, write_posenet_weights
+from privpose_ros.runtime.lifter import PrivposeLifter, PrivposeLifterConfig
 from privpose_ros.runtime.people import FrontEndConfig
 from privpose_ros.runtime.pipeline import PipelineConfig, PosePipeline
-from privpose_ros.runtime.v2_lifter import V2Lifter, V2LifterConfig
 
 J = CANONICAL.num_joints
 HEAD = tuple(
@@ -39,13 +39,13 @@ def cache(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def lifter_config(weights, cache) -> V2LifterConfig:
-    return V2LifterConfig(weights, backend="onnxruntime", threads=2, cache_dir=cache)
+def lifter_config(weights, cache) -> PrivposeLifterConfig:
+    return PrivposeLifterConfig(weights, backend="onnxruntime", threads=2, cache_dir=cache)
 
 
 @pytest.fixture(scope="module")
 def lifter(lifter_config):
-    with V2Lifter(lifter_config) as lifter:
+    with PrivposeLifter(lifter_config) as lifter:
         yield lifter
 
 
@@ -72,7 +72,7 @@ def test_onnx_export_matches_torch_on_the_same_crops(lifter, weights, frame) -> 
     assert 0.0 <= crops.min() and crops.max() <= 1.0 and crops.std() > 0.05
     joints, conf = lifter.infer(crops, crop_k)
     with torch.no_grad():
-        want = V2Deployable(load_v2_weights(weights)).eval()(
+        want = PosenetDeployable(load_posenet_weights(weights)).eval()(
             torch.from_numpy(crops), torch.from_numpy(crop_k)
         )
     assert lifter.backend_name == "onnxruntime" and joints.shape == (3, J, 3)
@@ -115,20 +115,20 @@ def test_confidence_is_the_v2_confidence_times_the_front_end_one(lifter, frame) 
 def test_export_is_cached_by_weights_hash_and_reused(lifter, lifter_config, tmp_path) -> None:
     assert lifter.exported and lifter.onnx_path is not None and lifter.onnx_path.is_file()
     mtime = lifter.onnx_path.stat().st_mtime_ns
-    with V2Lifter(lifter_config) as again:
+    with PrivposeLifter(lifter_config) as again:
         assert not again.exported and again.onnx_path == lifter.onnx_path
     assert lifter.onnx_path.stat().st_mtime_ns == mtime
     torch.manual_seed(1)
     other = tmp_path / "other.safetensors"
-    write_v2_weights(other, V2Net(V2Config(variant="rgb")))
-    with V2Lifter(replace(lifter_config, weights_path=other)) as fresh:
+    write_posenet_weights(other, Posenet(PosenetConfig(variant="rgb")))
+    with PrivposeLifter(replace(lifter_config, weights_path=other)) as fresh:
         assert fresh.exported and fresh.onnx_path != lifter.onnx_path
 
 
 def test_torch_backend_gives_the_onnx_joints(lifter, lifter_config, frame) -> None:
     rgb, _, k = frame
     persons = tuple(_person(b) for b in BOXES[:2])
-    with V2Lifter(replace(lifter_config, backend="torch")) as eager:
+    with PrivposeLifter(replace(lifter_config, backend="torch")) as eager:
         assert eager.backend_name == "torch" and eager.onnx_path is None
         for a, b in zip(eager.lift(rgb, k, persons), lifter.lift(rgb, k, persons), strict=True):
             np.testing.assert_allclose(a.joints_cam_m, b.joints_cam_m, atol=1e-4, rtol=0)
@@ -183,18 +183,18 @@ def test_bad_inputs_raise_clear_errors(lifter, lifter_config, frame, tmp_path) -
     with pytest.raises(PrivposeInputError, match="intrinsics"):
         lifter.lift(rgb[:200], k, person)
     with pytest.raises(PrivposeInputError, match="privpose train"):
-        V2Lifter(replace(lifter_config, weights_path=tmp_path / "missing.safetensors"))
+        PrivposeLifter(replace(lifter_config, weights_path=tmp_path / "missing.safetensors"))
     old = tmp_path / "old.safetensors"
     save_file({"w": torch.zeros(3)}, str(old))
     with pytest.raises(PrivposeInputError, match="not a privpose v2 weights file.*privpose train"):
-        V2Lifter(replace(lifter_config, weights_path=old))
+        PrivposeLifter(replace(lifter_config, weights_path=old))
     teacher = tmp_path / "depth.safetensors"
-    write_v2_weights(teacher, V2Net(V2Config(variant="depth")))
+    write_posenet_weights(teacher, Posenet(PosenetConfig(variant="depth")))
     with pytest.raises(PrivposeInputError, match="depth teacher.*rgb_hall"):
-        V2Lifter(replace(lifter_config, weights_path=teacher))
+        PrivposeLifter(replace(lifter_config, weights_path=teacher))
     for bad in ({"backend": "cuda"}, {"max_persons": 0}, {"margin": 0.5}, {"threads": -1}):
         with pytest.raises(PrivposeInputError):
-            V2LifterConfig(**bad)
+            PrivposeLifterConfig(**bad)
 
 
 # ------------------------------------------------------------------------------ the pipeline

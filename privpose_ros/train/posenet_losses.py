@@ -1,4 +1,4 @@
-"""Losses and parameter groups of the v2 privileged-information model (model/v2_net.py).
+"""Losses and parameter groups of the v2 privileged-information model (model/posenet/net.py).
 
 - heatmap loss: per-joint KL divergence of the ``uv`` and ``uz`` softmax maps from the
   normalised Gaussian targets (nats);
@@ -23,13 +23,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from privpose_ros.core.errors import PrivposeInputError
-from privpose_ros.model.spdh import soft_argmax
-from privpose_ros.model.v2_codec import V2Codec, V2Outputs, V2Targets
-from privpose_ros.model.v2_net import V2Net
+from privpose_ros.model.posenet.codec import PosenetCodec, PosenetOutputs, PosenetTargets
+from privpose_ros.model.posenet.net import Posenet
+from privpose_ros.model.posenet.spdh import soft_argmax
 
 
 @dataclass(frozen=True)
-class V2LossWeights:
+class LossWeights:
     heatmap: float = 1.0
     uv: float = 1.0
     rel_depth: float = 1.0
@@ -50,13 +50,13 @@ def _kl(logits: Tensor, target: Tensor) -> Tensor:
     return (t * (torch.log(t.clamp(min=1e-12)) - log_p)).sum(-1)
 
 
-def heatmap_loss(outputs: V2Outputs, targets: V2Targets) -> Tensor:
+def heatmap_loss(outputs: PosenetOutputs, targets: PosenetTargets) -> Tensor:
     """Mean over weighted joints of the KL divergence of ``uv`` plus that of ``uz``."""
     kl = _kl(outputs["uv_logits"], targets.uv) + _kl(outputs["uz_logits"], targets.uz)
     return _weighted_mean(kl, targets.weight)
 
 
-def expected_uv(outputs: V2Outputs) -> Tensor:
+def expected_uv(outputs: PosenetOutputs) -> Tensor:
     """(N, J, 2) heatmap pixels: the mean (u, v) under each softmax uv map."""
     u, v = soft_argmax(outputs["uv_logits"], 1.0)
     return torch.stack([u, v], -1)
@@ -70,7 +70,7 @@ def distill_loss(uv_pred: Tensor, uv_hm_px: Tensor, weight: Tensor, heatmap_px: 
 
 
 def coordinate_losses(
-    outputs: V2Outputs, targets: V2Targets, codec: V2Codec, uv_pred: Tensor
+    outputs: PosenetOutputs, targets: PosenetTargets, codec: PosenetCodec, uv_pred: Tensor
 ) -> dict[str, Tensor]:
     """L1 of the expected uv ``uv_pred`` (:func:`expected_uv`, heatmap widths) and relative
     depth (crop widths), and of the root zeta (metres, every sample with a root)."""
@@ -98,16 +98,16 @@ def privileged_loss(hall_features: Tensor, depth_features: Tensor) -> Tensor:
 
 
 def v2_loss(
-    outputs: V2Outputs,
-    targets: V2Targets,
-    codec: V2Codec,
-    weights: V2LossWeights | None = None,
+    outputs: PosenetOutputs,
+    targets: PosenetTargets,
+    codec: PosenetCodec,
+    weights: LossWeights | None = None,
     distill: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, dict[str, float]]:
     """Weighted total and its parts (floats, for logging). The privileged term is added when
     the outputs hold both ``hall_features`` and ``depth_features`` (stage 2); the distillation
     term when ``distill`` = (front-end uv (N, J, 2) heatmap pixels, confidence (N, J)) is given."""
-    w = weights or V2LossWeights()
+    w = weights or LossWeights()
     parts = {"heatmap": heatmap_loss(outputs, targets)}
     uv_pred = expected_uv(outputs)  # once: the coordinate and distillation terms share it
     parts.update(coordinate_losses(outputs, targets, codec, uv_pred))
@@ -128,7 +128,7 @@ def v2_loss(
     return total, {k: float(v.detach()) for k, v in parts.items()}
 
 
-def stage2_parameters(model: V2Net) -> list[nn.Parameter]:
+def stage2_parameters(model: Posenet) -> list[nn.Parameter]:
     """The parameters stage 2 trains: everything but F_depth, and F_rgb only when
     ``config.train_rgb_backbone``. Also freezes F_depth (requires_grad off) so no gradient
     is computed for it."""

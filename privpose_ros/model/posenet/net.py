@@ -4,7 +4,7 @@ Three branches (METHODS.md section 1): F_rgb (BlazePose stride-4 features of the
 frozen by default), F_depth (a small CNN on the normalised depth crop: the training-only teacher)
 and F_hall (a small CNN on F_rgb's features trained to reproduce F_depth's features: the
 privileged loss). Variants: ``depth`` (F_depth -> head), ``rgb`` (F_rgb -> head) and
-``rgb_hall`` (F_rgb + F_hall -> Fusion -> head); the deployable (:class:`V2Deployable`) takes
+``rgb_hall`` (F_rgb + F_hall -> Fusion -> head); the deployable (:class:`PosenetDeployable`) takes
 the RGB crop and the crop intrinsics only.
 
 Representation (all camera-agnostic, see :mod:`privpose_ros.core.crop`):
@@ -18,8 +18,9 @@ Representation (all camera-agnostic, see :mod:`privpose_ros.core.crop`):
   metric width at the root), regressed as ``zeta_prior_m * exp(raw)``.
 
 The network's maps are a softmax over each map's cells scaled by the target's mass
-(``V2Config.map_mass``): a distribution (trained with a KL divergence to the normalised target,
-train/v2_losses.py, which learns far faster than an MSE on mostly-zero maps) that equals the
+(``PosenetConfig.map_mass``): a distribution (trained with a KL divergence to the normalised
+target,
+train/posenet_losses.py, which learns far faster than an MSE on mostly-zero maps) that equals the
 Gaussian target when perfect, so the peak value stays a confidence in [0, 1].
 
 Decoding: z_root = zeta * fx_crop / W_crop (core.crop.normalized_to_depth), z_j = z_root +
@@ -35,15 +36,15 @@ from torch import Tensor, nn
 
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.model.blazepose_torch import FEATURE_NODES, load_blazepose
-from privpose_ros.model.heads import Fusion, SPDHHead
-from privpose_ros.model.hrnet import BasicBlock, conv_bn
-from privpose_ros.model.landmark_prior import (
+from privpose_ros.model.posenet.codec import PosenetCodec, PosenetConfig, PosenetOutputs
+from privpose_ros.model.posenet.heads import Fusion, SPDHHead
+from privpose_ros.model.posenet.landmark_prior import (
     LandmarkPrior,
     PriorBias,
     canonical_prior,
     geometric_zeta_m,
 )
-from privpose_ros.model.v2_codec import V2Codec, V2Config, V2Outputs
+from privpose_ros.model.posenet.layers import BasicBlock, conv_bn
 
 
 class _Context(nn.Module):
@@ -165,18 +166,18 @@ def depth_crop_to_input(
 
 
 def _scaled_softmax(logits: Tensor, mass: float) -> Tensor:
-    """Softmax over each map's cells (N, J, H, W), times ``mass`` (V2Config.map_mass)."""
+    """Softmax over each map's cells (N, J, H, W), times ``mass`` (PosenetConfig.map_mass)."""
     n, j = logits.shape[:2]
     return mass * torch.softmax(logits.reshape(n, j, -1), dim=-1).reshape(logits.shape)
 
 
 def _maps(
-    m: V2Net | V2Deployable,
+    m: Posenet | PosenetDeployable,
     feats: Tensor,
     crop_k: Tensor,
     base_m: Tensor,
     prior: LandmarkPrior | None = None,
-) -> V2Outputs:
+) -> PosenetOutputs:
     """Head logits [+ the landmark prior's biases] -> uv / uz maps (softmax over each map,
     scaled to the target's mass) and the root zeta (``base_m`` times the learnt factor; with a
     prior the base is its geometric zeta)."""
@@ -195,10 +196,10 @@ def _maps(
 
 
 def _rgb_maps(
-    m: V2Net | V2Deployable, rgb: Tensor, crop_k: Tensor, prior: LandmarkPrior | None = None
-) -> V2Outputs:
+    m: Posenet | PosenetDeployable, rgb: Tensor, crop_k: Tensor, prior: LandmarkPrior | None = None
+) -> PosenetOutputs:
     """F_rgb's features (N, C, h, h) [-> F_hall -> Fusion] -> head: the deployable path."""
-    out: V2Outputs = {"rgb_features": rgb}
+    out: PosenetOutputs = {"rgb_features": rgb}
     feats = rgb
     if m.f_hall is not None and m.fusion is not None:
         out["hall_features"] = hall = m.f_hall(rgb)
@@ -208,7 +209,7 @@ def _rgb_maps(
 
 
 def _rgb_features(
-    m: V2Net | V2Deployable, crop_rgb_nhwc: Tensor
+    m: Posenet | PosenetDeployable, crop_rgb_nhwc: Tensor
 ) -> tuple[Tensor, LandmarkPrior | None]:
     """F_rgb's features and, with ``landmark_prior``, BlazePose's canonical landmarks."""
     assert m.f_rgb is not None
@@ -218,14 +219,14 @@ def _rgb_features(
         return m.f_rgb(crop_rgb_nhwc), None
 
 
-class V2Net(nn.Module):
+class Posenet(nn.Module):
     """The v2 model of ``config.variant``; :meth:`forward_train` gives the maps and features the
     losses need, :meth:`forward` metric joints and confidence."""
 
-    def __init__(self, config: V2Config) -> None:
+    def __init__(self, config: PosenetConfig) -> None:
         super().__init__()
         self.config = c = config
-        self.codec = V2Codec(config)
+        self.codec = PosenetCodec(config)
         ch = c.feature_channels
         self.f_rgb: nn.Module | None = None
         if c.variant != "depth":
@@ -248,7 +249,7 @@ class V2Net(nn.Module):
                 nn.init.zeros_(conv.weight)
                 nn.init.zeros_(conv.bias)
 
-    def train(self, mode: bool = True) -> V2Net:
+    def train(self, mode: bool = True) -> Posenet:
         """Frozen parts stay in eval mode (their BatchNorm statistics never move): F_depth
         outside the depth variant, F_rgb unless ``train_rgb_backbone``."""
         super().train(mode)
@@ -264,7 +265,7 @@ class V2Net(nn.Module):
         crop_rgb_nhwc: Tensor | None = None,
         crop_depth_m: Tensor | None = None,
         crop_mask: Tensor | None = None,
-    ) -> V2Outputs:
+    ) -> PosenetOutputs:
         """Maps ``uv``, ``uz``, ``zeta_m`` (and logits) and the branch features. RGB
         (N, S, S, 3) in [0, 1]; depth (N, 1, S, S) metres, for the depth variant and (no grad)
         as the privileged target ``depth_features`` of rgb_hall; ``crop_mask`` (N, S, S) the
@@ -283,10 +284,10 @@ class V2Net(nn.Module):
         depth_input: Tensor | None = None,
         zeta_med_m: Tensor | None = None,
         prior: LandmarkPrior | None = None,
-    ) -> V2Outputs:
+    ) -> PosenetOutputs:
         """:meth:`forward_train` from F_rgb's features (N, C, h, h) and landmark prior and
         F_depth's input with its median zeta (:func:`depth_crop_to_input`) computed beforehand
-        (train/v2_cache.py)."""
+        (train/feature_cache.py)."""
         depth_feats = None
         if depth_input is not None and zeta_med_m is not None and self.f_depth is not None:
             if self.config.variant == "depth":
@@ -304,7 +305,7 @@ class V2Net(nn.Module):
         out = _rgb_maps(self, rgb_features, crop_k, prior)
         return out if depth_feats is None else {**out, "depth_features": depth_feats}
 
-    def decode(self, outputs: V2Outputs, crop_k: Tensor) -> tuple[Tensor, Tensor]:
+    def decode(self, outputs: PosenetOutputs, crop_k: Tensor) -> tuple[Tensor, Tensor]:
         """Joints (N, J, 3) metres (camera optical frame) and confidence (N, J)."""
         return self.codec.decode(outputs, crop_k)
 
@@ -315,11 +316,11 @@ class V2Net(nn.Module):
         return self.decode(self.forward_train(crop_k, crop_rgb_nhwc=crop), crop_k)
 
 
-class V2Deployable(nn.Module):
+class PosenetDeployable(nn.Module):
     """RGB crop (N, S, S, 3) in [0, 1] + crop K (N, 3, 3) -> joints (N, J, 3) m, confidence
     (N, J): the rgb / rgb_hall model without F_depth (shares the trained modules)."""
 
-    def __init__(self, net: V2Net) -> None:
+    def __init__(self, net: Posenet) -> None:
         super().__init__()
         if net.config.variant == "depth" or net.f_rgb is None:
             raise PrivposeInputError("the depth teacher is not deployable (it needs depth)")

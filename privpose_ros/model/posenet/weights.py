@@ -1,8 +1,8 @@
-"""v2 weights files: the V2Net state dict as safetensors with its V2Config in the metadata.
+"""v2 weights files: the Posenet state dict as safetensors with its PosenetConfig in the metadata.
 
-Metadata keys: ``format`` (``privpose-v2-weights-v1``), ``v2_config`` (V2Config JSON),
+Metadata keys: ``format`` (``privpose-v2-weights-v1``), ``v2_config`` (PosenetConfig JSON),
 ``stage`` (the variant) and whatever the writer adds (the recipe and step count when
-train/v2_train.py wrote it).
+train/posenet_train.py wrote it).
 """
 
 from __future__ import annotations
@@ -14,13 +14,15 @@ from pathlib import Path
 from torch import Tensor
 
 from privpose_ros.core.errors import PrivposeInputError
-from privpose_ros.model.v2_codec import V2Config
-from privpose_ros.model.v2_net import V2Net
+from privpose_ros.model.posenet.codec import PosenetConfig
+from privpose_ros.model.posenet.net import Posenet
 
 WEIGHTS_FORMAT = "privpose-v2-weights-v1"
 
 
-def write_v2_weights(path: str | Path, net: V2Net, extra: dict[str, str] | None = None) -> None:
+def write_posenet_weights(
+    path: str | Path, net: Posenet, extra: dict[str, str] | None = None
+) -> None:
     """Write ``net``'s state dict to ``path`` atomically (metadata: see the module docstring)."""
     from safetensors.torch import save_file
 
@@ -38,7 +40,9 @@ def write_v2_weights(path: str | Path, net: V2Net, extra: dict[str, str] | None 
     tmp.replace(path)
 
 
-def read_v2_weights(path: str | Path) -> tuple[V2Config, dict[str, Tensor], dict[str, str]]:
+def read_posenet_weights(
+    path: str | Path,
+) -> tuple[PosenetConfig, dict[str, Tensor], dict[str, str]]:
     """(config, state dict, metadata) of a v2 weights file."""
     from safetensors import safe_open
 
@@ -49,12 +53,12 @@ def read_v2_weights(path: str | Path) -> tuple[V2Config, dict[str, Tensor], dict
         if meta.get("format") != WEIGHTS_FORMAT:
             raise PrivposeInputError(f"{path} is not a privpose v2 weights file")
         state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open API
-    return V2Config(**json.loads(meta["v2_config"])), state, meta
+    return PosenetConfig(**json.loads(meta["v2_config"])), state, meta
 
 
-def load_v2_weights(path: str | Path) -> V2Net:
-    """The V2Net a weights file describes, in eval mode."""
-    config, state, _ = read_v2_weights(path)
-    net = V2Net(config)
+def load_posenet_weights(path: str | Path) -> Posenet:
+    """The Posenet a weights file describes, in eval mode."""
+    config, state, _ = read_posenet_weights(path)
+    net = Posenet(config)
     net.load_state_dict(state)
     return net.eval()

@@ -2,7 +2,7 @@
 
 Per joint two heatmaps: ``uv`` (H, W) on the image plane and ``uz`` (B, W) whose rows are depth
 bins and columns the image column u (their metric meaning is the v2 codec's,
-:mod:`privpose_ros.model.v2_codec`). Here: the grid (:class:`SPDHConfig`), intrinsics of a
+:mod:`privpose_ros.model.posenet.codec`). Here: the grid (:class:`SPDHConfig`), intrinsics of a
 resized grid (:func:`scale_intrinsics`), the sub-pixel peak (:func:`refine_peak`) and the
 soft-argmax (:func:`soft_argmax`). Plain tensor algebra (no loops over data, no data-dependent
 control flow), so everything exports to ONNX opset 17.

@@ -1,8 +1,8 @@
-"""Person crops for the v2 recipe (train/v2_train.py, train/v2_cache.py).
+"""Person crops for the v2 recipe (train/posenet_train.py, train/feature_cache.py).
 
 Training crops are cut around *jittered* label boxes (log-normal scale, Gaussian centre shift: a
 detector's box; :func:`jitter_box_px`) of every visible person (:func:`crops_of_frames`) and
-cached once with F_rgb's features (train/v2_cache.py: ``cache_frames`` frames of the
+cached once with F_rgb's features (train/feature_cache.py: ``cache_frames`` frames of the
 ``train_seed`` stream, ``cache_passes`` crops of each person).
 
 The validation set is ``val_frames`` frames of the held-out ``val_seed`` stream, cropped from the
@@ -32,7 +32,7 @@ from privpose_ros.train.loop import augment_rgb
 
 
 @dataclass(frozen=True)
-class V2DataConfig:
+class CropDataConfig:
     """Synthetic frames (pixels), streams (seeds) and box jitter (fractions of the box size)."""
 
     width: int = 640
@@ -42,7 +42,7 @@ class V2DataConfig:
     block_size: int = 8
     train_seed: int = 1
     val_seed: int = 90001
-    cache_frames: int = 2400  # training frames rendered once (train/v2_cache.py)
+    cache_frames: int = 2400  # training frames rendered once (train/feature_cache.py)
     cache_passes: int = 2  # crops of every person, each with new box and colour jitter
     real_passes: int = 0  # crops of every real photo's person (distillation only); 0: none
     val_frames: int = 64
@@ -102,7 +102,7 @@ def crops_of_frames(
     return stack_person_crops(crops, crop_px)
 
 
-def validation_crops(data: V2DataConfig, crop_px: int) -> PersonCropBatch:
+def validation_crops(data: CropDataConfig, crop_px: int) -> PersonCropBatch:
     """The held-out crops (``val_seed`` stream, label boxes, no jitter)."""
     frames = SyntheticGenerator(data.synth()).batch(data.val_frames, data.val_seed)
     return crops_of_frames(frames, crop_px)
@@ -110,7 +110,7 @@ def validation_crops(data: V2DataConfig, crop_px: int) -> PersonCropBatch:
 
 @dataclass(frozen=True)
 class CropTensors:
-    """A crop batch as float32 tensors on one device (what V2Net.forward_train takes)."""
+    """A crop batch as float32 tensors on one device (what Posenet.forward_train takes)."""
 
     crop_k: Tensor  # (M, 3, 3)
     crop_rgb_nhwc: Tensor  # (M, S, S, 3) in [0, 1]

@@ -18,11 +18,11 @@ from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.core.geometry import project_points_px
 from privpose_ros.data.person_crops import PersonCropBatch, person_crop, person_crop_batch
 from privpose_ros.data.synth import SynthConfig, SyntheticGenerator
-from privpose_ros.model.v2_codec import V2Codec, V2Config, torch_normalized_to_depth
-from privpose_ros.model.v2_net import V2Deployable, V2Net
-from privpose_ros.train.v2_losses import stage2_parameters, v2_loss
+from privpose_ros.model.posenet.codec import PosenetCodec, PosenetConfig, torch_normalized_to_depth
+from privpose_ros.model.posenet.net import Posenet, PosenetDeployable
+from privpose_ros.train.posenet_losses import stage2_parameters, v2_loss
 
-TINY = V2Config(
+TINY = PosenetConfig(
     crop_px=64,
     heatmap_px=16,
     feature_channels=8,
@@ -92,7 +92,7 @@ def test_person_crops_shapes_dtypes_and_joints_project_into_the_crop(synth, crop
 
 
 def test_encode_decode_round_trip_recovers_metric_joints(crops) -> None:
-    codec = V2Codec(V2Config())
+    codec = PosenetCodec(PosenetConfig())
     k = torch.from_numpy(crops.k_crop)
     joints = torch.from_numpy(crops.joints_cam_m).double()
     t = codec.encode(joints, k)
@@ -116,7 +116,7 @@ def test_depth_is_camera_agnostic_across_very_different_cameras(crops) -> None:
         CameraIntrinsics.from_k([[285.0, 0, 159.5], [0, 285.0, 119.5], [0, 0, 1]], 320, 240),
         CameraIntrinsics.from_k([[1400.0, 0, 990.0], [0, 1400.0, 530.0], [0, 0, 1]], 1920, 1080),
     ]
-    codec = V2Codec(V2Config())
+    codec = PosenetCodec(PosenetConfig())
     results = []
     for cam in cameras:
         boxes = [box_from_points_px(project_points_px(j, cam)) for j in joints]
@@ -136,7 +136,7 @@ def test_depth_is_camera_agnostic_across_very_different_cameras(crops) -> None:
 
 def test_stage2_never_updates_f_depth_and_trains_f_hall(small) -> None:
     torch.manual_seed(0)
-    model = V2Net(TINY).train()
+    model = Posenet(TINY).train()
     depth_before = {k: v.clone() for k, v in model.f_depth.state_dict().items()}
     rgb_before = {k: v.clone() for k, v in model.f_rgb.state_dict().items()}
     hall_before = [p.detach().clone() for p in model.f_hall.parameters()]
@@ -159,7 +159,7 @@ def test_stage2_never_updates_f_depth_and_trains_f_hall(small) -> None:
     assert any(
         not torch.equal(p, q) for p, q in zip(model.f_hall.parameters(), hall_before, strict=True)
     )
-    trained_rgb = V2Net(V2Config(**{**TINY.__dict__, "train_rgb_backbone": True}))
+    trained_rgb = Posenet(PosenetConfig(**{**TINY.__dict__, "train_rgb_backbone": True}))
     ids = {id(p) for p in stage2_parameters(trained_rgb)}
     assert all(id(p) in ids for p in trained_rgb.f_rgb.parameters())
 
@@ -167,7 +167,7 @@ def test_stage2_never_updates_f_depth_and_trains_f_hall(small) -> None:
 def test_loss_falls_on_a_tiny_set(small) -> None:
     torch.manual_seed(1)
     assert len(small) >= 8
-    model = V2Net(TINY).train()
+    model = Posenet(TINY).train()
     inputs = _tensors(small, 8)
     targets = model.codec.encode(torch.from_numpy(small.joints_cam_m[:8]), inputs["crop_k"])
     opt = torch.optim.Adam(stage2_parameters(model), lr=3e-3)
@@ -183,7 +183,7 @@ def test_loss_falls_on_a_tiny_set(small) -> None:
 
 def test_depth_teacher_forward_and_variants(small) -> None:
     inputs = _tensors(small, 2)
-    teacher = V2Net(V2Config(**{**TINY.__dict__, "variant": "depth"})).eval()
+    teacher = Posenet(PosenetConfig(**{**TINY.__dict__, "variant": "depth"})).eval()
     joints, conf = teacher(inputs["crop_depth_m"], inputs["crop_k"])
     assert joints.shape == (2, 26, 3) and conf.shape == (2, 26)
     # the teacher's zeta starts at the median person depth's zeta: absolute depth from depth
@@ -194,16 +194,16 @@ def test_depth_teacher_forward_and_variants(small) -> None:
     torch.testing.assert_close(
         z_root_m, torch.from_numpy(small.joints_cam_m[:2, 0, 2]), atol=0.3, rtol=0
     )
-    rgb_only = V2Net(V2Config(**{**TINY.__dict__, "variant": "rgb"}))
+    rgb_only = Posenet(PosenetConfig(**{**TINY.__dict__, "variant": "rgb"}))
     assert rgb_only.f_depth is None and rgb_only.f_hall is None
     with pytest.raises(PrivposeInputError):
-        V2Deployable(teacher)
+        PosenetDeployable(teacher)
 
 
 def test_rgb_hall_deployable_exports_to_onnx_and_matches_onnxruntime(tmp_path, crops) -> None:
     ort = pytest.importorskip("onnxruntime")
     torch.manual_seed(2)
-    model = V2Net(V2Config()).train()  # BlazePose lite F_rgb, frozen
+    model = Posenet(PosenetConfig()).train()  # BlazePose lite F_rgb, frozen
     inputs = _tensors(crops, 3)
     targets = model.codec.encode(torch.from_numpy(crops.joints_cam_m[:3]), inputs["crop_k"])
     opt = torch.optim.Adam(stage2_parameters(model), lr=1e-2)
@@ -212,7 +212,7 @@ def test_rgb_hall_deployable_exports_to_onnx_and_matches_onnxruntime(tmp_path, c
         opt.zero_grad()
         loss.backward()
         opt.step()
-    deployable = V2Deployable(model).eval()
+    deployable = PosenetDeployable(model).eval()
     rgb, k = inputs["crop_rgb_nhwc"], inputs["crop_k"]
     path = tmp_path / "v2.onnx"
     with torch.no_grad():
