@@ -11,7 +11,7 @@ import functools
 import json
 from pathlib import Path
 
-BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")  # graph.GRAPH_BACKENDS
+from privpose_ros.runtime.runner import GRAPH_BACKENDS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backend",
         action="append",
-        choices=BACKENDS,
+        choices=GRAPH_BACKENDS,
         help="backend to run (repeatable; default: onnxruntime and torch, with tensorrt on "
         "cuda; unavailable ones are reported skipped; --frontend: one, default auto)",
     )

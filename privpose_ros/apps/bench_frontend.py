@@ -28,8 +28,8 @@ import numpy as np
 from privpose_ros.apps.bench_lifter import _machine, _peak_rss_mib, percentiles_ms
 from privpose_ros.core.camera import CameraIntrinsics
 from privpose_ros.core.errors import PrivposeInputError
-from privpose_ros.runtime.graph import GRAPH_BACKENDS
 from privpose_ros.runtime.people import LANDMARK_MODELS
+from privpose_ros.runtime.runner import GRAPH_BACKENDS
 
 LOG = logging.getLogger(__name__)
 REAL_FRAMES, SYNTHETIC_FRAMES = "real-photo composites", "synthetic"

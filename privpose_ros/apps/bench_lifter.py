@@ -25,7 +25,7 @@ import numpy as np
 
 from privpose_ros.core.camera import CameraIntrinsics
 from privpose_ros.core.errors import MissingDependencyError, PrivposeInputError
-from privpose_ros.runtime.graph import GRAPH_BACKENDS
+from privpose_ros.runtime.runner import GRAPH_BACKENDS
 
 LOG = logging.getLogger(__name__)
 BATCHES = (1, 4)

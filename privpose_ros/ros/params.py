@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.core.joints import JOINT_SETS, JointSet, get_joint_set
 from privpose_ros.ros.pose_msgs import PERSON_SELECTION_RULES
+from privpose_ros.runtime.runner import GRAPH_BACKENDS
 
-BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
 MODELS = ("blazepose", "privpose")
 LANDMARK_MODELS = ("full", "lite")
 QOS_CHOICES = ("sensor_data", "reliable")
@@ -257,7 +257,9 @@ class NodeConfig:
     tracking: TrackingParams = group(TrackingParams)
     smoothing: SmoothingParams = group(SmoothingParams)
     output: OutputParams = group(OutputParams)
-    backend: str = param("auto", "inference backend (auto picks the fastest available)", BACKENDS)
+    backend: str = param(
+        "auto", "inference backend (auto picks the fastest available)", GRAPH_BACKENDS
+    )
     device: str = param("cpu", "inference device: cpu, cuda or cuda:N")
     weights_path: str = param(
         "",

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from privpose_ros.core.errors import PrivposeInputError
-from privpose_ros.runtime.graph import GraphRunner
+from privpose_ros.runtime.runner import GraphRunner
 
 MAX_PEOPLE = 6
 NUM_COCO = 17

@@ -10,17 +10,15 @@ importer and runs ONNX Runtime.
 from __future__ import annotations
 
 import logging
-from abc import ABC, abstractmethod
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from privpose_ros.core.errors import MissingDependencyError, PrivposeInputError, optional_import
 from privpose_ros.runtime.engine_cache import writable_dir
+from privpose_ros.runtime.runner import GRAPH_BACKENDS, GraphRunner
 
 LOG = logging.getLogger(__name__)
-GRAPH_BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
 ORT_HINT = "pip install onnxruntime (CPU) or onnxruntime-gpu (CUDA / TensorRT providers)"
 
 
@@ -63,31 +61,6 @@ def _providers(ort, device: str, enable_fp16: bool, trt_cache_dir: Path | None) 
             f"(available: {sorted(available)}); install onnxruntime-gpu or use device 'cpu'"
         )
     return [*providers, "CPUExecutionProvider"]
-
-
-class GraphRunner(ABC):
-    """A loaded graph: ``run`` from one thread at a time, ``close`` to release it."""
-
-    name: str = ""
-
-    def __init__(self, input_names: tuple[str, ...], output_names: tuple[str, ...], device: str):
-        self.input_names = input_names
-        self.output_names = output_names
-        self.device = device
-
-    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        missing = set(self.input_names) - set(feeds)
-        if missing:
-            raise PrivposeInputError(
-                f"graph inputs {sorted(missing)} missing; it needs {list(self.input_names)}"
-            )
-        return self._run({n: np.ascontiguousarray(feeds[n]) for n in self.input_names})
-
-    @abstractmethod
-    def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
-
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Release sessions and device memory."""
 
 
 class OrtGraphRunner(GraphRunner):

@@ -19,7 +19,7 @@ import numpy as np
 
 from privpose_ros.core.blazepose import NUM_LANDMARKS
 from privpose_ros.runtime.detector import Detection
-from privpose_ros.runtime.graph import GraphRunner
+from privpose_ros.runtime.runner import GraphRunner
 
 CROP_PX = 256
 HEATMAP_PX = 64

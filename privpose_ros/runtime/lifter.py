@@ -53,7 +53,8 @@ from privpose_ros.runtime.engine_cache import (
     temporary_export_dir,
     writable_dir,
 )
-from privpose_ros.runtime.graph import GRAPH_BACKENDS, GraphRunner, open_graph
+from privpose_ros.runtime.graph import open_graph
+from privpose_ros.runtime.runner import GRAPH_BACKENDS, GraphRunner
 
 LOG = logging.getLogger(__name__)
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"

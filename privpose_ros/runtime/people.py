@@ -28,8 +28,9 @@ from privpose_ros.core.joints import CANONICAL
 from privpose_ros.core.monocular import place_skeleton_m
 from privpose_ros.core.pose import PersonPose, PoseResult
 from privpose_ros.runtime.detector import PersonDetector
-from privpose_ros.runtime.graph import GRAPH_BACKENDS, open_graph
+from privpose_ros.runtime.graph import open_graph
 from privpose_ros.runtime.landmarks import LandmarkModel, Landmarks, Roi, roi_from_detection
+from privpose_ros.runtime.runner import GRAPH_BACKENDS
 
 LOG = logging.getLogger(__name__)
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"

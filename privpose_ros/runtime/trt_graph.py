@@ -24,7 +24,7 @@ from privpose_ros.runtime.engine_cache import (
     file_sha256,
     load_or_build,
 )
-from privpose_ros.runtime.graph import GraphRunner
+from privpose_ros.runtime.runner import GraphRunner
 
 TRT_HINT = (
     "install TensorRT 10 for your CUDA version (pip install tensorrt, or JetPack on Jetson); "
