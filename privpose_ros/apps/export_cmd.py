@@ -1,6 +1,6 @@
 """`privpose export`: the deployable v2 model (weights of the rgb or rgb_hall stage) to ONNX,
 checked (onnx.checker) and compared with torch on random crops; the same export and check as
-the lifter's own cached one (runtime/lifter.py)."""
+the lifter's own cached one (runtime/export.py)."""
 
 from __future__ import annotations
 
@@ -19,16 +19,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from privpose_ros.runtime.lifter import (
+    from privpose_ros.runtime.export import (
         INPUT_NAMES,
         ONNX_OPSET,
         OUTPUT_NAMES,
         PARITY_TOLERANCE_M,
-        SHIPPED_WEIGHTS,
         export_error_m,
         export_posenet_onnx,
-        load_deployable,
     )
+    from privpose_ros.runtime.lifter import SHIPPED_WEIGHTS, load_deployable
 
     if args.parity_crops < 1:
         raise ValueError("--parity-crops must be >= 1")

@@ -22,7 +22,8 @@ out in the ideal pinhole frame of ``K``. That is exact for rectified images and 
 negligible distortion; with strong distortion the error grows towards the image border, so
 rectify first (``image_proc``) for wide-angle lenses.
 
-The ONNX export is made once per weights file and code version and cached on disk
+The ONNX export (:mod:`privpose_ros.runtime.export`) is made once per weights file and code
+version and cached on disk
 (``<cache_dir>/v2_onnx/v2_<key>.onnx``, keyed by the weights' SHA-256, the privpose code version,
 the torch version and the opset), so a second start reuses it. ``backend="torch"`` runs the
 torch module itself (no export).
@@ -30,11 +31,8 @@ torch module itself (no export).
 
 from __future__ import annotations
 
-import hashlib
-import io
 import logging
 import time
-import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -43,15 +41,17 @@ import numpy as np
 from privpose_ros.core.cache import default_cache_dir
 from privpose_ros.core.camera import CameraIntrinsics
 from privpose_ros.core.crop import DEFAULT_MARGIN, crop_box_from_person_box
-from privpose_ros.core.errors import PrivposeInputError, optional_import
+from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.core.frame import check_rgb
 from privpose_ros.core.pose import PersonPose
-from privpose_ros.runtime.engine_cache import (
-    atomic_write,
-    code_version,
-    file_sha256,
-    temporary_export_dir,
-    writable_dir,
+from privpose_ros.runtime.engine_cache import temporary_export_dir, writable_dir
+from privpose_ros.runtime.export import (
+    INPUT_NAMES,
+    OUTPUT_NAMES,
+    PARITY_TOLERANCE_M,
+    export_error_m,
+    export_key,
+    export_posenet_onnx,
 )
 from privpose_ros.runtime.graph import open_graph
 from privpose_ros.runtime.runner import GRAPH_BACKENDS, GraphRunner
@@ -59,14 +59,10 @@ from privpose_ros.runtime.runner import GRAPH_BACKENDS, GraphRunner
 LOG = logging.getLogger(__name__)
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 SHIPPED_WEIGHTS = WEIGHTS_DIR / "rgb_hall.safetensors"
-ONNX_OPSET = 17
-INPUT_NAMES = ("crop_rgb", "crop_k")
-OUTPUT_NAMES = ("joints_cam_m", "confidence")
 TRAIN_HINT = (
     "train them with `privpose train --config config/train/v2.yaml` (it writes "
     "<out_dir>/rgb_hall.safetensors) and pass that file as the lifter's weights_path"
 )
-PARITY_TOLERANCE_M = 1e-3  # a fresh export must match torch this closely on random crops
 
 
 @dataclass(frozen=True)
@@ -124,42 +120,6 @@ def load_deployable(path: Path):  # noqa: ANN201 - a PosenetDeployable (torch st
     return PosenetDeployable(net).eval()
 
 
-def export_key(weights: Path) -> str:
-    """24 hex digits naming the export of ``weights``: its bytes, the code, torch, the opset."""
-    import torch
-
-    text = f"{file_sha256(weights)}|{code_version()}|{torch.__version__}|{ONNX_OPSET}"
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
-
-
-def export_posenet_onnx(model, path: Path) -> Path:  # noqa: ANN001 - a PosenetDeployable
-    """Export ``model`` with a dynamic batch axis to ``path`` (checked, written atomically)."""
-    import torch
-
-    onnx = optional_import("onnx", "pip install onnx")
-    s = model.config.crop_px
-    rgb = torch.rand(2, s, s, 3, generator=torch.Generator().manual_seed(0))
-    k = torch.tensor([[s, 0.0, (s - 1) / 2], [0.0, s, (s - 1) / 2], [0.0, 0.0, 1.0]])
-    buffer = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore", category=DeprecationWarning)  # legacy exporter
-        warnings.simplefilter("ignore", category=torch.jit.TracerWarning)  # shape checks
-        warnings.filterwarnings("ignore", "Constant folding", UserWarning)  # Slice steps
-        torch.onnx.export(
-            model,
-            (rgb, k.repeat(2, 1, 1)),
-            buffer,
-            opset_version=ONNX_OPSET,
-            dynamo=False,
-            input_names=list(INPUT_NAMES),
-            output_names=list(OUTPUT_NAMES),
-            dynamic_axes={n: {0: "n"} for n in INPUT_NAMES + OUTPUT_NAMES},
-        )
-    onnx.checker.check_model(onnx.load_from_string(buffer.getvalue()))
-    atomic_write(Path(path), buffer.getvalue())
-    return Path(path)
-
-
 class _TorchRunner(GraphRunner):
     """The PosenetDeployable itself behind the GraphRunner interface (``backend="torch"``)."""
 
@@ -178,21 +138,6 @@ class _TorchRunner(GraphRunner):
         with torch.no_grad():
             outs = self._model(*(torch.from_numpy(feeds[n]).to(dev) for n in INPUT_NAMES))
         return {n: o.cpu().numpy() for n, o in zip(OUTPUT_NAMES, outs, strict=True)}
-
-
-def export_error_m(model, path: Path, crops: int = 2, threads: int = 0) -> float:  # noqa: ANN001 - a PosenetDeployable
-    """Largest joint distance (metres) between the ONNX graph at ``path`` (ONNX Runtime, CPU)
-    and ``model`` (torch, CPU) on ``crops`` random crops with a centred pinhole camera."""
-    rng = np.random.default_rng(1)
-    s = model.config.crop_px
-    rgb = rng.random((crops, s, s, 3), dtype=np.float32)
-    k = np.tile(np.array([[s, 0, s / 2], [0, s, s / 2], [0, 0, 1]], np.float32), (crops, 1, 1))
-    feeds = dict(zip(INPUT_NAMES, (rgb, k), strict=True))
-    runner = open_graph(path, "onnxruntime", "cpu", threads)
-    got = runner.run(feeds)
-    runner.close()
-    want = _TorchRunner(model, "cpu", 0).run(feeds)
-    return float(np.max(np.abs(got["joints_cam_m"] - want["joints_cam_m"])))
 
 
 class PrivposeLifter:

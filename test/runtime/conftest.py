@@ -8,7 +8,8 @@ import torch
 from privpose_ros.model.posenet.codec import PosenetConfig
 from privpose_ros.model.posenet.net import Posenet
 from privpose_ros.model.posenet.weights import write_posenet_weights
-from privpose_ros.runtime.lifter import export_posenet_onnx, load_deployable
+from privpose_ros.runtime.export import export_posenet_onnx
+from privpose_ros.runtime.lifter import load_deployable
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""ONNX export of the deployable v2 model (runtime/lifter.py): checker, graph contract, parity
+"""ONNX export of the deployable v2 model (runtime/export.py): checker, graph contract, parity
 with torch, and a wrong graph caught by the parity check."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 import torch
 
-from privpose_ros.runtime.lifter import (
+from privpose_ros.runtime.export import (
     INPUT_NAMES,
     ONNX_OPSET,
     OUTPUT_NAMES,
