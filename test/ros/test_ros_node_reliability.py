@@ -3,6 +3,7 @@ reconfiguration, in a real rclpy graph (a fake estimator keeps it fast)."""
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
@@ -116,14 +117,37 @@ def test_watchdog_reports_a_stalled_worker(make_graph) -> None:
     assert graph.wait_for(lambda: graph.node._worker_state() == "ok", timeout_s=8.0)
 
 
-def test_deactivate_activate_never_processes_a_stale_frame(make_graph) -> None:
-    estimator = FakeEstimator()
+class _Recording(FakeEstimator):
+    """Remembers the stamp of every frame it was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stamps: list[int] = []
+
+    def estimate(self, rgb, intrinsics, stamp_ns=0, frame_id=""):
+        self.stamps.append(stamp_ns)
+        return super().estimate(rgb, intrinsics, stamp_ns, frame_id)
+
+
+def test_deactivate_activate_drops_a_stale_frame_and_processes_fresh_ones(make_graph) -> None:
+    estimator = _Recording()
     graph = make_graph(estimator)
     graph.node.trigger_deactivate()
-    graph.node._slot.put(frame_msgs(_now_ns()))  # left behind when the node went inactive
+    stale = _now_ns()
+    graph.node._slot.put(frame_msgs(stale))  # left behind when the node went inactive
     graph.node.trigger_activate()
-    time.sleep(0.5)
-    assert estimator.calls == 0
+    time.sleep(0.5)  # long enough for the new worker to take a frame left in the slot
+    assert estimator.stamps == []
+    # the re-activated worker really runs: fresh frames are estimated and answered (the
+    # inputs are subscribed anew on activation, so publish until the first one gets through)
+    fresh = (_now_ns() + i for i in itertools.count())  # increasing, never ahead
+    assert graph.wait_for(lambda: graph.send_and_wait(frame_msgs(next(fresh)), timeout_s=0.2))
+    more = [next(fresh) for _ in range(3)]
+    for stamp in more:
+        assert graph.send_and_wait(frame_msgs(stamp))
+    assert graph.wait_for(lambda: set(more) <= set(_answered(graph)))
+    assert stale not in estimator.stamps and set(more) <= set(estimator.stamps)
+    assert graph.node._worker.is_alive() and graph.node._worker_state() == "ok"
 
 
 def test_cleanup_and_reconfigure_with_tf_off_really_turns_tf_off(make_graph) -> None:
