@@ -1,16 +1,27 @@
-"""A TensorRT 10 engine for an ONNX graph with arbitrary named tensors.
+"""A TensorRT engine for an ONNX graph with arbitrary named tensors.
 
-Written against the TensorRT 10 Python API (``trt.Builder``, ``create_builder_config``,
-``set_memory_pool_limit``, ``BuilderFlag.FP16``, timing cache, ``OnnxParser``,
-``build_serialized_network``, ``Runtime.deserialize_cuda_engine``, ``set_input_shape``,
-``set_tensor_address``, ``execute_async_v3``). Engines are cached by
+Supported TensorRT versions: 10.x (JetPack 6.2 ships 10.3, JetPack 7.x 10.13-10.16, PyPI
+``tensorrt<11``) and 11.x (PyPI's ``tensorrt`` today). Written against their common Python API
+(``trt.Builder``, ``create_builder_config``, ``set_memory_pool_limit``, timing cache,
+``OnnxParser``, ``build_serialized_network``, ``Runtime.deserialize_cuda_engine``,
+``set_input_shape``, ``set_tensor_address``, ``execute_async_v3``); a TensorRT without one of
+these calls is refused with the list of what is missing (:func:`check_tensorrt_api`).
+
+FP16 differs between the two and is chosen by feature, not by version string
+(:func:`fp16_mode`): TensorRT 10 has ``BuilderFlag.FP16`` (weak typing: the builder may pick
+FP16 kernels for an FP32 graph); TensorRT 11 removed it (every network is strongly typed: the
+precision is the graph's), so an FP16 engine is built from an FP16 copy of the graph
+(``onnxconverter-common``, FP32 inputs and outputs kept; a graph that is already FP16 is used
+as it is), said once in the log. Engines are cached by
 :mod:`privpose_ros.runtime.engine_cache` (ONNX SHA-256, TensorRT version, GPU, compute
 capability, precision, profile shapes, workspace). Device buffers and the stream come from torch.
-NOT run on this project's CI machines (no GPU / TensorRT there).
+NOT run on this project's CI machines (no GPU / TensorRT there): the build logic is tested
+against stand-ins of both API shapes (test/runtime/test_runtime_trt_api.py).
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +37,102 @@ from privpose_ros.runtime.engine_cache import (
 )
 from privpose_ros.runtime.runner import GraphRunner
 
+LOG = logging.getLogger(__name__)
 TRT_HINT = (
-    "install TensorRT 10 for your CUDA version (pip install tensorrt, or JetPack on Jetson); "
-    "it needs an NVIDIA GPU and driver"
+    "install TensorRT 10 or 11 for your CUDA version (pip install tensorrt, or JetPack on "
+    "Jetson); it needs an NVIDIA GPU and driver"
+)
+FP16_CONVERTER_HINT = (
+    "pip install onnxconverter-common (TensorRT 11 has no FP16 builder flag: an FP16 engine "
+    "needs an FP16 graph), or set enable_fp16 false"
 )
 WORKSPACE_BYTES = 1 << 30
+SUPPORTED = "TensorRT 10.x (JetPack 6.2: 10.3; JetPack 7.x: 10.13-10.16) and 11.x"
+# the API this module calls: (object path under the tensorrt module, attribute)
+REQUIRED_API = (
+    ("", "Builder"),
+    ("", "OnnxParser"),
+    ("", "Runtime"),
+    ("MemoryPoolType", "WORKSPACE"),
+    ("TensorIOMode", "INPUT"),
+    ("IBuilderConfig", "set_memory_pool_limit"),
+    ("IBuilderConfig", "create_timing_cache"),
+    ("Builder", "build_serialized_network"),
+    ("ICudaEngine", "num_io_tensors"),
+    ("IExecutionContext", "set_input_shape"),
+    ("IExecutionContext", "set_tensor_address"),
+    ("IExecutionContext", "execute_async_v3"),
+)
+
+
+def check_tensorrt_api(trt) -> None:  # noqa: ANN001 - the tensorrt module
+    """RuntimeError naming every call of REQUIRED_API that ``trt`` lacks (an unsupported
+    TensorRT, e.g. 8.x), with the supported versions."""
+    missing = []
+    for owner, attr in REQUIRED_API:
+        obj = getattr(trt, owner, None) if owner else trt
+        if obj is None or not hasattr(obj, attr):
+            missing.append(f"{owner}.{attr}" if owner else attr)
+    if missing:
+        version = getattr(trt, "__version__", "unknown")
+        raise RuntimeError(
+            f"TensorRT {version} lacks {', '.join(missing)}: privpose supports {SUPPORTED}; "
+            "install one of those, or pick backend onnxruntime or torch"
+        )
+
+
+def fp16_mode(trt) -> str:  # noqa: ANN001 - the tensorrt module
+    """How ``trt`` builds an FP16 engine: 'builder_flag' (TensorRT 10: BuilderFlag.FP16) or
+    'strongly_typed' (TensorRT 11: no such flag; the precision comes from the graph)."""
+    return "builder_flag" if hasattr(trt.BuilderFlag, "FP16") else "strongly_typed"
+
+
+def graph_is_fp16(model) -> bool:  # noqa: ANN001 - an onnx.ModelProto
+    """Is the ONNX ``model`` already converted to FP16: an FP16 input, output, value,
+    initializer or Cast to FP16 (onnxconverter-common's own rule: it refuses to convert such a
+    graph again, since a second pass breaks it)?"""
+    from onnx import TensorProto
+
+    graph = model.graph
+    if any(init.data_type == TensorProto.FLOAT16 for init in graph.initializer):
+        return True
+    values = (*graph.value_info, *graph.input, *graph.output)
+    if any(v.type.tensor_type.elem_type == TensorProto.FLOAT16 for v in values):
+        return True
+    return any(
+        node.op_type == "Cast"
+        and any(a.name == "to" and a.i == TensorProto.FLOAT16 for a in node.attribute)
+        for node in graph.node
+    )
+
+
+def fp16_graph_bytes(onnx_path: Path) -> bytes:
+    """The serialised FP16 version of ``onnx_path`` for a strongly typed build: the graph as it
+    is when already FP16, else converted with onnxconverter-common (FP32 inputs/outputs kept)."""
+    onnx = optional_import("onnx", "pip install onnx")
+    model = onnx.load(str(onnx_path))
+    if graph_is_fp16(model):
+        LOG.warning(
+            "TensorRT has no BuilderFlag.FP16 (TensorRT 11: strongly typed networks): %s already "
+            "holds FP16 tensors and is built as it is, in the precision its graph states",
+            onnx_path,
+        )
+        return model.SerializeToString()
+    float16 = optional_import("onnxconverter_common.float16", FP16_CONVERTER_HINT)
+    LOG.warning(
+        "TensorRT has no BuilderFlag.FP16 (TensorRT 11: strongly typed networks): building the "
+        "FP16 engine from an FP16 copy of %s (onnxconverter-common, FP32 inputs/outputs kept)",
+        onnx_path,
+    )
+    converted = float16.convert_float_to_float16(model, keep_io_types=True)
+    return converted.SerializeToString()
+
+
+def network_flags(trt, strongly_typed: bool) -> int:  # noqa: ANN001 - the tensorrt module
+    """``create_network`` flags: explicit batch is implied since TensorRT 10; STRONGLY_TYPED
+    (TensorRT 10.x opt-in, accepted and always on in 11) for a strongly typed FP16 build."""
+    flag = getattr(getattr(trt, "NetworkDefinitionCreationFlag", None), "STRONGLY_TYPED", None)
+    return 1 << int(flag) if strongly_typed and flag is not None else 0
 
 
 def build_serialized_engine(
@@ -45,18 +147,23 @@ def build_serialized_engine(
 
     Dynamic inputs get an optimisation profile: ``profile_shapes[name]`` = (min, opt, max)
     shapes when given, else batch 1 .. ``max_batch`` with the other dimensions as in the graph.
+    ``enable_fp16``: the FP16 builder flag where it exists (TensorRT 10), else a strongly typed
+    build of the FP16 graph (TensorRT 11; see :func:`fp16_mode`).
     """
     trt = optional_import("tensorrt", TRT_HINT)
+    check_tensorrt_api(trt)
+    strongly_typed = enable_fp16 and fp16_mode(trt) == "strongly_typed"
+    graph = fp16_graph_bytes(onnx_path) if strongly_typed else Path(onnx_path).read_bytes()
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    network = builder.create_network(0)  # TensorRT 10: networks are always explicit-batch
+    network = builder.create_network(network_flags(trt, strongly_typed))
     parser = trt.OnnxParser(network, logger)
-    if not parser.parse(Path(onnx_path).read_bytes()):
+    if not parser.parse(graph):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise RuntimeError(f"TensorRT could not parse {onnx_path}: {errors}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_bytes))
-    if enable_fp16:
+    if enable_fp16 and not strongly_typed:  # TensorRT 10: weak typing, FP16 kernels allowed
         config.set_flag(trt.BuilderFlag.FP16)
     profile = None
     for index in range(network.num_inputs):
@@ -134,6 +241,7 @@ class TrtGraphRunner(GraphRunner):
         profile_shapes: dict[str, tuple[tuple[int, ...], ...]] | None = None,
     ) -> None:
         trt = optional_import("tensorrt", TRT_HINT)
+        check_tensorrt_api(trt)
         import torch
 
         if not torch.cuda.is_available():
