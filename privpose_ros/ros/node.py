@@ -58,7 +58,7 @@ from privpose_ros.ros.processing import (
     decode_frame,
     default_pipeline,
 )
-from privpose_ros.ros.spinning import spin_node
+from privpose_ros.ros.spinning import install_stop_signals, spin_node
 from privpose_ros.ros.stamps import StampGuard, StampRefused
 from privpose_ros.ros.sync import LatestSlot
 
@@ -338,7 +338,11 @@ class PoseNode(NodeHealth, LifecycleNode):
 
 def main(args: list[str] | None = None) -> None:
     """Console script `pose_node` (`ros2 run privpose pose_node --ros-args ...`)."""
-    rclpy.init(args=args)
+    from rclpy.signals import SignalHandlerOptions
+
+    stop = threading.Event()  # Ctrl-C / SIGTERM: stop the worker, then the node, then rclpy
+    install_stop_signals(stop)
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     try:
         try:
             node = PoseNode()
@@ -348,7 +352,7 @@ def main(args: list[str] | None = None) -> None:
         if node.autostart_failed:  # the reason was logged; a launch file sees the exit code
             node.destroy_node()
             raise SystemExit(1)
-        spin_node(node)
+        spin_node(node, stop)
     finally:
         if rclpy.ok():
             rclpy.shutdown()

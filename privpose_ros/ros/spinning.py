@@ -30,8 +30,25 @@ class BackgroundSpinner:
         self.executor.shutdown()
 
 
+def install_stop_signals(stop: threading.Event) -> bool:
+    """SIGINT and SIGTERM set ``stop`` (for the rest of the process's life) instead of raising
+    KeyboardInterrupt or shutting the context down, so :func:`spin_node` can stop the worker
+    before any ROS object goes; a second Ctrl-C (terminal and launch both send one) is as
+    harmless as the first. Use with ``rclpy.init(signal_handler_options=SignalHandlerOptions.NO)``.
+    False (nothing installed) outside the main thread."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: stop.set())
+    return True
+
+
 def spin_node(node: Any, stop: threading.Event | None = None) -> None:
-    """Spin ``node`` until shutdown (or ``stop``), then shut it down cleanly."""
+    """Spin ``node`` until ``stop`` is set (see :func:`install_stop_signals`) or the context
+    shuts down, then shut it down in order: the worker first (``release``: it may be
+    publishing), then the lifecycle shutdown (while the context is valid), then the node."""
     executor = SingleThreadedExecutor(context=node.context)
     executor.add_node(node)
     try:
@@ -40,10 +57,9 @@ def spin_node(node: Any, stop: threading.Event | None = None) -> None:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        node.release()  # stops and joins the worker; no ROS calls
         if node.context.ok():
             node.trigger_shutdown()
-        else:  # Ctrl-C shut the context down: no more ROS calls
-            node.release()
         executor.shutdown()
         node.destroy_node()
 
