@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-from rclpy.exceptions import ParameterUninitializedException
+from rclpy.exceptions import InvalidParameterValueException, ParameterUninitializedException
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
@@ -38,12 +38,18 @@ def descriptor(spec: ParamSpec) -> ParameterDescriptor:
 
 
 def declare_parameters(node: Any) -> None:
-    """Declare every parameter of PARAMS on ``node`` (an rclpy node) with its descriptor."""
+    """Declare every parameter of PARAMS on ``node`` (an rclpy node) with its descriptor and
+    default value (so `ros2 param dump` lists every one), and check the declared value (the
+    default or the user's override) with the rule set time and configure use:
+    InvalidParameterValueException with the reason when it breaks it."""
     for spec in PARAMS:
         value = spec.default
         if isinstance(value, tuple):  # a string list; an empty one only by its type
             value = list(value) or Parameter.Type.STRING_ARRAY
-        node.declare_parameter(spec.name, value, descriptor(spec))
+        declared = node.declare_parameter(spec.name, value, descriptor(spec)).value
+        reason = spec.validate(declared) if declared is not None else None
+        if reason:
+            raise InvalidParameterValueException(spec.name, declared, reason)
 
 
 def read_config(node: Any) -> NodeConfig:

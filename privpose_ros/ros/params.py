@@ -12,11 +12,12 @@ from __future__ import annotations
 import functools
 import math
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, TypeVar
 
 from privpose_ros.core.errors import PrivposeInputError
-from privpose_ros.core.joints import JOINT_SETS, JointSet, get_joint_set
+from privpose_ros.core.joints import CANONICAL, JOINT_SETS, JointSet, get_joint_set
 from privpose_ros.ros.pose_msgs import PERSON_SELECTION_RULES
 from privpose_ros.runtime.runner import GRAPH_BACKENDS
 
@@ -39,6 +40,7 @@ class ParamSpec:
     choices: tuple[str, ...] = ()
     min_value: float | None = None
     max_value: float | None = None
+    check: Callable[[Any], str | None] | None = None  # a rule beyond type, choices and range
 
     @property
     def help_text(self) -> str:
@@ -65,7 +67,7 @@ class ParamSpec:
                 return f"{self.name} must be >= {self.min_value}, got {value}"
             if self.max_value is not None and value > self.max_value:
                 return f"{self.name} must be <= {self.max_value}, got {value}"
-        return None
+        return self.check(value) if self.check is not None else None
 
 
 def param(
@@ -74,10 +76,34 @@ def param(
     choices: tuple[str, ...] = (),
     min_value: float | None = None,
     max_value: float | None = None,
+    check: Callable[[Any], str | None] | None = None,
 ) -> Any:
-    """A parameter field: its default, description, choices and range (inclusive)."""
-    spec = dict(description=description, choices=choices, min_value=min_value, max_value=max_value)
+    """A parameter field: its default, description, choices, range (inclusive) and ``check``
+    (value -> reason or None) for a rule the others cannot state."""
+    spec = dict(
+        description=description,
+        choices=choices,
+        min_value=min_value,
+        max_value=max_value,
+        check=check,
+    )
     return field(default=default, metadata={_SPEC_KEY: spec})
+
+
+def frontend_rule(name: str) -> Callable[[Any], str | None]:
+    """The runtime front end's own rule for its field ``name`` (FrontEndConfig validates it; no
+    second copy here): the reason, naming the parameter, or None."""
+
+    def check(value: Any) -> str | None:
+        from privpose_ros.runtime.people import FrontEndConfig
+
+        try:
+            FrontEndConfig(**{name: value})
+        except PrivposeInputError as exc:
+            return f"frontend.{exc}"
+        return None
+
+    return check
 
 
 def group(kind: type[Group]) -> Group:
@@ -96,7 +122,12 @@ class FrontendParams:
 
     landmark_model: str = param("full", "BlazePose landmarks: full or lite", LANDMARK_MODELS)
     detector_long_side_px: int = param(
-        512, "person detector input long side (px, x32)", (), 128, 1536
+        512,
+        "person detector input long side (px, a multiple of 32)",
+        (),
+        128,
+        1536,
+        frontend_rule("detector_long_side_px"),
     )
     min_person_score: float = param(0.1, "person detector score to try a person", (), 0, 1)
     min_pose_score: float = param(0.5, "landmark person presence to keep it", (), 0, 1)
@@ -212,9 +243,9 @@ class WatchdogParams:
 class SkeletonParams:
     joint_set: str = param("canonical", "joint set of every output", tuple(sorted(JOINT_SETS)))
     joint_names: tuple[str, ...] = param(
-        (),
+        CANONICAL.joint_names,
         "joints of /human_pose in this order, e.g. [pelvis, neck, head] (a subset of the joint "
-        "set); empty = all of them",
+        "set); the default (every canonical joint) or empty = every joint of the joint set",
     )
 
 
@@ -293,7 +324,9 @@ class NodeConfig:
         if reasons:
             raise PrivposeInputError("; ".join(reasons))
         joint_set = get_joint_set(self.skeleton.joint_set)
-        names = self.skeleton.joint_names or joint_set.joint_names
+        names = self.skeleton.joint_names
+        if not names or names == CANONICAL.joint_names:  # the default: the whole joint set
+            names = joint_set.joint_names
         object.__setattr__(self, "joint_set", joint_set)
         object.__setattr__(self, "output_indices", tuple(joint_set.index(n) for n in names))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import time
 from pathlib import Path
 
 import pytest
@@ -208,3 +209,85 @@ def test_the_demo_refine_choice_sets_the_launch_files_flags() -> None:
     assert values["refine.pointcloud_c"] == "false"
     none = demo_cmd._node_command(parser.parse_args(["--refine", "none"]))
     assert "use_depth:=false" in none and "refine.lifting:=false" in none
+
+
+def test_detector_side_rule_is_the_runtimes_at_every_step() -> None:
+    """frontend.detector_long_side_px=500 is in range but not a multiple of 32: refused by the
+    one rule (the runtime FrontEndConfig's) at validate / configure, with a reason to fix it."""
+    from privpose_ros.ros.params import validate
+    from privpose_ros.ros.processing import pipeline_config
+
+    reason = validate("frontend.detector_long_side_px", 500)
+    assert reason and "frontend.detector_long_side_px" in reason and "multiple of 32" in reason
+    assert validate("frontend.detector_long_side_px", 480) is None
+    with pytest.raises(PrivposeInputError, match="multiple of 32"):
+        config_from_values({"frontend.detector_long_side_px": 500})
+    pipeline_config(config_from_values({"frontend.detector_long_side_px": 480}))
+
+
+def test_a_real_node_refuses_at_set_time_with_the_reason_and_dumps_joint_names() -> None:
+    """A real rclpy PoseNode (not started): the refusal reason reaches the SetParameters
+    service caller; the joint names are a declared value (`ros2 param dump` lists them); a bad
+    startup value is refused at declaration with the same reason."""
+    rclpy = pytest.importorskip("rclpy", reason="rclpy not installed: run `make setup`")
+    from rcl_interfaces.msg import Parameter as ParameterMsg
+    from rcl_interfaces.msg import ParameterType, ParameterValue
+    from rcl_interfaces.srv import GetParameters, SetParameters
+    from rclpy.exceptions import InvalidParameterValueException
+    from rclpy.parameter import Parameter
+
+    from privpose_ros.core.joints import CANONICAL
+    from privpose_ros.ros.node import PoseNode
+    from privpose_ros.ros.spinning import BackgroundSpinner
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    autostart = [Parameter("autostart", value=False)]
+    node = PoseNode(context=context, parameter_overrides=autostart)
+    client_node = rclpy.create_node("privpose_param_client", context=context)
+    spinner = BackgroundSpinner(node, context)
+    spinner.executor.add_node(client_node)
+
+    def answer(future):  # noqa: ANN001, ANN202 - an rclpy Future and its result
+        deadline = time.monotonic() + 10
+        while not future.done() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return future.result()
+
+    try:
+        setter = client_node.create_client(SetParameters, "/pose_node/set_parameters")
+        getter = client_node.create_client(GetParameters, "/pose_node/get_parameters")
+        assert setter.wait_for_service(timeout_sec=10) and getter.wait_for_service(10)
+        value = ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=500)
+        request = SetParameters.Request(
+            parameters=[ParameterMsg(name="frontend.detector_long_side_px", value=value)]
+        )
+        (result,) = answer(setter.call_async(request)).results
+        assert not result.successful
+        assert "frontend.detector_long_side_px" in result.reason, result.reason
+        assert "multiple of 32" in result.reason, result.reason
+        assert node.get_parameter("frontend.detector_long_side_px").value == 512
+        request = GetParameters.Request(names=["skeleton.joint_names"])
+        (got,) = answer(getter.call_async(request)).values
+        assert got.type == ParameterType.PARAMETER_STRING_ARRAY
+        assert tuple(got.string_array_value) == CANONICAL.joint_names
+        assert node.get_parameters(["skeleton.joint_names"])[0].value == list(
+            CANONICAL.joint_names
+        )
+    finally:
+        spinner.close()
+        client_node.destroy_node()
+        node.destroy_node()
+    bad = [*autostart, Parameter("frontend.detector_long_side_px", value=500)]
+    with pytest.raises(InvalidParameterValueException, match="multiple of 32"):
+        PoseNode(context=context, parameter_overrides=bad).destroy_node()
+    rclpy.shutdown(context=context)
+
+
+def test_default_joint_names_mean_the_whole_joint_set() -> None:
+    from privpose_ros.core.joints import CANONICAL, get_joint_set
+
+    assert SPECS["skeleton.joint_names"].default == CANONICAL.joint_names
+    config = config_from_values({"skeleton.joint_set": "coco17"})
+    assert config.output_joint_names == get_joint_set("coco17").joint_names
+    assert config_from_values({}).output_joint_names == CANONICAL.joint_names
