@@ -1,6 +1,7 @@
 """Skeleton markers for RViz: per person a namespace ``privpose/person_<id>`` (the tracking id, as
 in the keypoint cloud's ``person`` field and the TF frames) with a SPHERE_LIST (joints, id 0) and a
-LINE_LIST (bones, id 1), stable ids, a lifetime of a few frames, DELETEALL when nobody is seen."""
+LINE_LIST (bones, id 1), stable ids, a lifetime of a few frames, DELETE of a departed person's
+markers (SkeletonMarkers) and DELETEALL when nobody is seen."""
 
 from __future__ import annotations
 
@@ -74,3 +75,31 @@ def skeleton_markers(
             marker.lifetime = lifetime
             out.markers.append(marker)
     return out
+
+
+class SkeletonMarkers:
+    """:func:`skeleton_markers` plus a DELETE of both markers of every person shown in the
+    previous frame and gone now, so a departed person leaves no ghost (whatever
+    ``marker.lifetime_s``, 0 = forever included). One per publisher; call it every frame."""
+
+    def __init__(self) -> None:
+        self._shown: set[int] = set()
+
+    def __call__(
+        self,
+        persons: list[OutputPerson],
+        joint_set: JointSet,
+        stamp_ns: int,
+        frame_id: str,
+        lifetime_s: float,
+    ) -> MarkerArray:
+        out = skeleton_markers(persons, joint_set, stamp_ns, frame_id, lifetime_s)
+        current = {p.person_id for p in persons}
+        if persons:  # (an empty frame is one DELETEALL already)
+            for person_id in sorted(self._shown - current):
+                for marker_id in (0, 1):
+                    gone = _base(Marker.SPHERE_LIST, marker_id, person_id, stamp_ns, frame_id)
+                    gone.action = Marker.DELETE
+                    out.markers.append(gone)
+        self._shown = current
+        return out

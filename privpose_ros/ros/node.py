@@ -32,7 +32,7 @@ from privpose_ros.core.frame import RGBDFrame
 from privpose_ros.ros import compat
 from privpose_ros.ros.cloud import keypoints_cloud
 from privpose_ros.ros.diagnostics import NodeStats
-from privpose_ros.ros.markers import skeleton_markers
+from privpose_ros.ros.markers import SkeletonMarkers
 from privpose_ros.ros.node_health import NodeHealth
 from privpose_ros.ros.node_setup import (
     DEPTH_TOPIC,
@@ -319,8 +319,10 @@ class PoseNode(NodeHealth, LifecycleNode):
         processing_ms = (time.perf_counter() - started) * 1e3
         self.stats.frame_out(self.get_clock().now().nanoseconds, stamp_ns, processing_ms)
         self._pubs["keypoints"].publish(keypoints_cloud(persons, stamp_ns, frame_id))
+        if getattr(self, "_markers", None) is None:  # remembers who was shown, for DELETEs
+            self._markers = SkeletonMarkers()
         self._pubs["markers"].publish(
-            skeleton_markers(persons, joint_set, stamp_ns, frame_id, config.marker.lifetime_s)
+            self._markers(persons, joint_set, stamp_ns, frame_id, config.marker.lifetime_s)
         )
         if self._tf_broadcaster is not None and persons:
             now_ns = self.get_clock().now().nanoseconds
