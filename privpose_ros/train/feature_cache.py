@@ -38,7 +38,6 @@ from privpose_ros.data.synth import SyntheticGenerator
 from privpose_ros.model.blazepose_torch import FEATURE_NODES, OUTPUT_NAMES, blazepose_path
 from privpose_ros.model.posenet.codec import PosenetConfig
 from privpose_ros.model.posenet.landmark_prior import LandmarkPrior, canonical_prior
-from privpose_ros.model.posenet.net import depth_crop_to_input
 from privpose_ros.train.posenet_data import (
     CropDataConfig,
     augment_rgb_nhwc,
@@ -46,6 +45,7 @@ from privpose_ros.train.posenet_data import (
     crops_of_frames,
     jitter_box_px,
 )
+from privpose_ros.train.teacher import depth_crop_to_input
 
 LOG = logging.getLogger(__name__)
 FRAMES_PER_CHUNK = 32

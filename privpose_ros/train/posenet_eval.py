@@ -27,6 +27,7 @@ from privpose_ros.data.person_crops import PersonCropBatch
 from privpose_ros.model.posenet.net import Posenet
 from privpose_ros.train.metrics import pose_metrics
 from privpose_ros.train.posenet_data import crop_tensors
+from privpose_ros.train.teacher import PrivilegedPosenet
 
 MIN_MATCH_IOU = 0.3  # a detection belongs to the labelled person it overlaps most, at least this
 
@@ -72,7 +73,10 @@ def v2_metrics(
 
 @torch.no_grad()
 def predict_posenet(
-    net: Posenet, crops: PersonCropBatch, device: str = "cpu", batch_size: int = 16
+    net: Posenet | PrivilegedPosenet,
+    crops: PersonCropBatch,
+    device: str = "cpu",
+    batch_size: int = 16,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Peak-decoded joints (M, J, 3) metres (camera optical frame) and confidence (M, J); the
     depth teacher sees the depth crop (and the person mask), the RGB variants the RGB crop."""
@@ -96,14 +100,20 @@ def predict_posenet(
 
 
 def predict_joints_m(
-    net: Posenet, crops: PersonCropBatch, device: str = "cpu", batch_size: int = 16
+    net: Posenet | PrivilegedPosenet,
+    crops: PersonCropBatch,
+    device: str = "cpu",
+    batch_size: int = 16,
 ) -> np.ndarray:
     """The joints (M, J, 3) metres of :func:`predict_posenet`."""
     return predict_posenet(net, crops, device, batch_size)[0]
 
 
 def evaluate_posenet(
-    net: Posenet, crops: PersonCropBatch, device: str = "cpu", batch_size: int = 16
+    net: Posenet | PrivilegedPosenet,
+    crops: PersonCropBatch,
+    device: str = "cpu",
+    batch_size: int = 16,
 ) -> dict[str, float]:
     """:func:`v2_metrics` of ``net`` on ``crops`` (see the module docstring for the keys)."""
     pred = predict_joints_m(net, crops, device, batch_size)

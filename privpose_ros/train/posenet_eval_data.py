@@ -29,18 +29,18 @@ from privpose_ros.core.camera import CameraIntrinsics
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.data.person_crops import person_crop_batch, visible_people
 from privpose_ros.data.synth import SynthBatch
-from privpose_ros.model.posenet.net import Posenet
 from privpose_ros.train import posenet_eval as v2_eval
+from privpose_ros.train.teacher import PrivilegedPosenet
 
 # RGB (H, W, 3) uint8 + intrinsics -> detected person boxes (D, 4) x0, y0, x1, y1 pixels
 DetectFn = Callable[[np.ndarray, CameraIntrinsics], np.ndarray]
 BLOCK_FRAMES = 16  # frames held in memory at once
 
 
-def load_posenet_variant(path: str | Path, variant: str | None) -> Posenet:
-    """The Posenet of a v2 weights file in eval mode; ``variant`` (None: any) must be the stage
-    the file holds. Old whole-image files fail in read_posenet_weights ("not a privpose v2
-    ...")."""
+def load_posenet_variant(path: str | Path, variant: str | None) -> PrivilegedPosenet:
+    """The training network of a v2 weights file in eval mode; ``variant`` (None: any) must be
+    the stage the file holds. Old whole-image files fail in read_posenet_weights ("not a
+    privpose v2 ...")."""
     from privpose_ros.model.posenet.weights import read_posenet_weights
 
     config, state, meta = read_posenet_weights(path)
@@ -49,7 +49,7 @@ def load_posenet_variant(path: str | Path, variant: str | None) -> Posenet:
         raise PrivposeInputError(
             f"--variant {variant} but {path} holds the v2 {stage} model; pass --variant {stage}"
         )
-    net = Posenet(config)
+    net = PrivilegedPosenet(config)
     net.load_state_dict(state)
     return net.eval()
 
@@ -107,7 +107,7 @@ class _Scores:
 
 
 def evaluate_posenet_dataset(
-    net: Posenet,
+    net: PrivilegedPosenet,
     blocks: list[SynthBatch],
     detect: DetectFn | None = None,
     batch_size: int = 16,

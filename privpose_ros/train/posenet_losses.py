@@ -24,8 +24,8 @@ from torch import Tensor, nn
 
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.model.posenet.codec import PosenetCodec, PosenetOutputs, PosenetTargets
-from privpose_ros.model.posenet.net import Posenet
 from privpose_ros.model.posenet.spdh import soft_argmax
+from privpose_ros.train.teacher import PrivilegedPosenet
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def v2_loss(
     return total, {k: float(v.detach()) for k, v in parts.items()}
 
 
-def stage2_parameters(model: Posenet) -> list[nn.Parameter]:
+def stage2_parameters(model: PrivilegedPosenet) -> list[nn.Parameter]:
     """The parameters stage 2 trains: everything but F_depth, and F_rgb only when
     ``config.train_rgb_backbone``. Also freezes F_depth (requires_grad off) so no gradient
     is computed for it."""

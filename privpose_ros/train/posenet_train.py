@@ -1,6 +1,6 @@
 """The v2 two-stage privileged-information recipe (config/train/v2.yaml).
 
-Stage ``depth`` trains the teacher (Posenet variant depth) on depth crops with the heatmap +
+Stage ``depth`` trains the teacher (train/teacher.py) on depth crops with the heatmap +
 coordinate losses. Stage ``rgb_hall`` loads F_depth from the stage-1 weights, freezes it
 (:func:`stage2_parameters`: never in the optimiser, eval-mode BatchNorm) and trains F_hall,
 Fusion and the heads with heatmap + coordinate + privileged losses. Stage ``rgb`` is the
@@ -37,9 +37,7 @@ from torch import Tensor, nn
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.model.posenet.codec import VARIANTS, PosenetConfig
 from privpose_ros.model.posenet.landmark_prior import LandmarkPrior
-from privpose_ros.model.posenet.net import Posenet
 from privpose_ros.model.posenet.weights import (
-    load_posenet_weights,
     read_posenet_weights,
     write_posenet_weights,
 )
@@ -55,6 +53,7 @@ from privpose_ros.train.loop import Runtime, barrier, setup_runtime
 from privpose_ros.train.posenet_data import CropDataConfig, validation_crops
 from privpose_ros.train.posenet_eval import evaluate_posenet
 from privpose_ros.train.posenet_losses import LossWeights, stage2_parameters, v2_loss
+from privpose_ros.train.teacher import PrivilegedPosenet, load_training_weights
 
 LOG = logging.getLogger(__name__)
 SUMMARY_NAME = "v2_summary.json"
@@ -165,13 +164,13 @@ def is_posenet_yaml(path: str | Path) -> bool:
 
 
 def save_posenet_weights(
-    path: str | Path, net: Posenet, recipe: PosenetRecipe, steps: int
+    path: str | Path, net: PrivilegedPosenet, recipe: PosenetRecipe, steps: int
 ) -> None:
     """Posenet state dict as safetensors; metadata: config JSON, recipe JSON, stage, steps."""
     write_posenet_weights(path, net, {"recipe": json.dumps(recipe.to_dict()), "steps": str(steps)})
 
 
-def load_teacher_branch(net: Posenet, teacher_path: Path) -> None:
+def load_teacher_branch(net: PrivilegedPosenet, teacher_path: Path) -> None:
     """Copy F_depth from the stage-1 weights (its config must match) and freeze it."""
     config, state, _ = read_posenet_weights(teacher_path)
     mine = net.config
@@ -186,7 +185,7 @@ def load_teacher_branch(net: Posenet, teacher_path: Path) -> None:
 class _Forward(nn.Module):
     """forward_features as one forward, so DistributedDataParallel sees it."""
 
-    def __init__(self, net: Posenet) -> None:
+    def __init__(self, net: PrivilegedPosenet) -> None:
         super().__init__()
         self.net = net
 
@@ -201,10 +200,10 @@ class _Forward(nn.Module):
         return self.net.forward_features(crop_k, rgb, depth, zeta_med_m, prior)
 
 
-def build_stage_net(recipe: PosenetRecipe, stage: str) -> Posenet:
+def build_stage_net(recipe: PosenetRecipe, stage: str) -> PrivilegedPosenet:
     """The stage's seeded network; rgb_hall gets the frozen stage-1 F_depth."""
     torch.manual_seed(recipe.seed + VARIANTS.index(stage))
-    net = Posenet(recipe.net_config(stage))
+    net = PrivilegedPosenet(recipe.net_config(stage))
     if stage == "rgb_hall":
         teacher = recipe.path("depth")
         if not teacher.is_file():
@@ -346,7 +345,7 @@ def train_posenet(
         if val is None:
             val = validation_crops(recipe.data, recipe.net_config(stage).crop_px)
         metrics = evaluate_posenet(
-            load_posenet_weights(weights), val, rt.device, recipe.optim.batch_size
+            load_training_weights(weights), val, rt.device, recipe.optim.batch_size
         )
         summary["variants"][stage] = metrics
         summary["timing"][stage] = step_timing(recipe.path(stage, ".log.jsonl"))

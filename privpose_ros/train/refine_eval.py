@@ -105,16 +105,11 @@ def rgb_model_start(batch: SynthBatch, weights: Path) -> Start:
     """The v2 RGB model's 3D joints and confidence for every frame's primary person (slot 0),
     cropped from its label box; 2D joints are the 3D joints projected with the frame's K.
     A frame with nobody starts at the origin with confidence 0 (its labels are not scored)."""
-    from privpose_ros.core.errors import PrivposeInputError
     from privpose_ros.data.person_crops import person_crop, stack_person_crops
     from privpose_ros.model.posenet.weights import load_posenet_weights
     from privpose_ros.train.posenet_eval import predict_posenet
 
-    net = load_posenet_weights(weights)
-    if net.config.variant == "depth":
-        raise PrivposeInputError(
-            f"{weights} holds the v2 depth teacher; the start needs rgb or rgb_hall"
-        )
+    net = load_posenet_weights(weights)  # the RGB model: a depth teacher file fails here
     n, n_j = len(batch), net.config.n_joints
     cam, conf = np.zeros((n, n_j, 3)), np.zeros((n, n_j))
     boxes = {i: _primary_box_px(batch, i) for i in range(n)}

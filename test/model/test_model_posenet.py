@@ -21,6 +21,7 @@ from privpose_ros.data.synth import SynthConfig, SyntheticGenerator
 from privpose_ros.model.posenet.codec import PosenetCodec, PosenetConfig, torch_normalized_to_depth
 from privpose_ros.model.posenet.net import Posenet, PosenetDeployable
 from privpose_ros.train.posenet_losses import stage2_parameters, v2_loss
+from privpose_ros.train.teacher import PrivilegedPosenet
 
 TINY = PosenetConfig(
     crop_px=64,
@@ -136,7 +137,7 @@ def test_depth_is_camera_agnostic_across_very_different_cameras(crops) -> None:
 
 def test_stage2_never_updates_f_depth_and_trains_f_hall(small) -> None:
     torch.manual_seed(0)
-    model = Posenet(TINY).train()
+    model = PrivilegedPosenet(TINY).train()
     depth_before = {k: v.clone() for k, v in model.f_depth.state_dict().items()}
     rgb_before = {k: v.clone() for k, v in model.f_rgb.state_dict().items()}
     hall_before = [p.detach().clone() for p in model.f_hall.parameters()]
@@ -159,7 +160,7 @@ def test_stage2_never_updates_f_depth_and_trains_f_hall(small) -> None:
     assert any(
         not torch.equal(p, q) for p, q in zip(model.f_hall.parameters(), hall_before, strict=True)
     )
-    trained_rgb = Posenet(PosenetConfig(**{**TINY.__dict__, "train_rgb_backbone": True}))
+    trained_rgb = PrivilegedPosenet(PosenetConfig(**{**TINY.__dict__, "train_rgb_backbone": True}))
     ids = {id(p) for p in stage2_parameters(trained_rgb)}
     assert all(id(p) in ids for p in trained_rgb.f_rgb.parameters())
 
@@ -167,7 +168,7 @@ def test_stage2_never_updates_f_depth_and_trains_f_hall(small) -> None:
 def test_loss_falls_on_a_tiny_set(small) -> None:
     torch.manual_seed(1)
     assert len(small) >= 8
-    model = Posenet(TINY).train()
+    model = PrivilegedPosenet(TINY).train()
     inputs = _tensors(small, 8)
     targets = model.codec.encode(torch.from_numpy(small.joints_cam_m[:8]), inputs["crop_k"])
     opt = torch.optim.Adam(stage2_parameters(model), lr=3e-3)
@@ -183,7 +184,7 @@ def test_loss_falls_on_a_tiny_set(small) -> None:
 
 def test_depth_teacher_forward_and_variants(small) -> None:
     inputs = _tensors(small, 2)
-    teacher = Posenet(PosenetConfig(**{**TINY.__dict__, "variant": "depth"})).eval()
+    teacher = PrivilegedPosenet(PosenetConfig(**{**TINY.__dict__, "variant": "depth"})).eval()
     joints, conf = teacher(inputs["crop_depth_m"], inputs["crop_k"])
     assert joints.shape == (2, 26, 3) and conf.shape == (2, 26)
     # the teacher's zeta starts at the median person depth's zeta: absolute depth from depth
@@ -194,7 +195,7 @@ def test_depth_teacher_forward_and_variants(small) -> None:
     torch.testing.assert_close(
         z_root_m, torch.from_numpy(small.joints_cam_m[:2, 0, 2]), atol=0.3, rtol=0
     )
-    rgb_only = Posenet(PosenetConfig(**{**TINY.__dict__, "variant": "rgb"}))
+    rgb_only = PrivilegedPosenet(PosenetConfig(**{**TINY.__dict__, "variant": "rgb"}))
     assert rgb_only.f_depth is None and rgb_only.f_hall is None
     with pytest.raises(PrivposeInputError):
         PosenetDeployable(teacher)
@@ -203,7 +204,7 @@ def test_depth_teacher_forward_and_variants(small) -> None:
 def test_rgb_hall_deployable_exports_to_onnx_and_matches_onnxruntime(tmp_path, crops) -> None:
     ort = pytest.importorskip("onnxruntime")
     torch.manual_seed(2)
-    model = Posenet(PosenetConfig()).train()  # BlazePose lite F_rgb, frozen
+    model = PrivilegedPosenet(PosenetConfig()).train()  # BlazePose lite F_rgb, frozen
     inputs = _tensors(crops, 3)
     targets = model.codec.encode(torch.from_numpy(crops.joints_cam_m[:3]), inputs["crop_k"])
     opt = torch.optim.Adam(stage2_parameters(model), lr=1e-2)
@@ -235,3 +236,32 @@ def test_rgb_hall_deployable_exports_to_onnx_and_matches_onnxruntime(tmp_path, c
     assert np.abs(got_joints - want_joints.numpy()).max() < 1e-4
     assert np.abs(got_conf - want_conf.numpy()).max() < 1e-4
     assert np.isfinite(got_joints).all() and (got_joints[..., 2] > 0).all()
+
+
+def test_rgb_posenet_holds_no_teacher_and_loads_a_training_file(small, tmp_path) -> None:
+    from privpose_ros.model.posenet.weights import load_posenet_weights, write_posenet_weights
+
+    with pytest.raises(PrivposeInputError, match="train.teacher"):
+        Posenet(PosenetConfig(**{**TINY.__dict__, "variant": "depth"}))
+    torch.manual_seed(3)
+    trained = PrivilegedPosenet(TINY).eval()  # rgb_hall with its frozen teacher copy
+    path = tmp_path / "rgb_hall.safetensors"
+    write_posenet_weights(path, trained)
+    rgb = load_posenet_weights(path)
+    assert type(rgb) is Posenet and not hasattr(rgb, "f_depth")
+    assert set(rgb.state_dict()) == {
+        k for k in trained.state_dict() if not k.startswith("f_depth.")
+    }
+    inputs = _tensors(small, 2)
+    with torch.no_grad():
+        want = trained(inputs["crop_rgb_nhwc"], inputs["crop_k"])
+        got = rgb(inputs["crop_rgb_nhwc"], inputs["crop_k"])
+        deployed = PosenetDeployable(rgb).eval()(inputs["crop_rgb_nhwc"], inputs["crop_k"])
+    for a, b, c in zip(want, got, deployed, strict=True):
+        assert torch.equal(a, b) and torch.equal(a, c)
+    teacher = tmp_path / "depth.safetensors"
+    write_posenet_weights(
+        teacher, PrivilegedPosenet(PosenetConfig(**{**TINY.__dict__, "variant": "depth"}))
+    )
+    with pytest.raises(PrivposeInputError, match="depth teacher"):
+        load_posenet_weights(teacher)

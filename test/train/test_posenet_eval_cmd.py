@@ -26,6 +26,7 @@ from privpose_ros.train.posenet_eval_data import (
     load_posenet_variant,
     read_blocks,
 )
+from privpose_ros.train.teacher import PrivilegedPosenet
 
 VAL_SEED = 90001  # the v2 recipe's validation stream
 HEADLINE = (
@@ -48,7 +49,7 @@ def tiny(tmp_path_factory) -> dict[str, Path]:
     for variant in ("rgb", "depth"):
         torch.manual_seed(0)
         out[variant] = root / f"{variant}.safetensors"
-        write_posenet_weights(out[variant], Posenet(PosenetConfig(variant=variant)))
+        write_posenet_weights(out[variant], PrivilegedPosenet(PosenetConfig(variant=variant)))
     return out
 
 

@@ -51,8 +51,7 @@ def _losses(path: Path) -> list[float]:
 
 
 def test_weights_load_back_with_identical_outputs_and_metadata(full_run) -> None:
-    from privpose_ros.model.posenet.net import Posenet
-    from privpose_ros.model.posenet.weights import load_posenet_weights
+    from privpose_ros.train.teacher import PrivilegedPosenet, load_training_weights
 
     recipe, _ = full_run
     val = validation_crops(recipe.data, 256)
@@ -63,8 +62,8 @@ def test_weights_load_back_with_identical_outputs_and_metadata(full_run) -> None
         assert config == recipe.net_config(stage) and meta["stage"] == stage
         assert json.loads(meta["recipe"])["optim"]["steps"][stage] == 4
         assert int(meta["steps"]) == 4
-        net = load_posenet_weights(path)
-        again = Posenet(config)
+        net = load_training_weights(path)
+        again = PrivilegedPosenet(config)
         again.load_state_dict(state)
         again.eval()
         crop = t.crop_depth_m if stage == "depth" else t.crop_rgb_nhwc
@@ -75,7 +74,7 @@ def test_weights_load_back_with_identical_outputs_and_metadata(full_run) -> None
         assert torch.equal(a, b) and torch.equal(conf_a, conf_b)
         # the weights are trained: not the seeded initialisation any more
         torch.manual_seed(recipe.seed + STAGES.index(stage))
-        init = Posenet(config).state_dict()
+        init = PrivilegedPosenet(config).state_dict()
         assert any(not torch.equal(init[k], v) for k, v in state.items() if k.startswith("head."))
 
 

@@ -1,11 +1,13 @@
-"""Privileged-information model v2: top-down, one person crop in, metric 3D joints out.
+"""The privpose network, RGB side: top-down, one person crop in, metric 3D joints out.
 
-Three branches (METHODS.md section 1): F_rgb (BlazePose stride-4 features of the 256 crop,
-frozen by default), F_depth (a small CNN on the normalised depth crop: the training-only teacher)
-and F_hall (a small CNN on F_rgb's features trained to reproduce F_depth's features: the
-privileged loss). Variants: ``depth`` (F_depth -> head), ``rgb`` (F_rgb -> head) and
-``rgb_hall`` (F_rgb + F_hall -> Fusion -> head); the deployable (:class:`PosenetDeployable`) takes
-the RGB crop and the crop intrinsics only.
+Branches (METHODS.md section 1): F_rgb (BlazePose stride-4 features of the 256 crop, frozen by
+default) and F_hall (a small CNN on F_rgb's features trained to reproduce the depth teacher's
+features: the privileged loss). Variants here: ``rgb`` (F_rgb -> head) and ``rgb_hall`` (F_rgb +
+F_hall -> Fusion -> head); :class:`Posenet` and the deployable (:class:`PosenetDeployable`) take
+the RGB crop and the crop intrinsics only. The depth teacher (F_depth, variant ``depth``) and its
+input preparation are training-only: :mod:`privpose_ros.train.teacher`, whose
+``PrivilegedPosenet`` builds the same modules under the same state-dict names
+(:func:`build_posenet_modules`) plus ``f_depth``.
 
 Representation (all camera-agnostic, see :mod:`privpose_ros.core.crop`):
 
@@ -47,7 +49,7 @@ from privpose_ros.model.posenet.landmark_prior import (
 from privpose_ros.model.posenet.layers import BasicBlock, conv_bn
 
 
-class _Context(nn.Module):
+class ContextBlock(nn.Module):
     """Residual block at stride 4 plus a stride-8 branch added back (a two-branch HRNet stage)."""
 
     def __init__(self, width: int) -> None:
@@ -92,27 +94,13 @@ class BlazePoseRGB(nn.Module):
         return out[names[0]], canonical_prior(*(out[n] for n in names[1:]))
 
 
-class DepthNet(nn.Module):
-    """F_depth: (N, 2, S / 2, S / 2) normalised depth + valid fraction (depth_crop_to_input)
-    -> (N, C, S / 4, S / 4) features."""
-
-    def __init__(self, channels: int, width: int) -> None:
-        super().__init__()
-        self.stem = nn.Sequential(conv_bn(2, width, 3, 2), conv_bn(width, width, 3, 1))
-        self.body = nn.Sequential(_Context(width), _Context(width))
-        self.out = conv_bn(width, channels, 1)
-
-    def forward(self, depth_input: Tensor) -> Tensor:
-        return self.out(self.body(self.stem(depth_input)))
-
-
 class HallNet(nn.Module):
     """F_hall: F_rgb features (N, C, h, h) -> hallucinated F_depth-like features, same shape."""
 
     def __init__(self, channels: int, width: int) -> None:
         super().__init__()
         self.inp = conv_bn(channels, width, 1)
-        self.body = nn.Sequential(_Context(width), _Context(width))
+        self.body = nn.Sequential(ContextBlock(width), ContextBlock(width))
         self.out = conv_bn(width, channels, 1)
 
     def forward(self, rgb_features: Tensor) -> Tensor:
@@ -138,41 +126,14 @@ class ZetaHead(nn.Module):
         return prior_m * torch.exp(self.mlp(pooled)[:, 0].clamp(-4.0, 4.0))
 
 
-def depth_crop_to_input(
-    crop_depth_m: Tensor, crop_k: Tensor, crop_mask: Tensor | None = None, clip: float = 2.0
-) -> tuple[Tensor, Tensor]:
-    """(N, 1, S, S) metres (0 / NaN = no reading) -> F_depth input (N, 2, S / 2, S / 2) and the
-    crop's median person zeta (N,) metres.
-
-    Input = ((z - z_med) / zeta_med clipped to +-``clip``, valid), z_med the median valid depth
-    over the person mask (over all valid pixels where a mask has none), zeta_med = z_med * S /
-    fx_crop: depth relative to the person in crop widths, the uz maps' unit (camera-agnostic);
-    then 2 x 2 averaged (the mean of the valid readings, and the valid fraction): the teacher
-    runs at half resolution, 7x cheaper to train than at full.
-    """
-    z = crop_depth_m[:, 0]
-    valid = torch.isfinite(z) & (z > 0)
-    sel = valid if crop_mask is None else valid & crop_mask.reshape(z.shape).bool()
-    sel = torch.where(sel.flatten(1).any(1)[:, None, None], sel, valid)
-    nan = torch.full_like(z, float("nan"))
-    z_med = torch.nanmedian(torch.where(sel, z, nan).flatten(1), dim=1).values
-    z_med = torch.where(torch.isfinite(z_med), z_med, torch.ones_like(z_med))
-    zeta_med = z_med * z.shape[-1] / crop_k[:, 0, 0]
-    norm = ((z - z_med[:, None, None]) / zeta_med[:, None, None]).clamp(-clip, clip)
-    norm = torch.where(valid, norm, torch.zeros_like(norm))
-    frac = F.avg_pool2d(valid.to(z.dtype)[:, None], 2)
-    mean = F.avg_pool2d(norm[:, None], 2) / frac.clamp(min=0.25)
-    return torch.cat([torch.where(frac > 0, mean, torch.zeros_like(mean)), frac], 1), zeta_med
-
-
 def _scaled_softmax(logits: Tensor, mass: float) -> Tensor:
     """Softmax over each map's cells (N, J, H, W), times ``mass`` (PosenetConfig.map_mass)."""
     n, j = logits.shape[:2]
     return mass * torch.softmax(logits.reshape(n, j, -1), dim=-1).reshape(logits.shape)
 
 
-def _maps(
-    m: Posenet | PosenetDeployable,
+def posenet_maps(
+    m: nn.Module,
     feats: Tensor,
     crop_k: Tensor,
     base_m: Tensor,
@@ -195,8 +156,8 @@ def _maps(
     }
 
 
-def _rgb_maps(
-    m: Posenet | PosenetDeployable, rgb: Tensor, crop_k: Tensor, prior: LandmarkPrior | None = None
+def rgb_maps(
+    m: nn.Module, rgb: Tensor, crop_k: Tensor, prior: LandmarkPrior | None = None
 ) -> PosenetOutputs:
     """F_rgb's features (N, C, h, h) [-> F_hall -> Fusion] -> head: the deployable path."""
     out: PosenetOutputs = {"rgb_features": rgb}
@@ -205,11 +166,11 @@ def _rgb_maps(
         out["hall_features"] = hall = m.f_hall(rgb)
         feats = m.fusion(rgb, hall)
     base = crop_k.new_tensor(m.config.zeta_prior_m)
-    return {**out, **_maps(m, feats, crop_k, base, prior)}
+    return {**out, **posenet_maps(m, feats, crop_k, base, prior)}
 
 
-def _rgb_features(
-    m: Posenet | PosenetDeployable, crop_rgb_nhwc: Tensor
+def rgb_features(
+    m: nn.Module, crop_rgb_nhwc: Tensor
 ) -> tuple[Tensor, LandmarkPrior | None]:
     """F_rgb's features and, with ``landmark_prior``, BlazePose's canonical landmarks."""
     assert m.f_rgb is not None
@@ -219,108 +180,83 @@ def _rgb_features(
         return m.f_rgb(crop_rgb_nhwc), None
 
 
+def build_posenet_modules(m: nn.Module, config: PosenetConfig, rgb: bool = True) -> None:
+    """Give ``m`` the modules every variant shares, under the state-dict names of the weights
+    files: ``codec``, ``f_rgb`` (None without ``rgb``), ``f_hall`` and ``fusion`` (rgb_hall),
+    ``head``, ``zeta`` and ``prior_bias`` (with the landmark prior and ``rgb``)."""
+    c = config
+    m.config, m.codec = c, PosenetCodec(c)
+    ch = c.feature_channels
+    m.f_rgb = None
+    if rgb:
+        m.f_rgb = ConvRGB(ch) if c.rgb_backbone == "conv" else BlazePoseRGB(c.rgb_backbone[10:])
+        if not c.train_rgb_backbone:
+            m.f_rgb.requires_grad_(False)
+    m.f_hall = HallNet(ch, c.branch_width) if c.variant == "rgb_hall" else None
+    m.fusion = Fusion(ch) if c.variant == "rgb_hall" else None
+    m.head = SPDHHead(ch, c.head_width, c.n_joints, c.spdh, c.uz_head)
+    m.zeta = ZetaHead(ch, c.head_width)
+    with_prior = c.landmark_prior and rgb
+    m.prior_bias = PriorBias(c) if with_prior else None
+    if with_prior:  # the maps start as the prior's: zero logits from the head
+        last = [m.head.post[-1]] + ([m.head.column.column[-1]] if m.head.column else [])
+        for conv in last:
+            nn.init.zeros_(conv.weight)
+            nn.init.zeros_(conv.bias)
+
+
 class Posenet(nn.Module):
-    """The v2 model of ``config.variant``; :meth:`forward_train` gives the maps and features the
-    losses need, :meth:`forward` metric joints and confidence."""
+    """The RGB model of ``config.variant`` (rgb or rgb_hall); :meth:`forward_train` gives the
+    maps and features the losses need, :meth:`forward` metric joints and confidence. Training
+    with the depth teacher uses ``privpose_ros.train.teacher.PrivilegedPosenet`` (same names)."""
 
     def __init__(self, config: PosenetConfig) -> None:
-        super().__init__()
-        self.config = c = config
-        self.codec = PosenetCodec(config)
-        ch = c.feature_channels
-        self.f_rgb: nn.Module | None = None
-        if c.variant != "depth":
-            backbone = c.rgb_backbone
-            self.f_rgb = ConvRGB(ch) if backbone == "conv" else BlazePoseRGB(backbone[10:])
-            if not c.train_rgb_backbone:
-                self.f_rgb.requires_grad_(False)
-        self.f_depth = DepthNet(ch, c.branch_width) if c.variant != "rgb" else None
-        self.f_hall = HallNet(ch, c.branch_width) if c.variant == "rgb_hall" else None
-        self.fusion = Fusion(ch) if c.variant == "rgb_hall" else None
-        self.head = SPDHHead(ch, c.head_width, c.n_joints, c.spdh, c.uz_head)
-        self.zeta = ZetaHead(ch, c.head_width)
-        with_prior = c.landmark_prior and c.variant != "depth"
-        self.prior_bias = PriorBias(c) if with_prior else None
-        if with_prior:  # the maps start as the prior's: zero logits from the head
-            last = [self.head.post[-1]] + (
-                [self.head.column.column[-1]] if self.head.column else []
+        if config.variant not in ("rgb", "rgb_hall"):
+            raise PrivposeInputError(
+                f"Posenet holds the RGB variants (rgb, rgb_hall), got {config.variant!r}; the "
+                "depth teacher is training-only: privpose_ros.train.teacher.PrivilegedPosenet"
             )
-            for conv in last:
-                nn.init.zeros_(conv.weight)
-                nn.init.zeros_(conv.bias)
+        super().__init__()
+        build_posenet_modules(self, config)
 
     def train(self, mode: bool = True) -> Posenet:
-        """Frozen parts stay in eval mode (their BatchNorm statistics never move): F_depth
-        outside the depth variant, F_rgb unless ``train_rgb_backbone``."""
+        """F_rgb stays in eval mode (its BatchNorm statistics never move) unless
+        ``train_rgb_backbone``."""
         super().train(mode)
-        if self.f_depth is not None and self.config.variant != "depth":
-            self.f_depth.eval()
         if self.f_rgb is not None and not self.config.train_rgb_backbone:
             self.f_rgb.eval()
         return self
 
-    def forward_train(
-        self,
-        crop_k: Tensor,
-        crop_rgb_nhwc: Tensor | None = None,
-        crop_depth_m: Tensor | None = None,
-        crop_mask: Tensor | None = None,
-    ) -> PosenetOutputs:
-        """Maps ``uv``, ``uz``, ``zeta_m`` (and logits) and the branch features. RGB
-        (N, S, S, 3) in [0, 1]; depth (N, 1, S, S) metres, for the depth variant and (no grad)
-        as the privileged target ``depth_features`` of rgb_hall; ``crop_mask`` (N, S, S) the
-        person's pixels."""
-        depth_in = zeta_med = rgb = prior = None
-        if crop_depth_m is not None and self.f_depth is not None:
-            depth_in, zeta_med = depth_crop_to_input(crop_depth_m, crop_k, crop_mask)
-        if crop_rgb_nhwc is not None and self.f_rgb is not None:
-            rgb, prior = _rgb_features(self, crop_rgb_nhwc)
-        return self.forward_features(crop_k, rgb, depth_in, zeta_med, prior)
+    def forward_train(self, crop_k: Tensor, crop_rgb_nhwc: Tensor) -> PosenetOutputs:
+        """Maps ``uv``, ``uz``, ``zeta_m`` (and logits) and the branch features of RGB crops
+        (N, S, S, 3) in [0, 1] with their intrinsics (N, 3, 3)."""
+        rgb, prior = rgb_features(self, crop_rgb_nhwc)
+        return self.forward_features(crop_k, rgb, prior=prior)
 
     def forward_features(
-        self,
-        crop_k: Tensor,
-        rgb_features: Tensor | None = None,
-        depth_input: Tensor | None = None,
-        zeta_med_m: Tensor | None = None,
-        prior: LandmarkPrior | None = None,
+        self, crop_k: Tensor, rgb_features: Tensor, prior: LandmarkPrior | None = None
     ) -> PosenetOutputs:
-        """:meth:`forward_train` from F_rgb's features (N, C, h, h) and landmark prior and
-        F_depth's input with its median zeta (:func:`depth_crop_to_input`) computed beforehand
-        (train/feature_cache.py)."""
-        depth_feats = None
-        if depth_input is not None and zeta_med_m is not None and self.f_depth is not None:
-            if self.config.variant == "depth":
-                depth_feats = self.f_depth(depth_input)
-                return {
-                    **_maps(self, depth_feats, crop_k, zeta_med_m),
-                    "depth_features": depth_feats,
-                }
-            with torch.no_grad():
-                depth_feats = self.f_depth(depth_input)
-        if self.config.variant == "depth" or rgb_features is None:
-            raise PrivposeInputError(f"variant {self.config.variant} needs its input image")
+        """:meth:`forward_train` from F_rgb's features (N, C, h, h) and landmark prior computed
+        beforehand (train/feature_cache.py)."""
         if self.prior_bias is not None and prior is None:
             raise PrivposeInputError("this model needs the landmark prior of its F_rgb")
-        out = _rgb_maps(self, rgb_features, crop_k, prior)
-        return out if depth_feats is None else {**out, "depth_features": depth_feats}
+        return rgb_maps(self, rgb_features, crop_k, prior)
 
     def decode(self, outputs: PosenetOutputs, crop_k: Tensor) -> tuple[Tensor, Tensor]:
         """Joints (N, J, 3) metres (camera optical frame) and confidence (N, J)."""
         return self.codec.decode(outputs, crop_k)
 
     def forward(self, crop: Tensor, crop_k: Tensor) -> tuple[Tensor, Tensor]:
-        """``crop``: RGB (N, S, S, 3) in [0, 1], or depth (N, 1, S, S) metres for ``depth``."""
-        if self.config.variant == "depth":
-            return self.decode(self.forward_train(crop_k, crop_depth_m=crop), crop_k)
-        return self.decode(self.forward_train(crop_k, crop_rgb_nhwc=crop), crop_k)
+        """``crop``: RGB (N, S, S, 3) in [0, 1]."""
+        return self.decode(self.forward_train(crop_k, crop), crop_k)
 
 
 class PosenetDeployable(nn.Module):
     """RGB crop (N, S, S, 3) in [0, 1] + crop K (N, 3, 3) -> joints (N, J, 3) m, confidence
-    (N, J): the rgb / rgb_hall model without F_depth (shares the trained modules)."""
+    (N, J): the rgb / rgb_hall modules of a trained net (a :class:`Posenet`, or a training net
+    whose F_depth it leaves out), shared, not copied."""
 
-    def __init__(self, net: Posenet) -> None:
+    def __init__(self, net: nn.Module) -> None:
         super().__init__()
         if net.config.variant == "depth" or net.f_rgb is None:
             raise PrivposeInputError("the depth teacher is not deployable (it needs depth)")
@@ -329,5 +265,5 @@ class PosenetDeployable(nn.Module):
         self.head, self.zeta, self.prior_bias = net.head, net.zeta, net.prior_bias
 
     def forward(self, crop_rgb_nhwc: Tensor, crop_k: Tensor) -> tuple[Tensor, Tensor]:
-        rgb, prior = _rgb_features(self, crop_rgb_nhwc)
-        return self.codec.decode(_rgb_maps(self, rgb, crop_k, prior), crop_k)
+        rgb, prior = rgb_features(self, crop_rgb_nhwc)
+        return self.codec.decode(rgb_maps(self, rgb, crop_k, prior), crop_k)

@@ -1,4 +1,7 @@
-"""v2 weights files: the Posenet state dict as safetensors with its PosenetConfig in the metadata.
+"""v2 weights files: the network's state dict as safetensors with its PosenetConfig in the
+metadata. The files of every stage share one format; :func:`load_posenet_weights` gives the RGB
+model (rgb, rgb_hall; the rgb_hall file's ``f_depth.*`` teacher copy is left out) and
+``privpose_ros.train.teacher.load_training_weights`` the training network of any stage.
 
 Metadata keys: ``format`` (``privpose-v2-weights-v1``), ``v2_config`` (PosenetConfig JSON),
 ``stage`` (the variant) and whatever the writer adds (the recipe and step count when
@@ -11,7 +14,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from torch import Tensor
+from torch import Tensor, nn
 
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.model.posenet.codec import PosenetConfig
@@ -21,9 +24,10 @@ WEIGHTS_FORMAT = "privpose-v2-weights-v1"
 
 
 def write_posenet_weights(
-    path: str | Path, net: Posenet, extra: dict[str, str] | None = None
+    path: str | Path, net: nn.Module, extra: dict[str, str] | None = None
 ) -> None:
-    """Write ``net``'s state dict to ``path`` atomically (metadata: see the module docstring)."""
+    """Write ``net``'s state dict (a Posenet or a training net: any module with ``config``) to
+    ``path`` atomically (metadata: see the module docstring)."""
     from safetensors.torch import save_file
 
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in net.state_dict().items()}
@@ -56,9 +60,19 @@ def read_posenet_weights(
     return PosenetConfig(**json.loads(meta["v2_config"])), state, meta
 
 
+TEACHER_PREFIX = "f_depth."  # the depth teacher's tensors (training only)
+
+
 def load_posenet_weights(path: str | Path) -> Posenet:
-    """The Posenet a weights file describes, in eval mode."""
+    """The RGB Posenet a weights file of the rgb or rgb_hall stage describes, in eval mode
+    (tensors under ``f_depth.``, the teacher copy rgb_hall carries, are not loaded)."""
     config, state, _ = read_posenet_weights(path)
+    if config.variant == "depth":
+        raise PrivposeInputError(
+            f"{path} holds the depth teacher (stage 'depth'), which needs depth and is not "
+            "deployable; use the weights of the rgb_hall (or rgb) stage (training code loads "
+            "the teacher with privpose_ros.train.teacher.load_training_weights)"
+        )
     net = Posenet(config)
-    net.load_state_dict(state)
+    net.load_state_dict({k: v for k, v in state.items() if not k.startswith(TEACHER_PREFIX)})
     return net.eval()
