@@ -48,8 +48,8 @@ from onnx import helper, numpy_helper
 from torch import Tensor, nn
 
 from privpose_ros.core.errors import PrivposeInputError
+from privpose_ros.core.paths import WEIGHTS_DIR
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 VARIANTS = ("lite", "full")
 CROP_PX = 256
 INPUT_NAME = "crop_rgb"

@@ -12,8 +12,8 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from privpose_ros.core.errors import PrivposeInputError
+from privpose_ros.core.paths import WEIGHTS_DIR
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 WEIGHT_FILES = {
     "A": "refine_a.safetensors",
     "B": "refine_b.safetensors",

@@ -43,6 +43,7 @@ from privpose_ros.core.camera import CameraIntrinsics
 from privpose_ros.core.crop import DEFAULT_MARGIN, crop_box_from_person_box
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.core.frame import check_rgb
+from privpose_ros.core.paths import WEIGHTS_DIR
 from privpose_ros.core.pose import PersonPose
 from privpose_ros.runtime.engine_cache import temporary_export_dir, writable_dir
 from privpose_ros.runtime.export import (
@@ -57,7 +58,6 @@ from privpose_ros.runtime.graph import open_graph
 from privpose_ros.runtime.runner import GRAPH_BACKENDS, GraphRunner
 
 LOG = logging.getLogger(__name__)
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 SHIPPED_WEIGHTS = WEIGHTS_DIR / "rgb_hall.safetensors"
 TRAIN_HINT = (
     "train them with `privpose train --config config/train/v2.yaml` (it writes "

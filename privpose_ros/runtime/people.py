@@ -26,6 +26,7 @@ from privpose_ros.core.frame import check_rgb
 from privpose_ros.core.geometry import undistort_px
 from privpose_ros.core.joints import CANONICAL
 from privpose_ros.core.monocular import place_skeleton_m
+from privpose_ros.core.paths import WEIGHTS_DIR
 from privpose_ros.core.pose import PersonPose, PoseResult
 from privpose_ros.runtime.detector import PersonDetector
 from privpose_ros.runtime.graph import open_graph
@@ -33,7 +34,6 @@ from privpose_ros.runtime.landmarks import LandmarkModel, Landmarks, Roi, roi_fr
 from privpose_ros.runtime.runner import GRAPH_BACKENDS
 
 LOG = logging.getLogger(__name__)
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 LANDMARK_MODELS = ("full", "lite")
 DETECTOR_FILE = "movenet_multipose.onnx"
 # person presence of the first landmark pass below which the second pass is not used (the S8

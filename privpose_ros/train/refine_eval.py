@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from privpose_ros.core.paths import WEIGHTS_DIR
 from privpose_ros.core.pose import PersonPose, PoseResult
 from privpose_ros.data.synth import SynthBatch
 from privpose_ros.refine.dataset import RefineFrames, lift_all, noisy_3d, noisy_px
@@ -28,7 +29,7 @@ from privpose_ros.train.metrics import pose_metrics
 from privpose_ros.train.refine_train import CHUNK, generate_frames
 
 LOG = logging.getLogger(__name__)
-SHIPPED_POSENET_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "rgb_hall.safetensors"
+SHIPPED_POSENET_WEIGHTS = WEIGHTS_DIR / "rgb_hall.safetensors"
 TEST_STREAM = 3000  # generator seed of the held-out frames (training 1000+, validation 2000+)
 
 # rows starting from 2D joints (lifted with depth) and from the model's own 3D joints
