@@ -46,8 +46,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
 }
 
-NOT_IMPLEMENTED_EXIT = 2
-
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -62,13 +60,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _load(name: str):  # noqa: ANN202 - a module
-    module_name = COMMANDS[name][0]
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            return None
-        raise
+    """The module of command ``name``; a module missing or failing to import raises."""
+    return importlib.import_module(COMMANDS[name][0])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -82,9 +75,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     module = _load(args.command)
-    if module is None:
-        print(f"privpose {args.command}: not implemented yet", file=sys.stderr)
-        return NOT_IMPLEMENTED_EXIT
     sub_parser = argparse.ArgumentParser(
         prog=f"privpose {args.command}", description=COMMANDS[args.command][1]
     )
