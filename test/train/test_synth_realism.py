@@ -8,9 +8,16 @@ import pytest
 
 from privpose_ros.core.joints import CANONICAL
 from privpose_ros.core.pose import PersonPose, PoseResult
-from privpose_ros.data.augment import flip_permutation
 from privpose_ros.data.synth import SynthConfig, SyntheticGenerator
 from privpose_ros.train.synth_realism import RealismConfig, evaluate_realism, frame_people
+
+
+def _mirror_permutation(names: tuple[str, ...]) -> np.ndarray:
+    """Index of each joint's left/right partner (itself for the midline joints)."""
+    index = {n: i for i, n in enumerate(names)}
+    swap = {"left": "right", "right": "left"}
+    other = ["_".join(swap.get(w, w) for w in n.split("_")) for n in names]
+    return np.array([index.get(o, i) for i, o in enumerate(other)])
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +26,7 @@ def batch():
 
 
 def _labels(batch, mirror: bool = False):
-    perm = flip_permutation(CANONICAL.joint_names) if mirror else np.arange(26)
+    perm = _mirror_permutation(CANONICAL.joint_names) if mirror else np.arange(26)
 
     def estimate(rgb, k, depth):
         i = next(j for j in range(len(batch)) if np.shares_memory(batch.rgb[j], rgb))
