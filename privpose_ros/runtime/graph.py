@@ -3,13 +3,15 @@ lifter's export): ``GraphRunner.run({name: array}) -> {name: array}``. Two imple
 Runtime (CPU, or CUDA / TensorRT execution providers) and a TensorRT 10 engine built and cached
 on disk (runtime/trt_graph.py).
 ``open_graph`` picks one: "tensorrt" only on a CUDA device; "auto" tries TensorRT on CUDA only
-and falls back to ONNX Runtime on any failure (any exception type, logged); "torch" has no ONNX
-importer and runs ONNX Runtime.
+and falls back to ONNX Runtime on any failure (any exception type), said once per graph and
+reason at WARNING (what was tried, why it failed); "torch" has no ONNX importer and runs ONNX
+Runtime.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,26 @@ from privpose_ros.runtime.runner import GRAPH_BACKENDS, GraphRunner
 
 LOG = logging.getLogger(__name__)
 ORT_HINT = "pip install onnxruntime (CPU) or onnxruntime-gpu (CUDA / TensorRT providers)"
+_FALLBACKS_SAID: set[tuple[str, str]] = set()  # (graph path, reason) already logged
+_FALLBACKS_LOCK = threading.Lock()
+
+
+def _say_fallback(onnx_path: Path, device: str, what: str, exc: BaseException) -> None:
+    """Log once per graph and reason that "auto" runs ONNX Runtime instead of TensorRT."""
+    reason = f"{type(exc).__name__}: {exc}"
+    key = (str(Path(onnx_path).resolve()), reason)
+    with _FALLBACKS_LOCK:
+        if key in _FALLBACKS_SAID:
+            return
+        _FALLBACKS_SAID.add(key)
+    LOG.warning(
+        "backend 'auto' tried TensorRT for %s on %s: %s (%s); using onnxruntime instead "
+        "(said once per graph and reason)",
+        onnx_path,
+        device,
+        what,
+        reason,
+    )
 
 
 def _can_write(directory: Path) -> bool:
@@ -133,16 +155,9 @@ def open_graph(
         except (MissingDependencyError, ImportError) as exc:
             if backend == "tensorrt":
                 raise
-            LOG.info(
-                "TensorRT unavailable for %s (%s); using onnxruntime", Path(onnx_path).name, exc
-            )
+            _say_fallback(onnx_path, device, "TensorRT is unavailable", exc)
         except Exception as exc:  # noqa: BLE001 - "auto" falls back on any failure
             if backend == "tensorrt":
                 raise
-            LOG.warning(
-                "TensorRT failed for %s (%s: %s); using onnxruntime",
-                Path(onnx_path).name,
-                type(exc).__name__,
-                exc,
-            )
+            _say_fallback(onnx_path, device, "it failed", exc)
     return OrtGraphRunner(onnx_path, device, threads, enable_fp16, trt_dir)
