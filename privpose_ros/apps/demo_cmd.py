@@ -14,14 +14,19 @@ import argparse
 import json
 import logging
 import os
-import random
-import subprocess
-import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from privpose_ros.apps.graph_harness import (
+    GraphHarness,
+    PoseOutput,
+    latencies_ms,
+    node_command,
+    percentile_ms,
+)
 from privpose_ros.core.errors import MissingDependencyError, optional_import
 from privpose_ros.core.frame import ground_truth_cam_m
 from privpose_ros.ros.launch_args import REFINE, refine_parameters
@@ -74,8 +79,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def _node_command(args: argparse.Namespace) -> list[str]:
-    params = {
+def _node_parameters(args: argparse.Namespace) -> dict[str, Any]:
+    params: dict[str, Any] = {
         "model": args.model,
         "backend": args.backend,
         "weights_path": args.weights or "''",
@@ -92,47 +97,21 @@ def _node_command(args: argparse.Namespace) -> list[str]:
         params["confidence_threshold"] = args.confidence_threshold
     if not args.bag:  # the synthetic scenes are independent stills, not video: detect in each
         params["frontend.detect_every_n"] = 1
-    command = [sys.executable, "-m", "privpose_ros.ros.node", "--ros-args"]
-    for name, value in params.items():
-        text = str(value).lower() if isinstance(value, bool) else str(value)
-        command += ["-p", f"{name}:={text}"]
-    return command
+    return params
 
 
-class Recorder:
-    """Keeps every /human_pose (stamp, arrival time, joints) and the node's last diagnostics."""
-
-    def __init__(self, node) -> None:  # noqa: ANN001 - an rclpy node
-        from diagnostic_msgs.msg import DiagnosticArray
-        from geometry_msgs.msg import PoseArray
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
-
-        self.poses: dict[int, tuple[int, np.ndarray]] = {}
-        self.diagnostics: dict[str, str] = {}
-        qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
-        self.sub = node.create_subscription(PoseArray, "human_pose", self._on_pose, qos)
-        node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
-
-    def _on_pose(self, msg) -> None:  # noqa: ANN001
-        from privpose_ros.ros.pose_msgs import stamp_ns_of
-
-        arrival = time.time_ns()
-        joints = np.array([[p.position.x, p.position.y, p.position.z] for p in msg.poses])
-        self.poses[stamp_ns_of(msg.header.stamp)] = (arrival, joints.reshape(-1, 3))
-
-    def _on_diag(self, msg) -> None:  # noqa: ANN001
-        for status in msg.status:
-            if status.hardware_id == "privpose":
-                self.diagnostics = {kv.key: kv.value for kv in status.values}
+def _node_command(args: argparse.Namespace) -> list[str]:
+    return node_command(_node_parameters(args))
 
 
-def _metrics(sent: dict[int, int], recorder: Recorder, frames) -> dict:  # noqa: ANN001
-    latencies, errors, known, found = [], [], [], []
+def _metrics(sent: dict[int, int], outputs: dict[int, PoseOutput], frames) -> dict:  # noqa: ANN001
+    """Figures of the frames ``sent`` (stamp -> index into ``frames``) against ``outputs``."""
+    latencies = latencies_ms(list(sent), outputs)
+    errors, known, found = [], [], []
     for stamp, index in sent.items():
-        if stamp not in recorder.poses:
+        if stamp not in outputs:
             continue
-        arrival, joints = recorder.poses[stamp]
-        latencies.append((arrival - stamp) / 1e6)
+        joints = outputs[stamp].joints_m
         found.append(joints.shape == (26, 3))
         if joints.shape == (26, 3):
             ok = np.all(np.isfinite(joints), axis=1)
@@ -142,18 +121,14 @@ def _metrics(sent: dict[int, int], recorder: Recorder, frames) -> dict:  # noqa:
                 diff = joints[ok] - truth_m[ok]
                 errors.append(float(np.linalg.norm(diff, axis=1).mean() * 1000.0))
     out = len(latencies)
-
-    def pct(q: float) -> float | None:
-        return round(float(np.percentile(latencies, q)), 2) if latencies else None
-
     return {
         "frames_in": len(sent),
         "frames_out": out,
         "dropped": len(sent) - out,
         "person_found_rate": round(float(np.mean(found)), 3) if found else None,
         "mpjpe_mm": round(float(np.mean(errors)), 1) if errors else None,
-        "latency_ms_p50": pct(50),
-        "latency_ms_p95": pct(95),
+        "latency_ms_p50": percentile_ms(latencies, 50),
+        "latency_ms_p95": percentile_ms(latencies, 95),
         "latency_ms_max": round(max(latencies), 2) if latencies else None,
         "known_joint_fraction": round(float(np.mean(known)), 3) if known else None,
     }
@@ -180,67 +155,38 @@ def run(args: argparse.Namespace) -> int:
     else:
         LOG.info("rendering %d synthetic %dx%d frames", args.distinct, args.width, args.height)
         frames = synthetic_frames(args.distinct, args.seed, args.width, args.height)
-    set_profile = args.transport == "shm" and not os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE")
-    if set_profile:  # Fast DDS over UDP loopback loses fragments of MB frames: shared memory
+    profile = None
+    if args.transport == "shm" and not os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE"):
         from privpose_ros.apps.delivery import shm_profile_path  # config/fastdds_shm.xml
 
-        os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(shm_profile_path())  # before rclpy.init
-    try:
-        return _run_graph(args, frames, out_dir)
-    finally:
-        if set_profile:
-            del os.environ["FASTDDS_DEFAULT_PROFILES_FILE"]
+        profile = shm_profile_path()  # Fast DDS over UDP loopback loses fragments of MB frames
+    return _run_graph(args, frames, out_dir, profile)
 
 
-def _run_graph(args: argparse.Namespace, frames: list, out_dir: Path) -> int:
+def _run_graph(args: argparse.Namespace, frames: list, out_dir: Path, profile: Path | None) -> int:
     """Node process + replay + recorder; prints the summary."""
-    import rclpy
-
     from privpose_ros.apps.draw import write_overlay
-    from privpose_ros.apps.replay import CameraReplayer, paced
     from privpose_ros.core.joints import CANONICAL
-    from privpose_ros.ros.spinning import BackgroundSpinner, stop_process, wait_for_node
 
-    domain = int(os.environ.get("ROS_DOMAIN_ID") or random.SystemRandom().randint(101, 200))
-    env = dict(os.environ, ROS_DOMAIN_ID=str(domain))
-    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    log_path = out_dir / "node.log"
-    with open(log_path, "w") as log_file:
-        proc = subprocess.Popen(_node_command(args), env=env, stdout=log_file, stderr=log_file)
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=domain)
-    node = rclpy.create_node("privpose_demo", context=context)
-    replayer = CameraReplayer(node)
-    recorder = Recorder(node)
-    spinner = BackgroundSpinner(node, context)
-    sent: dict[int, int] = {}
-    try:
-        LOG.info("waiting for pose_node (model load) ...")
-        ready = lambda: replayer.subscribers() > 0 and recorder.sub.get_publisher_count() > 0  # noqa: E731
-        wait_for_node(ready, args.startup_timeout, proc, "the node's topics", log_path)
-        warm: list[int] = []
-
-        def warmed() -> bool:
-            warm.append(replayer.publish(frames[0], cache_key=0))
-            time.sleep(1.0 / args.rate)
-            return sum(s in recorder.poses for s in warm) >= 5
-
-        wait_for_node(warmed, args.startup_timeout, proc, "the first outputs (warm-up)", log_path)
+    domain = os.environ.get("ROS_DOMAIN_ID")
+    harness = GraphHarness(
+        _node_parameters(args),
+        out_dir / "node.log",
+        name="privpose_demo",
+        domain_id=int(domain) if domain else None,
+        fastdds_profile=profile,
+        startup_timeout_s=args.startup_timeout,
+    )
+    LOG.info("waiting for pose_node (model load) ...")
+    with harness:
+        harness.warm_up(frames[0], args.rate)
         LOG.info("measuring %d frames at %.1f Hz", args.frames, args.rate)
         start = time.monotonic()
-        for i in paced(args.frames, args.rate):
-            index = i % len(frames)
-            sent[replayer.publish(frames[index], cache_key=index)] = index
+        sent = {stamp: index for index, stamp in harness.stream(frames, args.frames, args.rate)}
         publish_s = time.monotonic() - start
-        settle = time.monotonic() + 2.0
-        while time.monotonic() < settle and not all(s in recorder.poses for s in sent):
-            time.sleep(0.05)
-    finally:
-        stop_process(proc)
-        spinner.close()
-        node.destroy_node()
-        rclpy.shutdown(context=context)
-    summary = _metrics(sent, recorder, frames)
+        harness.settle(sent, timeout_s=2.0)
+    recorder = harness.recorder
+    summary = _metrics(sent, recorder.outputs, frames)
     summary.update(
         {
             "rate_hz": args.rate,
@@ -266,10 +212,10 @@ def _run_graph(args: argparse.Namespace, frames: list, out_dir: Path) -> int:
             "out_dir": str(out_dir),
         }
     )
-    stamps = [s for s in sent if s in recorder.poses]
+    stamps = [s for s in sent if s in recorder.outputs]
     for k, stamp in enumerate(stamps[:: max(1, len(stamps) // max(args.pngs, 1))][: args.pngs]):
         frame = frames[sent[stamp]]
-        joints = recorder.poses[stamp][1]
+        joints = recorder.outputs[stamp].joints_m
         truth_m = ground_truth_cam_m(frame)
         if joints.shape == (26, 3):
             write_overlay(

@@ -3,10 +3,6 @@ camera publishing generator frames, a subscriber checking /human_pose, markers a
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,85 +10,53 @@ import numpy as np
 import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy not installed: run `make setup`")
-from geometry_msgs.msg import PoseArray  # noqa: E402
-from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
-from tf2_msgs.msg import TFMessage  # noqa: E402
-from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
+from visualization_msgs.msg import Marker  # noqa: E402
 
-from privpose_ros.apps.replay import FIXTURE_FRAME, CameraReplayer, synthetic_frames  # noqa: E402
+from privpose_ros.apps.graph_harness import GraphHarness  # noqa: E402
+from privpose_ros.apps.replay import FIXTURE_FRAME, synthetic_frames  # noqa: E402
 from privpose_ros.core.joints import CANONICAL  # noqa: E402
 from privpose_ros.ros.pose_msgs import stamp_ns_of  # noqa: E402
-from privpose_ros.ros.spinning import BackgroundSpinner  # noqa: E402
 
-SHIPPED = Path(__file__).resolve().parents[2] / "privpose_ros" / "weights" / "rgb_hall.safetensors"
-# Accuracy of /human_pose against the generator's ground truth with the shipped v2 weights and
-# depth (lifting + B), judged against the same model without depth on the same 16 frames: depth
-# must cut the median depth (z) error by a quarter and the median joint error by 15 % (the
-# bounds the whole-image model met; not yet measured with v2 weights).
-DEPTH_Z_RATIO = 0.75
-DEPTH_MEDIAN_RATIO = 0.85
-RELIABLE = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
+# The shipped v2 weights with depth (lifting + B) on 16 independent stills, against the same model
+# without depth on the same frames (offline, the same pipeline) and the generator's ground truth.
+# Measured (ONNX Runtime, CPU): node vs offline 0.0 mm; median |z| error 39.2 mm with depth,
+# 314.6 mm RGB only (ratio 0.125); median joint error 70.2 mm vs 329.6 mm (ratio 0.213).
+# Bounds: the measurement + 50 % (ratios + 60 %), so a backend's rounding passes and a refinement
+# stage that stops working does not; node vs offline allows 1 mm of float noise.
+BOUNDS = {
+    "node_vs_offline_max_mm": 1.0,
+    "depth_z_mm": 60.0,
+    "depth_mm": 105.0,
+    "z_ratio": 0.20,
+    "median_ratio": 0.32,
+}
+RELIABLE_INPUTS = {"qos.rgb": "reliable", "qos.depth": "reliable", "qos.camera_info": "reliable"}
 
 
-def _run_graph(params: dict, frames, count: int, timeout_s: float = 120.0):
-    command = [sys.executable, "-m", "privpose_ros.ros.node", "--ros-args"]
-    for name, value in params.items():
-        text = str(value).lower() if isinstance(value, bool) else str(value)
-        command += ["-p", f"{name}:={text}"]
-    command += ["-p", "qos.rgb:=reliable", "-p", "qos.depth:=reliable"]
-    command += ["-p", "qos.camera_info:=reliable"]
-    proc = subprocess.Popen(
-        command, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+def _run_graph(params: dict, frames, count: int, log_path, timeout_s: float = 120.0):
+    """``count`` frames through the node one at a time (each must be answered within 30 s);
+    the stamps sent (stamp -> frame index), the recorder, the node's log and exit code."""
+    harness = GraphHarness(
+        {**params, **RELIABLE_INPUTS},
+        log_path,
+        name="privpose_e2e",
+        startup_timeout_s=timeout_s,
+        markers=True,
+        tf=True,
     )
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    node = rclpy.create_node("privpose_e2e", context=context)
-    replayer = CameraReplayer(node)
-    got = {"pose": {}, "markers": {}, "tf": []}
-    node.create_subscription(
-        PoseArray, "human_pose", lambda m: got["pose"].update({stamp_ns_of(m.header.stamp): m}), 20
-    )
-    node.create_subscription(
-        MarkerArray,
-        "human_pose/markers",
-        lambda m: got["markers"].update({stamp_ns_of(m.markers[0].header.stamp): m}),
-        RELIABLE,
-    )
-    node.create_subscription(TFMessage, "/tf", lambda m: got["tf"].append(m), RELIABLE)
-    spinner = BackgroundSpinner(node, context)
-    sent = {}
-    try:
-        deadline = time.monotonic() + timeout_s
-        while replayer.subscribers() == 0 or node.count_publishers("human_pose") == 0:
-            assert proc.poll() is None, proc.stdout.read()[-3000:]
-            assert time.monotonic() < deadline, "pose_node did not come up"
-            time.sleep(0.1)
-        for i in range(count):  # one frame at a time: each must be answered
-            index = i % len(frames)
-            stamp = replayer.publish(frames[index], cache_key=index)
-            sent[stamp] = index
-            answered = time.monotonic() + 30.0
-            while stamp not in got["pose"] and time.monotonic() < answered:
-                time.sleep(0.01)
-        time.sleep(0.5)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            log = proc.communicate(timeout=20)[0]
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            log = proc.communicate()[0]
-        spinner.close()
-        node.destroy_node()
-        rclpy.shutdown(context=context)
-    return sent, got, log, proc.returncode
+    with harness:
+        sent = {
+            stamp: index for index, stamp in harness.stream(frames, count, lockstep_timeout_s=30)
+        }
+        time.sleep(0.5)  # the markers and /tf of the last frame
+    return sent, harness.recorder, harness.node_log(), harness.returncode
 
 
 def _check_outputs(sent, got) -> None:
-    assert set(got["pose"]) == set(sent), "every frame answered, stamped with its source stamp"
-    for msg in got["pose"].values():
-        assert msg.header.frame_id == FIXTURE_FRAME and len(msg.poses) == 26
-    for stamp, markers in got["markers"].items():
+    assert set(got.outputs) == set(sent), "every frame answered, stamped with its source stamp"
+    for output in got.outputs.values():
+        assert output.frame_id == FIXTURE_FRAME and output.joints_m.shape == (26, 3)
+    for stamp, markers in got.markers.items():
         assert stamp in sent
         kinds = [(m.ns, m.id, m.type) for m in markers.markers]
         assert kinds == [
@@ -100,7 +64,7 @@ def _check_outputs(sent, got) -> None:
             ("privpose/person_0", 1, Marker.LINE_LIST),
         ]
         assert len(markers.markers[1].points) % 2 == 0
-    transforms = [t for m in got["tf"] for t in m.transforms]
+    transforms = [t for m in got.tf for t in m.transforms]
     assert transforms, "tf.enabled publishes joint frames"
     assert all(stamp_ns_of(t.header.stamp) in sent for t in transforms)
     names = {t.child_frame_id.removeprefix("e2e/person_0/") for t in transforms}
@@ -125,15 +89,11 @@ def _v2_weights(path: Path) -> Path:
 def _offline(params: dict, frames) -> list:
     """What the node must publish, built here: the same PosePipeline run without ROS."""
     from privpose_ros.ros.params import config_from_values
-    from privpose_ros.ros.processing import pipeline_config
-    from privpose_ros.runtime.pipeline import PosePipeline
+    from privpose_ros.ros.processing import default_pipeline
 
     values = {k: v for k, v in params.items() if not k.startswith("tf.")}
-    with PosePipeline(pipeline_config(config_from_values(values))) as pipeline:
-        return [
-            pipeline.process(f.rgb, f.intrinsics, f.depth_mm, 0, "").persons[0].joints_cam_m
-            for f in frames
-        ]
+    with default_pipeline(config_from_values(values)) as pipeline:
+        return [pipeline.process(f).persons[0].joints_cam_m for f in frames]
 
 
 def test_node_runs_the_v2_lifter_with_given_weights_on_every_person(tmp_path) -> None:
@@ -153,36 +113,24 @@ def test_node_runs_the_v2_lifter_with_given_weights_on_every_person(tmp_path) ->
         "tf.rate_hz": 1000.0,
     }
     frames = synthetic_frames(2, seed=3, width=640, height=480)  # the front end finds both
-    sent, got, log, code = _run_graph(params, frames, count=2)
+    sent, got, log, code = _run_graph(params, frames, 2, tmp_path / "node.log")
     _check_outputs(sent, got)
     assert list((tmp_path / "cache" / "v2_onnx").glob("v2_*.onnx")), log[-3000:]
-    names = {t.child_frame_id for m in got["tf"] for t in m.transforms}
+    names = {t.child_frame_id for m in got.tf for t in m.transforms}
     assert len(names) == 26  # threshold 0: every joint known
     expected = _offline(params, frames)
     monocular = _offline({**params, "model": "blazepose"}, frames)
-    for stamp, msg in got["pose"].items():
-        pred = np.array([[p.position.x, p.position.y, p.position.z] for p in msg.poses])
+    for stamp, output in got.outputs.items():
+        pred = output.joints_m
         np.testing.assert_allclose(pred, expected[sent[stamp]], atol=1e-4)
         # the v2 joints, not the front end's monocular ones
         assert np.median(np.linalg.norm(pred - monocular[sent[stamp]], axis=1)) > 0.01
     assert code == 0, log[-3000:]
 
 
-def _shipped_is_v2() -> bool:
-    from privpose_ros.core.errors import PrivposeInputError
-    from privpose_ros.model.posenet.weights import read_posenet_weights
-
-    try:
-        read_posenet_weights(SHIPPED)
-    except (PrivposeInputError, OSError) as exc:
-        print(f"shipped weights {SHIPPED} are not v2 weights: {exc}")
-        return False
-    return True
-
-
-def test_node_with_shipped_v2_weights_uses_depth_and_beats_rgb_only() -> None:
-    if not _shipped_is_v2():
-        pytest.skip(f"shipped {SHIPPED.name} is not a v2 weights file (yet)")
+def test_node_with_shipped_v2_weights_uses_depth_and_beats_rgb_only(tmp_path) -> None:
+    """The node's default weights (the shipped rgb_hall v2) with depth lifting + B on 16
+    independent stills, against the same model without depth (offline, the same pipeline)."""
     params = {"tf.enabled": True, "tf.prefix": "e2e/", "tf.rate_hz": 1000.0, "threads": 1}
     params["model"] = "privpose"  # backend auto: ONNX Runtime on a CPU machine
     params["frontend.detect_every_n"] = 1
@@ -194,24 +142,26 @@ def test_node_with_shipped_v2_weights_uses_depth_and_beats_rgb_only() -> None:
     # detection ranks, so the markers check one person per frame
     params["tracking.enabled"] = False
     frames = synthetic_frames(16, seed=11, width=640, height=480)
-    sent, got, log, code = _run_graph(params, frames, count=16)
+    sent, got, log, code = _run_graph(params, frames, 16, tmp_path / "node.log")
     _check_outputs(sent, got)
-    with_depth = _offline({**params, "tracking.enabled": False}, frames)
-    rgb_only = _offline({**params, "tracking.enabled": False, "use_depth": False}, frames)
-    pred_m, truth_m, rgb_m = [], [], []
-    for stamp, msg in got["pose"].items():
+    with_depth = _offline(params, frames)
+    rgb_only = _offline({**params, "use_depth": False}, frames)
+    pred_m, truth_m, rgb_m, offline_mm = [], [], [], []
+    for stamp, output in got.outputs.items():
         index = sent[stamp]
-        pred = np.array([[p.position.x, p.position.y, p.position.z] for p in msg.poses])
-        pred_m.append(pred)
+        pred_m.append(output.joints_m)
         truth_m.append(frames[index].joints_cam_m)
         rgb_m.append(rgb_only[index])
-        # tracking + smoothing move the node's joints a little from the per-frame answer
-        assert np.median(np.linalg.norm(pred - with_depth[index], axis=1)) < 0.05
+        offline_mm.append(np.abs(output.joints_m - with_depth[index]).max() * 1000.0)
     pred_m, truth_m, rgb_m = np.array(pred_m), np.array(truth_m), np.array(rgb_m)
-    figures = {}
+    figures = {"node_vs_offline_max_mm": float(np.max(offline_mm))}
     for name, joints in (("depth", pred_m), ("rgb", rgb_m)):
-        figures[f"{name}_z_mm"] = np.median(np.abs(joints - truth_m)[..., 2]) * 1000.0
-        figures[f"{name}_mm"] = np.median(np.linalg.norm(joints - truth_m, axis=-1)) * 1000.0
-    assert figures["depth_z_mm"] < DEPTH_Z_RATIO * figures["rgb_z_mm"], figures
-    assert figures["depth_mm"] < DEPTH_MEDIAN_RATIO * figures["rgb_mm"], figures
+        figures[f"{name}_z_mm"] = float(np.median(np.abs(joints - truth_m)[..., 2]) * 1000.0)
+        figures[f"{name}_mm"] = float(np.median(np.linalg.norm(joints - truth_m, axis=-1)) * 1e3)
+    figures["z_ratio"] = figures["depth_z_mm"] / figures["rgb_z_mm"]
+    figures["median_ratio"] = figures["depth_mm"] / figures["rgb_mm"]
+    print("shipped v2 + depth, 16 stills:", {k: round(v, 3) for k, v in figures.items()})
+    # no tracking, no smoothing: the node publishes the per-frame answer of the same pipeline
+    missed = {k: round(figures[k], 3) for k, bound in BOUNDS.items() if not figures[k] < bound}
+    assert not missed, f"over the bounds {BOUNDS}: {missed}"
     assert code == 0, log[-3000:]

@@ -52,14 +52,13 @@ def _frame_error_mm(frame, weights, threshold: float) -> tuple[float, float]:
     smooths, which leaves a still frame's joints as they are.)"""
     from privpose_ros.ros.launch_args import refine_parameters
     from privpose_ros.ros.params import config_from_values
-    from privpose_ros.ros.processing import pipeline_config
-    from privpose_ros.runtime.pipeline import PosePipeline
+    from privpose_ros.ros.processing import default_pipeline
 
     values = {"model": "privpose", "weights_path": str(weights), "backend": "torch"}
     values.update({"threads": 1, "frontend.detect_every_n": 1, "tracking.enabled": False})
     values.update(refine_parameters("lifting"))
-    with PosePipeline(pipeline_config(config_from_values(values))) as pipeline:
-        result = pipeline.process(frame.rgb, frame.intrinsics, frame.depth_mm)
+    with default_pipeline(config_from_values(values)) as pipeline:
+        result = pipeline.process(frame)
     (person,) = result.persons
     ok = person.confidence >= threshold
     diff = person.joints_cam_m[ok] - frame.joints_cam_m[ok]
@@ -111,9 +110,8 @@ def test_synthetic_frames_carry_ground_truth() -> None:
 
 
 def test_demo_scores_only_frames_with_ground_truth() -> None:
-    from types import SimpleNamespace
-
     from privpose_ros.apps.demo_cmd import _metrics
+    from privpose_ros.apps.graph_harness import PoseOutput
     from privpose_ros.core.camera import CameraIntrinsics
     from privpose_ros.core.frame import LabeledFrame, RGBDFrame
 
@@ -121,8 +119,11 @@ def test_demo_scores_only_frames_with_ground_truth() -> None:
     rgb = np.zeros((24, 32, 3), np.uint8)
     truth = np.tile([0.0, 0.0, 2.0], (26, 1))
     frames = [LabeledFrame(rgb, k, joints_cam_m=truth), RGBDFrame(rgb, k)]  # a bag frame: no GT
-    poses = {100: (100 + 5_000_000, truth + 0.01), 200: (200 + 3_000_000, truth + 1.0)}
-    summary = _metrics({100: 0, 200: 1}, SimpleNamespace(poses=poses), frames)
+    outputs = {
+        100: PoseOutput(100 + 5_000_000, truth + 0.01, "cam"),
+        200: PoseOutput(200 + 3_000_000, truth + 1.0, "cam"),
+    }
+    summary = _metrics({100: 0, 200: 1}, outputs, frames)
     assert summary["frames_out"] == 2 and summary["person_found_rate"] == 1.0
     assert summary["mpjpe_mm"] == 17.3  # 10 mm on each axis of frame 0; frame 1 is not scored
     assert summary["latency_ms_p50"] == 4.0

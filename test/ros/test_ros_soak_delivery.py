@@ -12,11 +12,13 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import numpy as np
 import pytest
 import setuptools
 from launch_api_stub import stub_launch_api
 
 from privpose_ros.apps import bench_cmd, delivery, soak
+from privpose_ros.apps.graph_harness import PoseOutput
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILE = ROOT / "config" / "fastdds_shm.xml"
@@ -120,8 +122,9 @@ def test_two_process_delivery_with_the_profile_delivers_every_set() -> None:
 
 
 def test_soak_windows_and_stability_summary() -> None:
-    arrivals = {10: 2_000_010, 20: 4_000_020}
-    window = soak.window_figures([10, 20, 30], arrivals, 2.0)
+    joints = np.zeros((26, 3))
+    outputs = {10: PoseOutput(2_000_010, joints, "cam"), 20: PoseOutput(4_000_020, joints, "cam")}
+    window = soak.window_figures([10, 20, 30], outputs, 2.0)
     assert window["frames_in"] == 3 and window["frames_out"] == 2
     assert window["output_rate_hz"] == 1.0 and window["latency_ms_p50"] == 3.0
     first = {**window, "latency_ms_p95": 10.0, "rss_mib": 100.0}
