@@ -10,13 +10,22 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(include=["privpose_ros", "privpose_ros.*"]),
+    # only what the node and the commands need at run time, listed by name: the training-only
+    # weights (depth.safetensors: the depth teacher, rgb.safetensors: the stage without F_hall)
+    # and the test fixture frontend_golden.npz stay in the checkout
     package_data={
         "privpose_ros": [
-            "weights/*.safetensors",
-            "weights/*.onnx",
-            "weights/*.npz",
-            "weights/*.json",
-            "weights/*.md",
+            "weights/rgb_hall.safetensors",
+            "weights/refine_a.safetensors",
+            "weights/refine_b.safetensors",
+            "weights/refine_c.safetensors",
+            "weights/movenet_multipose.onnx",
+            "weights/blazepose_landmark_full.onnx",
+            "weights/blazepose_landmark_lite.onnx",
+            "weights/FRONTEND_SOURCES.json",
+            "weights/MODEL_CARD.md",
+            "weights/FRONTEND_CARD.md",
+            "weights/REFINE_CARD.md",
             "weights/NOTICE",
             "weights/licenses/*.txt",
         ]

@@ -11,6 +11,7 @@ that the tolerance catches a 0.1 % change of one conv's weights.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -31,7 +32,8 @@ from privpose_ros.model.blazepose_torch import (
 
 ort = pytest.importorskip("onnxruntime")
 
-GOLDEN = blazepose_path("lite").parent / "frontend_golden.npz"
+# a test fixture, not installed with the package: read from the checkout
+GOLDEN = Path(__file__).resolve().parents[2] / "privpose_ros" / "weights" / "frontend_golden.npz"
 REL_TOL = 1e-4  # of max(1, max |output|), per output
 TFLITE_XY_TOL_PX, TFLITE_WORLD_TOL_M = 0.05, 1e-3  # as test/runtime/test_runtime_frontend_parity
 FEATURE_CHANNELS = {"lite": (32, 32, 96), "full": (48, 48, 144)}  # stride 4, 8, 32
