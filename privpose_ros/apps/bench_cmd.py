@@ -1,6 +1,7 @@
 """`privpose bench`: latency (p50/p95/p99) and peak RSS of the v2 lifter per backend and person
-(runtime/bench.py), or with ``--frontend`` of the whole person pipeline (runtime/bench_frontend.py)
-per person count;
+(apps/bench_lifter.py), or with ``--frontend`` of the whole person pipeline per person count
+(apps/bench_frontend.py: composites of the people of ``--real DIR``, or of synthetic people
+without it); figures only, no goals;
 ``--delivery`` (RGB-D sets between processes over DDS) and ``--soak N`` (the real node over
 time) run a ROS 2 graph (privpose_ros/apps/delivery.py, soak.py)."""
 
@@ -20,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--frontend",
         action="store_true",
         help="benchmark the whole person pipeline (detector, landmarks, 3D, refinement, "
-        "tracking) on frames of real people instead of the v2 lifter",
+        "tracking) on composites of people (see --real) instead of the v2 lifter",
     )
     parser.add_argument(
         "--frames", type=int, help="timed frames per backend (default 200); --delivery: 300"
@@ -40,7 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "cuda; unavailable ones are reported skipped; --frontend: one, default auto)",
     )
     parser.add_argument(
-        "--weights", type=Path, help="v2 weights (default: shipped rgb_hall, else random-init)"
+        "--weights",
+        type=Path,
+        help="v2 weights (default: the shipped rgb_hall; an error when they do not load)",
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (onnxruntime, torch)")
     parser.add_argument("--fp16", action="store_true", help="enable_fp16 (GPU backends)")
@@ -66,6 +69,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="--delivery: the subscriber's QoS (the node's input default: sensor_data)",
     )
     front = parser.add_argument_group("--frontend")
+    front.add_argument(
+        "--real",
+        type=Path,
+        metavar="DIR",
+        help="real data root (as `privpose eval --real`: real3d/mpi_inf_3dhp, real2d/coco): "
+        "composites of its people; without it the frames hold synthetic people (logged, and "
+        "the report's frames says synthetic); no folder is looked for",
+    )
     front.add_argument("--persons", default="1,2,4", help="person counts per frame, e.g. 1,2,4")
     front.add_argument("--landmark-model", choices=("full", "lite"), default="full")
     front.add_argument(
@@ -190,7 +201,7 @@ def run_frontend(args: argparse.Namespace) -> int:
         roi_passes=args.roi_passes,
     )
     crops = functools.partial(synthetic_person_crops, args.width, args.height, 8)
-    report = run_frontend_bench(config, crops)
+    report = run_frontend_bench(config, args.real, crops)
     print(json.dumps(report) if args.json else _frontend_table(report))
     return 0
 
@@ -218,6 +229,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--soak takes a frame count >= 1, got {args.soak}")
     if args.delivery and args.soak:
         raise ValueError("--delivery and --soak are separate runs: pick one")
+    if args.real is not None and not args.frontend:
+        raise ValueError("--real DIR feeds --frontend only: add --frontend or leave it out")
     if args.delivery or args.soak:
         return run_ros(args)
     if args.frontend:
