@@ -35,8 +35,7 @@ BATCHES = (1, 4)
 class BenchConfig:
     """``frames`` timed frames (per batch size, of ``frames // batch`` calls) after ``warmup``
     untimed ones on each of ``backends`` with ``threads`` (0: 2); ``weights_path`` None uses the
-    shipped rgb_hall weights or, while they are not v2 weights, a random-init PosenetConfig() (the
-    same cost)."""
+    shipped rgb_hall weights. Weights that do not load are an error (never random weights)."""
 
     frames: int = 200
     warmup: int = 20
@@ -83,23 +82,27 @@ BenchFrames = list[tuple[np.ndarray, CameraIntrinsics]]
 FrameSource = Callable[[], BenchFrames]
 
 
-def prepare_weights(config: BenchConfig, workdir: Path) -> tuple[Path, str]:
-    """The v2 weights to time and a description of them (in a child: the parent stays
-    torch-free)."""
-    from privpose_ros.model.posenet.codec import PosenetConfig
-    from privpose_ros.model.posenet.net import Posenet
-    from privpose_ros.model.posenet.weights import read_posenet_weights, write_posenet_weights
+def prepare_weights(config: BenchConfig) -> tuple[Path, str]:
+    """The v2 weights to time and a description of them, checked to load (in a child: the
+    parent stays torch-free). Weights that do not load raise a one-line PrivposeInputError:
+    timing other (random) weights instead would report figures of a model nobody runs."""
+    from privpose_ros.model.posenet.weights import read_posenet_weights
     from privpose_ros.runtime.lifter import SHIPPED_WEIGHTS
 
-    if config.weights_path is not None:
-        return Path(config.weights_path), str(config.weights_path)
+    given = config.weights_path is not None
+    weights = Path(config.weights_path) if given else SHIPPED_WEIGHTS
     try:
-        read_posenet_weights(SHIPPED_WEIGHTS)
-        return SHIPPED_WEIGHTS, str(SHIPPED_WEIGHTS)
-    except PrivposeInputError:  # not trained yet (or an older format): the same cost
-        weights = workdir / "v2_random.safetensors"
-        write_posenet_weights(weights, Posenet(PosenetConfig()))
-        return weights, "random-init PosenetConfig()"
+        read_posenet_weights(weights)
+    except Exception as exc:
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line
+        if given:
+            fix = "pass v2 weights written by `privpose train`"
+            raise PrivposeInputError(f"--weights {weights} do not load ({reason}); {fix}") from exc
+        fix = "reinstall privpose or pass --weights W"
+        raise PrivposeInputError(
+            f"the shipped v2 weights {weights} do not load ({reason}); {fix}"
+        ) from exc
+    return weights, str(weights)
 
 
 def bench_privpose_lifter(
@@ -174,7 +177,7 @@ def run_bench(config: BenchConfig, frame_source: FrameSource) -> dict:
         results = {}
         context = multiprocessing.get_context("spawn")
         with context.Pool(1, maxtasksperchild=1) as pool:
-            weights, label = pool.apply(prepare_weights, (cfg, workdir))
+            weights, label = pool.apply(prepare_weights, (cfg,))
             frames = pool.apply(frame_source)
             if not frames or any(rgb.shape != (*cfg.source_hw, 3) for rgb, _ in frames):
                 raise PrivposeInputError(

@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 
 import onnx
+import pytest
 import torch
 from safetensors.torch import save_file
 
 from privpose_ros import cli
+from privpose_ros.apps.bench_lifter import BenchConfig, prepare_weights
+from privpose_ros.core.errors import PrivposeInputError
+from privpose_ros.runtime import lifter
 
 
 def test_export_command_writes_a_checked_graph(tiny_weights, tmp_path, capsys) -> None:
@@ -55,3 +59,37 @@ def test_bench_command_json(tiny_weights, tmp_path, capsys) -> None:
             times = result[key]
             assert 0 < times["p50"] <= times["p95"] <= times["p99"], (name, key)
         assert result["peak_rss_mib"] >= result["peak_rss_before_backend_mib"] > 0
+
+
+def _unloadable(tmp_path) -> list:
+    old = tmp_path / "old.safetensors"  # no v2 format marker
+    save_file({"w": torch.zeros(2)}, str(old), metadata={"variant": "rgb_hall"})
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"not a safetensors file")
+    return [tmp_path / "missing.safetensors", old, garbage]
+
+
+def test_bench_fails_on_weights_that_do_not_load_in_one_line(tmp_path, capsys) -> None:
+    for bad in _unloadable(tmp_path):
+        args = ["bench", "--json", "--frames", "1", "--warmup", "0", "--backend", "onnxruntime"]
+        assert cli.main([*args, "--weights", str(bad)]) == 1, bad
+        captured = capsys.readouterr()
+        err = captured.err.strip().splitlines()
+        assert len(err) == 1 and captured.out == "", (bad, captured)
+        assert err[0].startswith(f"privpose bench: error: --weights {bad} do not load ("), err
+
+
+def test_shipped_weights_that_do_not_load_fail_never_random_ones(
+    tiny_weights, tmp_path, monkeypatch
+) -> None:
+    for bad in _unloadable(tmp_path):
+        monkeypatch.setattr(lifter, "SHIPPED_WEIGHTS", bad)
+        with pytest.raises(PrivposeInputError) as exc:
+            prepare_weights(BenchConfig())
+        message = str(exc.value)
+        assert message.startswith(f"the shipped v2 weights {bad} do not load (") and (
+            message.endswith("reinstall privpose or pass --weights W")
+        )
+        assert "\n" not in message
+    monkeypatch.setattr(lifter, "SHIPPED_WEIGHTS", tiny_weights)
+    assert prepare_weights(BenchConfig()) == (tiny_weights, str(tiny_weights))
