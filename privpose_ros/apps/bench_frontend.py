@@ -36,7 +36,7 @@ from privpose_ros.runtime.runner import GRAPH_BACKENDS
 
 LOG = logging.getLogger(__name__)
 REAL_FRAMES, SYNTHETIC_FRAMES = "real-photo composites", "synthetic"
-STAGES = ("detector", "landmarks", "monocular_3d", "refine", "tracking")
+STAGES = ("detector", "landmarks", "lifter", "refine", "tracking")
 SERIES = (*STAGES, "whole", "other", "whole_cpu")  # whole_cpu: CPU time of all our threads
 REFINE_STEPS = ("lifting", "patch_a", "skeleton_b", "pointcloud_c")  # RefineConfig switches
 FRONTEND_FIELDS = ("detector_long_side_px", "roi_passes", "detect_every_n", "min_person_score")
@@ -243,7 +243,7 @@ class _Series:
     def __init__(self, pipeline) -> None:  # noqa: ANN001 - a PosePipeline
         self.tracker = copy.deepcopy(pipeline.tracker)  # fresh: ids of this count only
         self.smoother = copy.deepcopy(pipeline.smoother)
-        self.follow = pipeline.people.follow  # the front end's frame-to-frame crops
+        self.follow = pipeline.frontend.follow  # the front end's frame-to-frame crops
         self.samples_s: dict[str, list[float]] = {s: [] for s in SERIES}
         self.per_person_s: list[float] = []
         self.found: list[int] = []
@@ -295,8 +295,10 @@ def bench_frontend(
 ) -> dict:
     """Time ``PosePipeline.process`` (default pipeline: refinement, tracking, smoothing) in
     this process on each person count's frames; one JSON-ready dict (times in ms)."""
+    from privpose_ros.core.frame import RGBDFrame
     from privpose_ros.runtime.people import FrontEndConfig
     from privpose_ros.runtime.pipeline import PipelineConfig, PosePipeline
+    from privpose_ros.runtime.runner import RunnerConfig
 
     rss_before = _peak_rss_mib()
     options = {
@@ -304,20 +306,20 @@ def bench_frontend(
         for k in ("detector_long_side_px", "roi_passes")
         if getattr(config, k) is not None
     }
-    frontend = FrontEndConfig(
-        **options,
+    runner = RunnerConfig(
         backend=config.backend,
         device=config.device,
         threads=config.threads,
         enable_fp16=config.enable_fp16,
         cache_dir=config.cache_dir,
-        landmark_model=config.landmark_model,
     )
+    frontend = FrontEndConfig(**options, runner=runner, landmark_model=config.landmark_model)
     report: dict = {"mode": "frontend", "frames": kind, "per_persons": {}}
-    with PosePipeline(PipelineConfig(frontend=frontend)) as pipeline:
+    pipeline_config = PipelineConfig(frontend=frontend)
+    with PosePipeline.from_config(pipeline_config) as pipeline:
         torch_threads = _torch_threads(config.threads)
-        counter = _RoiCounter(pipeline.people.landmarks)
-        runners = (pipeline.people._det_runner, pipeline.people._lm_runner)
+        counter = _RoiCounter(pipeline.frontend.landmarks)
+        runners = (pipeline.frontend._det_runner, pipeline.frontend._lm_runner)
         series = {n: _Series(pipeline) for n in config.persons}
         stamp_ns, step_ns = 0, 33_333_333 // len(config.persons)  # 30 Hz per person count
         # round robin over the person counts: machine noise hits all of them alike
@@ -326,13 +328,14 @@ def bench_frontend(
                 frames = frames_by_persons[persons]
                 rgb, depth_mm, k = frames[i % len(frames)]
                 pipeline.tracker, pipeline.smoother = state.tracker, state.smoother
-                pipeline.people.follow = state.follow
+                pipeline.frontend.follow = state.follow
                 counter.calls.clear()
                 stamp_ns += step_ns
                 c0, t0 = time.process_time(), time.perf_counter()
-                result = pipeline.process(rgb, k, depth_mm if config.depth else None, stamp_ns)
+                frame = RGBDFrame(rgb, k, depth_mm if config.depth else None, stamp_ns)
+                result = pipeline.process(frame)
                 whole_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
-                state.follow = pipeline.people.follow
+                state.follow = pipeline.frontend.follow
                 if i >= config.warmup:
                     rois = counter.calls[0] if counter.calls else 0
                     state.add(pipeline.times_ms, whole_s, cpu_s, rois, len(result.persons))
@@ -343,7 +346,7 @@ def bench_frontend(
             providers=[list(getattr(r, "providers", ())) for r in runners],
             landmark_model=config.landmark_model,
             frontend={k: getattr(frontend, k) for k in FRONTEND_FIELDS},
-            refine="+".join(s for s in REFINE_STEPS if getattr(pipeline.config.refine, s)),
+            refine="+".join(s for s in REFINE_STEPS if getattr(pipeline_config.refine, s)),
         )
     report.update(
         image_wh=[config.width, config.height],

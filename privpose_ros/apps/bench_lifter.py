@@ -94,13 +94,11 @@ def prepare_weights(config: BenchConfig) -> tuple[Path, str]:
     try:
         read_posenet_weights(weights)
     except Exception as exc:
+        what = "--weights" if given else "the shipped v2 weights"
+        fix = "pass v2 weights (`privpose train`)" if given else "reinstall privpose or pass"
         reason = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line
-        if given:
-            fix = "pass v2 weights written by `privpose train`"
-            raise PrivposeInputError(f"--weights {weights} do not load ({reason}); {fix}") from exc
-        fix = "reinstall privpose or pass --weights W"
         raise PrivposeInputError(
-            f"the shipped v2 weights {weights} do not load ({reason}); {fix}"
+            f"{what} {weights} do not load ({reason}); {fix} --weights W"
         ) from exc
     return weights, str(weights)
 
@@ -110,23 +108,20 @@ def bench_privpose_lifter(
 ) -> dict:
     """Milliseconds per person of ``PrivposeLifter.lift`` at each of ``BATCHES`` persons on backend
     ``name`` (in a spawned child of :func:`run_bench`)."""
+    from privpose_ros.core.frame import RGBDFrame
     from privpose_ros.core.pose import PersonPose
     from privpose_ros.runtime.lifter import PrivposeLifter, PrivposeLifterConfig
+    from privpose_ros.runtime.runner import RunnerConfig
 
     rss_before = _peak_rss_mib()
     h, w = frames[0][0].shape[:2]
     n = max(BATCHES)
     boxes = [(w * (i + 0.2) / n, 0.2 * h, w * (i + 0.8) / n, 0.9 * h) for i in range(n)]
     persons = tuple(PersonPose(np.zeros((26, 3)), np.ones(26), box_px=np.array(b)) for b in boxes)
-    lifter_config = PrivposeLifterConfig(
-        weights,
-        name,
-        config.device,
-        config.threads or 2,
-        config.enable_fp16,
-        cache_dir=config.cache_dir,
-        max_persons=n,
+    runner = RunnerConfig(
+        name, config.device, config.threads or 2, config.enable_fp16, config.cache_dir
     )
+    lifter_config = PrivposeLifterConfig(weights, runner, max_persons=n)
     try:
         lifter = PrivposeLifter(lifter_config)
     except (MissingDependencyError, ImportError, RuntimeError, PrivposeInputError) as exc:
@@ -135,9 +130,9 @@ def bench_privpose_lifter(
     for batch in BATCHES:
         times = []
         for i in range(config.warmup + max(1, config.frames // batch)):
-            rgb, k = frames[i % len(frames)]
+            frame = RGBDFrame(*frames[i % len(frames)])
             t0 = time.perf_counter()
-            lifter.lift(rgb, k, persons[:batch])
+            lifter.lift(frame, persons[:batch])
             if i >= config.warmup:
                 times.append((time.perf_counter() - t0) / batch)
         result[f"batch{batch}_ms_per_person"] = percentiles_ms(times)

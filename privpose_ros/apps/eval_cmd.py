@@ -92,23 +92,26 @@ def build_real_estimator(backend: str | None, v2_weights: Path | None = None) ->
     (runtime.lifter). The v2 persons are scored on the v2 model's own 2D: their
     ``joints_px`` (the front end's) are dropped, so the metrics project the v2 3D joints
     (exactly the v2 maps' uv)."""
+    from privpose_ros.core.frame import RGBDFrame
     from privpose_ros.runtime.people import FrontEndConfig
     from privpose_ros.runtime.pipeline import PipelineConfig, PosePipeline
+    from privpose_ros.runtime.runner import RunnerConfig
 
     # independent photos: no tracking or smoothing across them
-    frontend = FrontEndConfig(backend=backend or "auto", detect_every_n=1)
+    runner = RunnerConfig(backend=backend or "auto")
+    frontend = FrontEndConfig(runner=runner, detect_every_n=1)
     lifter = None
     if v2_weights is not None:
         from privpose_ros.runtime.lifter import PrivposeLifterConfig
 
-        lifter = PrivposeLifterConfig(weights_path=Path(v2_weights), backend=backend or "auto")
+        lifter = PrivposeLifterConfig(weights_path=Path(v2_weights), runner=runner)
     config = PipelineConfig(frontend=frontend, tracking=None, smoothing=None, lifter=lifter)
-    pipeline = PosePipeline(config)
+    pipeline = PosePipeline.from_config(config)
     if lifter is None:
-        return lambda rgb, k, d: pipeline.process(rgb, k, depth_mm=d)
+        return lambda rgb, k, d: pipeline.process(RGBDFrame(rgb, k, d))
 
     def own_2d(rgb: np.ndarray, k: CameraIntrinsics, d: np.ndarray | None) -> PoseResult:
-        result = pipeline.process(rgb, k, depth_mm=d)
+        result = pipeline.process(RGBDFrame(rgb, k, d))
         persons = tuple(dataclasses.replace(p, joints_px=None) for p in result.persons)
         return dataclasses.replace(result, persons=persons)
 
@@ -246,12 +249,15 @@ def build_frontend_detector(backend: str | None) -> DetectFn:
     frames: detect_every_n = 1)."""
     import numpy as np
 
+    from privpose_ros.core.frame import RGBDFrame
     from privpose_ros.runtime.people import FrontEndConfig, PeopleEstimator
+    from privpose_ros.runtime.runner import RunnerConfig
 
-    estimator = PeopleEstimator(FrontEndConfig(backend=backend or "auto", detect_every_n=1))
+    runner = RunnerConfig(backend=backend or "auto")
+    estimator = PeopleEstimator(FrontEndConfig(runner=runner, detect_every_n=1))
 
     def detect(rgb: np.ndarray, intrinsics: CameraIntrinsics) -> np.ndarray:
-        persons = estimator.estimate(rgb, intrinsics).persons
+        persons = estimator.find_persons(RGBDFrame(rgb, intrinsics))
         boxes = [p.box_px for p in persons if p.box_px is not None]
         return np.asarray(boxes, np.float64).reshape(-1, 4)
 

@@ -292,6 +292,7 @@ def run(args: argparse.Namespace) -> int:
     from privpose_ros.core.joints import get_joint_set
     from privpose_ros.runtime.people import FrontEndConfig
     from privpose_ros.runtime.pipeline import PipelineConfig, PosePipeline
+    from privpose_ros.runtime.runner import RunnerConfig
 
     joint_set = get_joint_set(args.joint_set)
     rgb = read_rgb(args.image)
@@ -307,16 +308,13 @@ def run(args: argparse.Namespace) -> int:
             )
     frame = RGBDFrame(rgb, intrinsics, depth_mm)  # one still: stamp 0
     device = args.device or ("cuda" if args.backend == "tensorrt" else "cpu")
-    frontend = FrontEndConfig(
-        backend=args.backend, device=device, landmark_model=args.landmark_model
-    )
+    runner = RunnerConfig(backend=args.backend, device=device)
+    frontend = FrontEndConfig(runner=runner, landmark_model=args.landmark_model)
     config = PipelineConfig(frontend=frontend)
     if args.no_refine:
         config = PipelineConfig(frontend=frontend, refine=None)
-    with PosePipeline(config) as pipeline:
-        result = pipeline.process(
-            frame.rgb, frame.intrinsics, depth_mm=frame.depth_mm, stamp_ns=frame.stamp_ns
-        )
+    with PosePipeline.from_config(config) as pipeline:
+        result = pipeline.process(frame)
         backend = pipeline.backend_name
     persons = tuple(p.to_joint_set(joint_set) for p in result.persons)
     if args.draw is not None:

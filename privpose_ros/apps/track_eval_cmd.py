@@ -15,6 +15,7 @@ from privpose_ros.train.track_eval import evaluate_tracking
 def run_tracking(args: argparse.Namespace) -> int:
     from privpose_ros.runtime.people import FrontEndConfig
     from privpose_ros.runtime.pipeline import PipelineConfig, PosePipeline
+    from privpose_ros.runtime.runner import RunnerConfig
 
     folder = Path(args.tracking)
     if (folder / "real3d" / "mpi_inf_3dhp").is_dir():
@@ -25,13 +26,10 @@ def run_tracking(args: argparse.Namespace) -> int:
         raise ValueError("--persons must be 1-4 and --seq-frames >= 1")
     sprites = green_screen_sprites(folder)
     frames = crossing_sequence(sprites, args.persons, args.seq_frames, seed=args.seed)
-    pipeline = PosePipeline(
-        PipelineConfig(frontend=FrontEndConfig(backend=args.backend or "auto"))
-    )
+    runner = RunnerConfig(backend=args.backend or "auto")
+    pipeline = PosePipeline.from_config(PipelineConfig(frontend=FrontEndConfig(runner=runner)))
     started = time.perf_counter()
-    report = evaluate_tracking(
-        frames, lambda f: pipeline.process(f.rgb, f.intrinsics, f.depth_mm, f.stamp_ns)
-    )
+    report = evaluate_tracking(frames, pipeline.process)
     report.update(
         persons=args.persons,
         seed=args.seed,

@@ -43,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def real_photos(root: str | Path) -> list[tuple[np.ndarray, CameraIntrinsics, np.ndarray]]:
     """Every real2d photo under ``root`` with the front end's person boxes (labels unused);
     none (and a warning) when the folder is missing."""
+    from privpose_ros.core.frame import RGBDFrame
     from privpose_ros.data.real import load_rgb, read_real2d_set, resolve_real_dirs
     from privpose_ros.runtime.people import FrontEndConfig, PeopleEstimator
     from privpose_ros.train.real_eval import guess_intrinsics
@@ -57,7 +58,8 @@ def real_photos(root: str | Path) -> list[tuple[np.ndarray, CameraIntrinsics, np
         for folder in sets.values():
             for image in read_real2d_set(folder):
                 rgb, k = load_rgb(image.image_path), guess_intrinsics(image.width, image.height)
-                boxes = [p.box_px for p in front.estimate(rgb, k).persons if p.box_px is not None]
+                found = front.find_persons(RGBDFrame(rgb, k))
+                boxes = [p.box_px for p in found if p.box_px is not None]
                 if boxes:
                     photos.append((rgb, k, np.stack(boxes)))
     LOG.info("%d real photos, %d people", len(photos), sum(len(p[2]) for p in photos))

@@ -10,6 +10,7 @@ import numpy as np
 
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.core.joints import CANONICAL, JointSet
+from privpose_ros.core.landmarks import Landmarks
 
 
 class _WithConfidence(Protocol):
@@ -38,7 +39,9 @@ class PersonPose:
     ``joints_cam_m``: (J, 3) float64 metres in the camera optical frame (NaN = unknown joint);
     ``confidence``: (J,) in [0, 1]; ``joints_px``: optional (J, 2) pixels in the source image;
     ``score``: detection score of the person in [0, 1]; ``box_px``: optional (4,) person box
-    x0, y0, x1, y1 in pixels of the source image.
+    x0, y0, x1, y1 in pixels of the source image; ``landmarks``: the front end's BlazePose
+    landmarks of this person (source pixels, metric world points) when it came from the front
+    end, which the 3D lifters place in the camera frame.
     """
 
     joints_cam_m: np.ndarray
@@ -48,6 +51,7 @@ class PersonPose:
     joints_px: np.ndarray | None = None
     score: float = 1.0
     box_px: np.ndarray | None = None
+    landmarks: Landmarks | None = None
 
     def __post_init__(self) -> None:
         joints = np.array(self.joints_cam_m, dtype=np.float64)
@@ -99,6 +103,7 @@ class PersonPose:
             joints_px=px,
             score=self.score,
             box_px=self.box_px,
+            landmarks=self.landmarks,
         )
 
 

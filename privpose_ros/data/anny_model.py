@@ -157,7 +157,7 @@ def identity_pool() -> IdentityPool:
 
 
 @dataclass(frozen=True)
-class Landmarks:
+class AnnyJointSources:
     """Where the canonical joints come from on Anny (see ``data/anny_body.py`` for the map)."""
 
     bone: dict[str, int]  # Anny bone name -> index
@@ -171,7 +171,7 @@ class Landmarks:
 
 
 @functools.lru_cache(maxsize=1)
-def landmarks() -> Landmarks:
+def landmarks() -> AnnyJointSources:
     """Surface keypoints chosen on the mean body's rest mesh (the topology is shared).
 
     Nose: the most forward head vertex; ears: the most lateral head vertices within 3 cm of
@@ -192,7 +192,7 @@ def landmarks() -> Landmarks:
         cand = np.nonzero(np.isin(dominant, toes))[0]
         return int(cand[np.argmin(verts[cand, 1])])
 
-    return Landmarks(
+    return AnnyJointSources(
         bone=bone,
         nose=int(head[np.argmin(verts[head, 1])]),
         left_ear=int(ear_band[np.argmax(verts[ear_band, 0])]),

@@ -13,7 +13,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import rclpy
@@ -51,16 +51,13 @@ from privpose_ros.ros.pose_msgs import (
     select_primary,
     stamp_ns_of,
 )
-from privpose_ros.ros.processing import (
-    BadFrame,
-    EstimatorPipeline,
-    FrameProcessor,
-    decode_frame,
-    default_pipeline,
-)
+from privpose_ros.ros.processing import BadFrame, decode_frame, default_pipeline
 from privpose_ros.ros.spinning import install_stop_signals, spin_node
 from privpose_ros.ros.stamps import StampGuard, StampRefused
 from privpose_ros.ros.sync import LatestSlot
+
+if TYPE_CHECKING:
+    from privpose_ros.runtime.pipeline import PosePipeline
 
 Factory = Callable[[NodeConfig], Any]
 
@@ -71,26 +68,18 @@ class PoseNode(NodeHealth, LifecycleNode):
     def __init__(
         self,
         pipeline_factory: Factory = default_pipeline,
-        estimator_factory: Factory | None = None,
-        refiner_factory: Factory | None = None,
         **node_kwargs: Any,
     ) -> None:
-        """``pipeline_factory(config)`` builds the per-frame pipeline; ``estimator_factory`` (and
-        ``refiner_factory``) instead wrap a single-image estimator (tests, custom models)."""
+        """``pipeline_factory(config)`` builds the per-frame pipeline (a
+        :class:`~privpose_ros.runtime.pipeline.PosePipeline`; tests give one with fake stages)."""
         super().__init__("pose_node", **node_kwargs)
-        if estimator_factory is not None:
-
-            def pipeline_factory(config: NodeConfig) -> Any:
-                refiner = refiner_factory(config) if refiner_factory is not None else None
-                return EstimatorPipeline(estimator_factory(config), refiner)
-
         self._pipeline_factory = pipeline_factory
         self._camera_origin_m = None
         declare_parameters(self)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.stats = NodeStats()
         self.config: NodeConfig | None = None
-        self._processor: FrameProcessor | None = None
+        self._pipeline: PosePipeline | None = None
         self._sync: compat.Synchronizer | None = None
         self._worker: threading.Thread | None = None
         self._stop = threading.Event()
@@ -122,8 +111,7 @@ class PoseNode(NodeHealth, LifecycleNode):
         try:
             self.config = config = read_config(self)
             self._stamps = StampGuard(config.time.max_future_s)
-            pipeline = self._pipeline_factory(config)
-            self._processor = FrameProcessor(pipeline)
+            self._pipeline = pipeline = self._pipeline_factory(config)
         except (PrivposeInputError, ImportError, FileNotFoundError, RuntimeError) as exc:
             self.get_logger().error(f"configure failed: {exc}")
             return TransitionCallbackReturn.FAILURE
@@ -180,9 +168,9 @@ class PoseNode(NodeHealth, LifecycleNode):
     def release(self) -> None:
         """Stop inference and free the model without ROS calls (after the context shut down)."""
         self._stop_worker()
-        if self._processor is not None:
-            self._processor.close()
-        self._processor = None
+        if self._pipeline is not None:
+            self._pipeline.close()
+        self._pipeline = None
 
     def on_deactivate(self, state: Any) -> TransitionCallbackReturn:
         self._stop_worker()
@@ -261,7 +249,7 @@ class PoseNode(NodeHealth, LifecycleNode):
                 logger.warning(note, throttle_duration_sec=10.0)
             if self._stamps.check(frame.stamp_ns, self._clock_now_ns()):
                 self._on_clock_jump(frame.stamp_ns)
-            result = self._processor.process(frame)
+            result = self._pipeline.process(frame)
             persons = select_persons(
                 result, self.config.joint_set, self.config.confidence_threshold
             )

@@ -34,8 +34,8 @@ class NodeHealth:
         if self._tf_buffer is not None:
             self._tf_buffer.clear()
         self._last_tf_ns = 0
-        if self._processor is not None:
-            self._processor.pipeline.reset()
+        if self._pipeline is not None:
+            self._pipeline.reset()
 
     def _worker_state(self) -> str:
         """ok, stalled (a frame waits and the worker has not looked for watchdog.stall_s) or

@@ -1,4 +1,5 @@
-"""From synchronised messages to a PoseResult: decode, validate, estimate, refine (no rclpy).
+"""From synchronised messages to one RGBDFrame (decode, validate), and the node parameters to
+the pipeline that processes it (no rclpy).
 
 Every rejection is a :class:`BadFrame` with a short ``reason`` (the diagnostics counter name)
 and a message that says what to fix on the publishing side.
@@ -7,7 +8,7 @@ and a message that says what to fix on the publishing side.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -15,7 +16,6 @@ from privpose_ros.core.camera import CameraIntrinsics
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.core.frame import RGBDFrame
 from privpose_ros.core.image_codec import to_depth_mm, to_rgb8
-from privpose_ros.core.pose import PoseResult
 from privpose_ros.ros import compat
 from privpose_ros.ros.compressed import decode_compressed_depth, decode_compressed_rgb
 from privpose_ros.ros.params import NodeConfig
@@ -28,18 +28,6 @@ class BadFrame(PrivposeInputError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
-
-
-class Estimator(Protocol):
-    def estimate(
-        self, rgb: np.ndarray, intrinsics: CameraIntrinsics, stamp_ns: int = 0, frame_id: str = ""
-    ) -> PoseResult: ...
-
-
-class Refiner(Protocol):
-    def refine(
-        self, result: PoseResult, depth_mm: np.ndarray, intrinsics: CameraIntrinsics
-    ) -> PoseResult: ...
 
 
 def intrinsics_from_info(
@@ -142,51 +130,6 @@ def decode_frame(
     return frame, tuple(notes)
 
 
-class EstimatorPipeline:
-    """A single-image estimator (+ optional depth refiner) behind the pipeline interface: the
-    node's ``estimator_factory`` (custom models, test doubles)."""
-
-    def __init__(self, estimator: Estimator, refiner: Refiner | None = None) -> None:
-        self.estimator = estimator
-        self.refiner = refiner
-        self.backend_name = str(getattr(estimator, "backend_name", type(estimator).__name__))
-
-    def process(
-        self,
-        rgb: np.ndarray,
-        intrinsics: CameraIntrinsics,
-        depth_mm: np.ndarray | None = None,
-        stamp_ns: int = 0,
-        frame_id: str = "",
-    ) -> PoseResult:
-        result = self.estimator.estimate(rgb, intrinsics, stamp_ns=stamp_ns, frame_id=frame_id)
-        if self.refiner is not None and depth_mm is not None and result.persons:
-            result = self.refiner.refine(result, depth_mm, intrinsics)
-        return PoseResult(persons=result.persons, stamp_ns=stamp_ns, frame_id=frame_id)
-
-    def reset(self) -> None:
-        """No state across frames."""
-
-    def close(self) -> None:
-        if hasattr(self.estimator, "close"):
-            self.estimator.close()
-
-
-class FrameProcessor:
-    """Runs a pipeline (``process(rgb, intrinsics, depth_mm, stamp_ns, frame_id)``) on frames."""
-
-    def __init__(self, pipeline: Any) -> None:
-        self.pipeline = pipeline
-
-    def process(self, frame: RGBDFrame) -> PoseResult:
-        return self.pipeline.process(
-            frame.rgb, frame.intrinsics, frame.depth_mm, frame.stamp_ns, frame.frame_id
-        )
-
-    def close(self) -> None:
-        self.pipeline.close()
-
-
 def _refine_config(config: NodeConfig) -> Any:
     from privpose_ros.refine.pipeline import RefineConfig
 
@@ -207,15 +150,19 @@ def pipeline_config(config: NodeConfig) -> Any:
     from privpose_ros.runtime.lifter import PrivposeLifterConfig
     from privpose_ros.runtime.people import FrontEndConfig
     from privpose_ros.runtime.pipeline import PipelineConfig
+    from privpose_ros.runtime.runner import RunnerConfig
     from privpose_ros.track.smoothing import SmoothingConfig
     from privpose_ros.track.tracker import TrackerConfig
 
-    frontend = FrontEndConfig(
+    runner = RunnerConfig(
         backend=config.backend,
         device=config.device,
         threads=config.threads,
         enable_fp16=config.enable_fp16,
-        cache_dir=config.engine_cache_dir or None,
+        cache_dir=Path(config.engine_cache_dir) if config.engine_cache_dir else None,
+    )
+    frontend = FrontEndConfig(
+        runner=runner,
         landmark_model=config.frontend.landmark_model,
         detector_long_side_px=config.frontend.detector_long_side_px,
         min_person_score=config.frontend.min_person_score,
@@ -242,11 +189,7 @@ def pipeline_config(config: NodeConfig) -> Any:
     if config.model == "privpose":
         lifter = PrivposeLifterConfig(
             weights_path=Path(config.weights_path) if config.weights_path else None,
-            backend=config.backend,
-            device=config.device,
-            threads=config.threads,
-            enable_fp16=config.enable_fp16,
-            cache_dir=Path(config.engine_cache_dir) if config.engine_cache_dir else None,
+            runner=runner,
             max_persons=config.frontend.max_persons,
         )
     return PipelineConfig(frontend, _refine_config(config), tracking, smoothing, lifter)
@@ -257,4 +200,4 @@ def default_pipeline(config: NodeConfig) -> Any:
     with the v2 model lifting every person (``model: privpose``)."""
     from privpose_ros.runtime.pipeline import PosePipeline
 
-    return PosePipeline(pipeline_config(config))
+    return PosePipeline.from_config(pipeline_config(config))

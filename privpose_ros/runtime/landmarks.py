@@ -12,52 +12,22 @@ rotation (they are expressed in the upright crop's axes).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from privpose_ros.core.blazepose import NUM_LANDMARKS
+from privpose_ros.core.landmarks import LANDMARK_CROP_PX as CROP_PX
+from privpose_ros.core.landmarks import Landmarks, Roi
 from privpose_ros.runtime.detector import Detection
 from privpose_ros.runtime.runner import GraphRunner
 
-CROP_PX = 256
 HEATMAP_PX = 64
 ROI_SCALE = 1.25
 _ALL = 39  # landmarks in the model output: 33 body + hip centre, body-size point, 4 more
 _HIP_CENTRE, _BODY_TOP = 33, 34
 # COCO-17 indices used to build an ROI from a detection
 _COCO_SHOULDERS, _COCO_HIPS = (5, 6), (11, 12)
-
-
-@dataclass(frozen=True)
-class Roi:
-    centre_px: np.ndarray  # (2,) source pixels
-    side_px: float
-    rotation_rad: float
-
-    def crop_to_image(self) -> np.ndarray:
-        """(2, 3) affine map from crop pixels to source pixels (both pixel-centre based)."""
-        c, s = math.cos(self.rotation_rad), math.sin(self.rotation_rad)
-        rot = np.array([[c, -s], [s, c]]) * (self.side_px / CROP_PX)
-        offset = self.centre_px + rot @ np.full(2, 0.5 - CROP_PX / 2)
-        return np.hstack([rot, offset[:, None]])
-
-
-@dataclass(frozen=True)
-class Landmarks:
-    """One person's BlazePose output in source pixels: ``points_px`` (33, 2), ``depth_rel``
-    (33,) relative z in crop-pixel units, ``visibility`` / ``presence`` (33,) probabilities,
-    ``world_m`` (33, 3) metres around the hip centre in camera-aligned axes, ``pose_score``
-    the model's person-presence probability, ``next_roi`` the ROI its alignment points give."""
-
-    points_px: np.ndarray
-    depth_rel: np.ndarray
-    visibility: np.ndarray
-    presence: np.ndarray
-    world_m: np.ndarray
-    pose_score: float
-    next_roi: Roi
 
 
 def _normalise_angle(angle: float) -> float:

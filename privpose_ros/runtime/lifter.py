@@ -6,9 +6,8 @@ PeopleEstimator`: 2D joints and the box of their extent, in source pixels), cuts
 :func:`~privpose_ros.core.crop.crop_box_from_person_box`), gives each crop its own pinhole
 intrinsics (:meth:`~privpose_ros.core.crop.CropBox.intrinsics`) and runs the deployable v2 model
 (:class:`~privpose_ros.model.posenet.net.PosenetDeployable`) on all crops in one batch. Each
-person's
-``joints_cam_m`` become the v2 joints: metres in the optical frame of the source camera (the
-crop camera shares its frame: a crop only scales and shifts the image plane).
+person's ``joints_cam_m`` become the model's joints: metres in the optical frame of the source
+camera (the crop camera shares its frame: a crop only scales and shifts the image plane).
 
 Confidence: the v2 map peak (how sure the model is of the joint's crop position and depth) times
 the front end's 2D confidence (BlazePose visibility: low for occluded or out-of-image joints,
@@ -33,7 +32,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +41,7 @@ from privpose_ros.core.cache import default_cache_dir
 from privpose_ros.core.camera import CameraIntrinsics
 from privpose_ros.core.crop import DEFAULT_MARGIN, crop_box_from_person_box
 from privpose_ros.core.errors import PrivposeInputError
-from privpose_ros.core.frame import check_rgb
+from privpose_ros.core.frame import RGBDFrame
 from privpose_ros.core.paths import WEIGHTS_DIR
 from privpose_ros.core.pose import PersonPose
 from privpose_ros.runtime.engine_cache import temporary_export_dir, writable_dir
@@ -55,7 +54,7 @@ from privpose_ros.runtime.export import (
     export_posenet_onnx,
 )
 from privpose_ros.runtime.graph import open_graph
-from privpose_ros.runtime.runner import GRAPH_BACKENDS, GraphRunner
+from privpose_ros.runtime.runner import GraphRunner, RunnerConfig
 
 LOG = logging.getLogger(__name__)
 SHIPPED_WEIGHTS = WEIGHTS_DIR / "rgb_hall.safetensors"
@@ -68,31 +67,21 @@ TRAIN_HINT = (
 @dataclass(frozen=True)
 class PrivposeLifterConfig:
     """``weights_path``: v2 weights of the ``rgb`` or ``rgb_hall`` stage (None: the shipped
-    ``privpose_ros/weights/rgb_hall.safetensors``). ``backend``/``device``/``threads``/
-    ``enable_fp16``: where the model runs (:func:`~privpose_ros.runtime.graph.open_graph`;
-    "torch" runs the torch module). ``cache_dir``: exported ONNX and TensorRT engines (None:
-    ``$XDG_CACHE_HOME/privpose``). ``max_persons``: largest batch of one run (TensorRT profile;
-    more persons run in several batches). ``margin``: crop side / larger person box side."""
+    ``privpose_ros/weights/rgb_hall.safetensors``). ``runner``: where the model runs
+    (:class:`~privpose_ros.runtime.runner.RunnerConfig`, shared with the front end; backend
+    "torch" runs the torch module; ``cache_dir`` holds the exported ONNX and TensorRT engines,
+    None: ``$XDG_CACHE_HOME/privpose``). ``max_persons``: largest batch of one run (TensorRT
+    profile; more persons run in several batches). ``margin``: crop side / larger person box
+    side."""
 
     weights_path: Path | None = None
-    backend: str = "auto"
-    device: str = "cpu"
-    threads: int = 0
-    enable_fp16: bool = False
-    cache_dir: Path | None = None
+    runner: RunnerConfig = field(default_factory=RunnerConfig)
     max_persons: int = 6
     margin: float = DEFAULT_MARGIN
 
     def __post_init__(self) -> None:
-        if self.backend not in GRAPH_BACKENDS:
-            raise PrivposeInputError(
-                f"backend must be one of {GRAPH_BACKENDS}, got {self.backend!r}"
-            )
-        if not 1 <= int(self.max_persons) <= 32 or int(self.threads) < 0:
-            raise PrivposeInputError(
-                f"max_persons must be in [1, 32] and threads >= 0, got {self.max_persons}, "
-                f"{self.threads}"
-            )
+        if not 1 <= int(self.max_persons) <= 32:
+            raise PrivposeInputError(f"max_persons must be in [1, 32], got {self.max_persons}")
         if not 1.0 <= float(self.margin) <= 4.0:
             raise PrivposeInputError(f"margin must be in [1, 4], got {self.margin}")
 
@@ -153,10 +142,11 @@ class PrivposeLifter:
         self.exported = False
         self.onnx_path: Path | None = None
         self.last_ms = 0.0
-        if config.backend == "torch":
-            self._runner: GraphRunner = _TorchRunner(self._model, config.device, config.threads)
+        run = config.runner
+        if run.backend == "torch":
+            self._runner: GraphRunner = _TorchRunner(self._model, run.device, run.threads)
             return
-        cache = Path(config.cache_dir) if config.cache_dir is not None else default_cache_dir()
+        cache = Path(run.cache_dir) if run.cache_dir is not None else default_cache_dir()
         self.onnx_path = self._cached_export(weights, cache / "v2_onnx")
         n, s = config.max_persons, self.crop_px
         shapes = {
@@ -164,13 +154,7 @@ class PrivposeLifter:
             "crop_k": ((1, 3, 3), (min(4, n), 3, 3), (n, 3, 3)),
         }
         self._runner = open_graph(
-            self.onnx_path,
-            config.backend,
-            config.device,
-            config.threads,
-            config.enable_fp16,
-            cache,
-            shapes,
+            self.onnx_path, run.backend, run.device, run.threads, run.enable_fp16, cache, shapes
         )
 
     @property
@@ -195,7 +179,7 @@ class PrivposeLifter:
 
     def _check_export(self, path: Path) -> None:
         """A fresh export must match torch on random crops (else it is deleted: RuntimeError)."""
-        error = export_error_m(self._model, path, threads=self.config.threads)
+        error = export_error_m(self._model, path, threads=self.config.runner.threads)
         if not error <= PARITY_TOLERANCE_M:
             path.unlink(missing_ok=True)
             raise RuntimeError(f"the v2 ONNX export disagrees with torch by {error:.2e} m")
@@ -233,14 +217,12 @@ class PrivposeLifter:
             return np.zeros((0, j, 3)), np.zeros((0, j))
         return np.concatenate(joints), np.concatenate(conf)
 
-    def lift(
-        self, rgb: np.ndarray, intrinsics: CameraIntrinsics, persons: tuple[PersonPose, ...]
-    ) -> tuple[PersonPose, ...]:
-        """``persons`` of ``rgb`` (H, W, 3) uint8 with their ``joints_cam_m`` (metres, optical
-        frame of ``intrinsics``) from the v2 model and confidence = v2 x front end; persons
-        without a finite ``box_px`` are returned unchanged. Times the call in ``last_ms``."""
+    def lift(self, frame: RGBDFrame, persons: tuple[PersonPose, ...]) -> tuple[PersonPose, ...]:
+        """``persons`` of ``frame`` with their ``joints_cam_m`` (metres, optical frame of
+        ``frame.intrinsics``) from the privpose model and confidence = model x front end;
+        persons without a finite ``box_px`` are returned unchanged. Times the call in
+        ``last_ms``."""
         t0 = time.perf_counter()
-        check_rgb(rgb, intrinsics)
         todo = [
             i
             for i, p in enumerate(persons)
@@ -253,7 +235,7 @@ class PrivposeLifter:
                     f"({persons[i].joint_set.name}); the v2 model gives "
                     f"{self._model.config.n_joints} canonical joints"
                 )
-        crops, ks = self.crops(rgb, intrinsics, [persons[i].box_px for i in todo])
+        crops, ks = self.crops(frame.rgb, frame.intrinsics, [persons[i].box_px for i in todo])
         joints, conf = self.infer(crops, ks)
         out = list(persons)
         for n, i in enumerate(todo):

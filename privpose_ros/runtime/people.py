@@ -1,13 +1,11 @@
-"""The real-world front end: every person in an RGB image, canonical joints, metric 3D.
+"""The real-world front end: every person in an RGB image, canonical 2D joints and landmarks.
 
 MoveNet MultiPose finds the people (boxes + COCO-17 points); each person's rotated crop goes to
 the BlazePose landmark model (all persons in one batch); its 33 landmarks become the canonical
 26 joints (:mod:`privpose_ros.core.blazepose`) in source pixels with per-joint confidence (the
-landmark visibility), and its metric world points are placed in the camera optical frame from
-the 2D joints and the intrinsics (:mod:`privpose_ros.core.monocular`; the world points are
-scaled by ``world_scale`` first: BlazePose's limbs measure 0.83-0.91 of the true lengths on real
-studio frames, see PRETRAINED figures in the weights' model card). With a depth image the
-refinement stage replaces that monocular 3D (:mod:`privpose_ros.runtime.pipeline`).
+landmark visibility), and the person keeps its landmarks (metric world points included). The
+front end places nobody in 3D: a lifter does, once (runtime/placement.py: the landmarks' own
+monocular placement; runtime/lifter.py: the privpose model), then the depth refinement.
 """
 
 from __future__ import annotations
@@ -20,18 +18,16 @@ from pathlib import Path
 import numpy as np
 
 from privpose_ros.core.blazepose import confidence_to_canonical, landmarks_to_canonical
-from privpose_ros.core.camera import CameraIntrinsics
 from privpose_ros.core.errors import PrivposeInputError
-from privpose_ros.core.frame import check_rgb
-from privpose_ros.core.geometry import undistort_px
+from privpose_ros.core.frame import RGBDFrame
 from privpose_ros.core.joints import CANONICAL
-from privpose_ros.core.monocular import place_skeleton_m
+from privpose_ros.core.landmarks import Landmarks, Roi
 from privpose_ros.core.paths import WEIGHTS_DIR
-from privpose_ros.core.pose import PersonPose, PoseResult
+from privpose_ros.core.pose import PersonPose
 from privpose_ros.runtime.detector import PersonDetector
 from privpose_ros.runtime.graph import open_graph
-from privpose_ros.runtime.landmarks import LandmarkModel, Landmarks, Roi, roi_from_detection
-from privpose_ros.runtime.runner import GRAPH_BACKENDS
+from privpose_ros.runtime.landmarks import LandmarkModel, roi_from_detection
+from privpose_ros.runtime.runner import RunnerConfig
 
 LOG = logging.getLogger(__name__)
 LANDMARK_MODELS = ("full", "lite")
@@ -47,8 +43,8 @@ def landmark_file(variant: str) -> str:
 
 @dataclass(frozen=True)
 class FrontEndConfig:
-    """``backend``/``device``/``threads``/``enable_fp16``/``cache_dir``: where the graphs run
-    (see :func:`privpose_ros.runtime.graph.open_graph`). ``landmark_model``: "full" (default)
+    """``runner``: where the graphs run (:class:`~privpose_ros.runtime.runner.RunnerConfig`,
+    shared with the lifter). ``landmark_model``: "full" (default)
     or "lite" (weak CPUs). ``detector_long_side_px``: MoveNet input long side (multiple of 32).
     ``min_person_score``: MoveNet person score to keep a detection; ``min_pose_score``:
     BlazePose person presence to keep it after landmarks (rejects false detections).
@@ -60,14 +56,12 @@ class FrontEndConfig:
     nobody is followed); in between each person is cropped from the ROI its own landmarks gave
     on the previous frame (one landmark pass, as MediaPipe tracks), so a new person is found
     within n frames. 1: detect on every image (independent photos).
-    ``world_scale``: scale applied to BlazePose's metric world points. ``weights_dir``: folder
+    ``world_scale``: scale applied to BlazePose's metric world points when the monocular lifter
+    places them (BlazePose's limbs measure 0.83-0.91 of the true lengths on real studio frames).
+    ``weights_dir``: folder
     of the ONNX files (None: the shipped ones)."""
 
-    backend: str = "auto"
-    device: str = "cpu"
-    threads: int = 0
-    enable_fp16: bool = False
-    cache_dir: Path | None = None
+    runner: RunnerConfig = field(default_factory=RunnerConfig)
     landmark_model: str = "full"
     detector_long_side_px: int = 512
     min_person_score: float = 0.1
@@ -79,10 +73,6 @@ class FrontEndConfig:
     weights_dir: Path | None = None
 
     def __post_init__(self) -> None:
-        if self.backend not in GRAPH_BACKENDS:
-            raise PrivposeInputError(
-                f"backend must be one of {GRAPH_BACKENDS}, got {self.backend!r}"
-            )
         if self.landmark_model not in LANDMARK_MODELS:
             raise PrivposeInputError(
                 f"landmark_model must be one of {LANDMARK_MODELS}, got {self.landmark_model!r}"
@@ -125,13 +115,13 @@ class StageTimes:
 
     detector_ms: float = 0.0
     landmarks_ms: float = 0.0
-    lifting_ms: float = 0.0
     persons: int = 0
     extra: dict[str, float] = field(default_factory=dict)
 
 
 class PeopleEstimator:
-    """RGB (H, W, 3) uint8 + intrinsics -> PoseResult with every person (canonical joints).
+    """An RGBDFrame -> every person in its colour image: canonical 2D joints, confidence, box
+    and landmarks; ``joints_cam_m`` stay unknown (NaN) until a lifter places them.
 
     Person ids are detection ranks (0 = best); the tracker gives stable ids. Not thread-safe.
     """
@@ -139,12 +129,13 @@ class PeopleEstimator:
     def __init__(self, config: FrontEndConfig = FrontEndConfig()) -> None:
         self.config = config
         graphs = config.models_dir
+        run = config.runner
         common = dict(
-            backend=config.backend,
-            device=config.device,
-            threads=config.threads,
-            enable_fp16=config.enable_fp16,
-            cache_dir=config.cache_dir,
+            backend=run.backend,
+            device=run.device,
+            threads=run.threads,
+            enable_fp16=run.enable_fp16,
+            cache_dir=run.cache_dir,
         )
         side = config.detector_long_side_px
         det_shapes = {"image": ((1, 32, 32, 3), (1, side, side, 3), (1, side, side, 3))}
@@ -219,39 +210,31 @@ class PeopleEstimator:
         ]
         return _drop_duplicates(kept)
 
-    def estimate(
-        self, rgb: np.ndarray, intrinsics: CameraIntrinsics, stamp_ns: int = 0, frame_id: str = ""
-    ) -> PoseResult:
-        """Every person; joints_cam_m metres in the optical frame of ``intrinsics`` (raw
-        pixels are undistorted with its distortion first), joints_px in pixels of ``rgb``."""
-        check_rgb(rgb, intrinsics)
-        kept = self.find_landmarks(rgb)
-        t0 = time.perf_counter()
-        persons = tuple(
-            self._person(rank, score, lm, intrinsics) for rank, (score, lm) in enumerate(kept)
-        )
-        self.times.lifting_ms = (time.perf_counter() - t0) * 1e3
-        self.times.persons = len(persons)
-        return PoseResult(persons=persons, stamp_ns=int(stamp_ns), frame_id=frame_id)
+    @property
+    def times_ms(self) -> dict[str, float]:
+        """Milliseconds of the last ``find_persons`` per stage (detector, landmarks)."""
+        return {"detector_ms": self.times.detector_ms, "landmarks_ms": self.times.landmarks_ms}
 
-    def _person(
-        self, rank: int, det_score: float, lm: Landmarks, intrinsics: CameraIntrinsics
-    ) -> PersonPose:
-        ideal_px = undistort_px(lm.points_px, intrinsics)
-        weights = lm.visibility * lm.presence
-        cam_m = place_skeleton_m(
-            lm.world_m, ideal_px, weights, intrinsics, self.config.world_scale
-        )
+    def find_persons(self, frame: RGBDFrame) -> tuple[PersonPose, ...]:
+        """Every person of ``frame.rgb``, best first: joints_px in pixels of the raw image,
+        confidence, box_px and landmarks; joints_cam_m NaN (no 3D yet)."""
+        kept = self.find_landmarks(frame.rgb)
+        persons = tuple(self._person(rank, score, lm) for rank, (score, lm) in enumerate(kept))
+        self.times.persons = len(persons)
+        return persons
+
+    def _person(self, rank: int, det_score: float, lm: Landmarks) -> PersonPose:
         joints_px = landmarks_to_canonical(lm.points_px)
         lo, hi = joints_px.min(axis=0), joints_px.max(axis=0)
         return PersonPose(
-            joints_cam_m=landmarks_to_canonical(cam_m),
+            joints_cam_m=np.full((CANONICAL.num_joints, 3), np.nan),
             confidence=np.clip(confidence_to_canonical(lm.visibility), 0.0, 1.0),
             joint_set=CANONICAL,
             person_id=rank,
             joints_px=joints_px,
             score=float(np.sqrt(det_score * lm.pose_score)),
             box_px=np.concatenate([lo, hi]),
+            landmarks=lm,
         )
 
     def close(self) -> None:

@@ -1,52 +1,80 @@
-"""The whole per-frame job, without ROS: people -> depth refinement -> tracking -> smoothing.
+"""The whole per-frame job, without ROS: ``PosePipeline.process(frame) -> PoseResult``.
 
-``PosePipeline.process`` is what the node, ``privpose infer`` and ``privpose eval --real`` run,
-so the three give the same answers for the same frame and parameters:
+The one entry for the node, ``privpose infer``, ``privpose eval --real``, replay, the demo and
+the benches, so all give the same answers for the same frame and parameters. Its stages:
 
-1. the front end (:class:`~privpose_ros.runtime.people.PeopleEstimator`) finds every person,
-   with 2D joints and monocular metric 3D;
-   with ``PipelineConfig.lifter`` set, the v2 model (:class:`~privpose_ros.runtime.lifter.
-   PrivposeLifter`, one batched run on every person's crop) replaces each person's monocular 3D, so
-   everything below (RGB-only output, the depth path's fallback skeleton) starts from it;
-2. with a depth image registered to the colour one, each person's 2D joints are lifted with it
-   and refined (:class:`~privpose_ros.refine.pipeline.RefinementPipeline`); joints without a
-   depth reading keep the monocular (or v2) 3D, moved by the person's median monocular-to-depth
-   offset so both parts of one skeleton agree, at half their RGB confidence; a limb bone whose
-   depth-placed length disagrees with the RGB skeleton's (scaled by the person's depth-measured
-   torso) by more than x0.75-1.33 is rebuilt from the RGB bone (a hand on a hip, an elbow lifted
-   onto the torso behind it);
-3. stable ids (:class:`~privpose_ros.track.tracker.PersonTracker`) and per-joint One Euro
+1. the front end (:class:`~privpose_ros.runtime.people.PeopleEstimator`) finds every person:
+   2D joints, confidence, box and BlazePose landmarks (no 3D);
+2. the 3D lifter, chosen by ``model``, places each person once: the landmarks' own monocular
+   placement (:class:`~privpose_ros.runtime.placement.MonocularLifter`, ``model: blazepose``)
+   or the privpose model on every person's crop (:class:`~privpose_ros.runtime.lifter.
+   PrivposeLifter`, ``model: privpose``); this is the RGB-only output and the depth stage's
+   fallback skeleton;
+3. with a depth image registered to the colour one, the depth stage
+   (:class:`~privpose_ros.refine.fusion.DepthFusion`) refines every skeleton and fuses it with
+   the lifter's (its fusion policy lives there);
+4. stable ids (:class:`~privpose_ros.track.tracker.PersonTracker`) and per-joint One Euro
    smoothing on the image stamps (:class:`~privpose_ros.track.smoothing.PoseSmoother`).
 
-Stamps that go backwards (a bag loop, a simulator restart) reset tracking and smoothing.
+Stages are injected (:class:`PosePipeline` takes them; :meth:`PosePipeline.from_config` builds
+the shipped ones), so a test fakes one stage instead of running another pipeline. Stamps that go
+backwards (a bag loop, a simulator restart) reset tracking and smoothing.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from typing import Protocol
 
-import numpy as np
-
-from privpose_ros.core.camera import CameraIntrinsics
-from privpose_ros.core.geometry import undistort_px
-from privpose_ros.core.joints import CANONICAL
+from privpose_ros.core.frame import RGBDFrame
 from privpose_ros.core.pose import PersonPose, PoseResult
-from privpose_ros.refine.pipeline import RefineConfig, RefinementPipeline
-from privpose_ros.runtime.lifter import PrivposeLifter, PrivposeLifterConfig
-from privpose_ros.runtime.people import FrontEndConfig, PeopleEstimator
+from privpose_ros.refine.pipeline import RefineConfig
+from privpose_ros.runtime.lifter import PrivposeLifterConfig
+from privpose_ros.runtime.people import FrontEndConfig
 from privpose_ros.track.smoothing import PoseSmoother, SmoothingConfig
 from privpose_ros.track.tracker import PersonTracker, TrackerConfig
 
 LOG = logging.getLogger(__name__)
+Persons = tuple[PersonPose, ...]
+
+
+class FrontEnd(Protocol):
+    """Finds every person of a frame (2D joints, confidence, box, landmarks)."""
+
+    backend_name: str
+
+    @property
+    def times_ms(self) -> dict[str, float]: ...
+
+    def find_persons(self, frame: RGBDFrame) -> Persons: ...
+
+    def reset(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Lifter(Protocol):
+    """Places every person in metres in the camera optical frame of ``frame.intrinsics``."""
+
+    def lift(self, frame: RGBDFrame, persons: Persons) -> Persons: ...
+
+    def close(self) -> None: ...
+
+
+class DepthStage(Protocol):
+    """Refines the lifted persons with ``frame.depth_mm`` (unchanged without depth)."""
+
+    def refine(self, frame: RGBDFrame, persons: Persons) -> Persons: ...
 
 
 @dataclass(frozen=True)
 class PipelineConfig:
     """``refine`` None: no depth refinement (RGB-only 3D even with depth); ``tracking`` None:
     ids are detection ranks per frame; ``smoothing`` None (or without tracking): raw joints;
-    ``lifter`` None: the front end's monocular 3D, else the v2 model's 3D for every person."""
+    ``lifter`` None: the front end's monocular 3D (``model: blazepose``), else the privpose
+    model's 3D for every person (``model: privpose``)."""
 
     frontend: FrontEndConfig = field(default_factory=FrontEndConfig)
     refine: RefineConfig | None = field(default_factory=RefineConfig)
@@ -55,104 +83,65 @@ class PipelineConfig:
     lifter: PrivposeLifterConfig | None = None
 
 
-def _with_depth_offsets(refined: PersonPose, mono: PersonPose) -> PersonPose:
-    """Joints the depth could not place (lifting confidence 0) take the monocular joint moved
-    by the person's median depth-minus-monocular offset, at half their RGB confidence."""
-    finite = np.isfinite(refined.joints_cam_m).all(1) & np.isfinite(mono.joints_cam_m).all(1)
-    no_depth = (refined.confidence <= 0) & np.isfinite(mono.joints_cam_m).all(1)
-    placed = finite & ~no_depth
-    if placed.sum() < 3 or not no_depth.any():
-        return refined
-    offset = np.median(refined.joints_cam_m[placed] - mono.joints_cam_m[placed], axis=0)
-    joints = refined.joints_cam_m.copy()
-    joints[no_depth] = mono.joints_cam_m[no_depth] + offset
-    confidence = refined.confidence.copy()
-    confidence[no_depth] = 0.5 * mono.confidence[no_depth]
-    return replace(refined, joints_cam_m=joints, confidence=confidence)
-
-
-_J = {name: i for i, name in enumerate(CANONICAL.joint_names)}
-# limb chains, parent first: each child is checked against its parent
-_CHAINS = tuple(
-    tuple(_J[f"{side}_{part}"] for part in parts)
-    for side in ("left", "right")
-    for parts in (("shoulder", "elbow", "wrist", "hand"), ("hip", "knee", "ankle", "foot"))
-)
-_TORSO = tuple(
-    (_J[a], _J[b])
-    for a, b in (
-        ("left_shoulder", "left_hip"),
-        ("right_shoulder", "right_hip"),
-        ("left_shoulder", "right_shoulder"),
-    )
-)
-BONE_RATIO_RANGE = (0.75, 1.33)
-
-
-def _limbs_from_monocular(refined: PersonPose, mono: PersonPose) -> PersonPose:
-    """Rebuild limb bones whose depth-placed length disagrees with the RGB skeleton's."""
-    joints, rgb = refined.joints_cam_m.copy(), mono.joints_cam_m
-    ok = np.isfinite(joints).all(1) & np.isfinite(rgb).all(1)
-    ratios = [
-        np.linalg.norm(joints[a] - joints[b]) / max(float(np.linalg.norm(rgb[a] - rgb[b])), 1e-6)
-        for a, b in _TORSO
-        if ok[a] and ok[b]
-    ]
-    if not ratios:
-        return refined
-    scale = float(np.clip(np.median(ratios), 0.7, 1.4))  # metric size seen by the depth
-    lo, hi = BONE_RATIO_RANGE
-    for chain in _CHAINS:
-        for parent, child in zip(chain[:-1], chain[1:], strict=True):
-            if not (ok[parent] and ok[child]):
-                continue
-            expected = scale * np.linalg.norm(rgb[child] - rgb[parent])
-            if (
-                expected > 0
-                and not lo <= np.linalg.norm(joints[child] - joints[parent]) / expected <= hi
-            ):
-                joints[child] = joints[parent] + scale * (rgb[child] - rgb[parent])
-    return replace(refined, joints_cam_m=joints)
-
-
 class PosePipeline:
-    """One instance per camera stream (tracking state); not thread-safe."""
+    """One instance per camera stream (tracking state); not thread-safe. ``smoother`` runs
+    only with a tracker (it filters per person id)."""
 
-    def __init__(self, config: PipelineConfig = PipelineConfig()) -> None:
-        self.config = config
-        self.people = PeopleEstimator(config.frontend)
-        self.lifter = PrivposeLifter(config.lifter) if config.lifter is not None else None
-        self.refiner = RefinementPipeline(config.refine) if config.refine is not None else None
-        self.tracker = PersonTracker(config.tracking) if config.tracking is not None else None
-        use_smoothing = config.smoothing is not None and self.tracker is not None
-        self.smoother = PoseSmoother(config.smoothing) if use_smoothing else None
+    def __init__(
+        self,
+        frontend: FrontEnd,
+        lifter: Lifter,
+        refiner: DepthStage | None = None,
+        tracker: PersonTracker | None = None,
+        smoother: PoseSmoother | None = None,
+    ) -> None:
+        self.frontend = frontend
+        self.lifter = lifter
+        self.refiner = refiner
+        self.tracker = tracker
+        self.smoother = smoother if tracker is not None else None
         self._last_stamp_ns: int | None = None
         self.resets = 0
         self.times_ms: dict[str, float] = {}
 
+    @classmethod
+    def from_config(cls, config: PipelineConfig = PipelineConfig()) -> PosePipeline:
+        """The shipped stages of ``config`` (ONNX front end, lifter, depth fusion, tracker)."""
+        from privpose_ros.runtime.people import PeopleEstimator
+
+        frontend = PeopleEstimator(config.frontend)
+        try:
+            lifter = build_lifter(config)
+            refiner = None
+            if config.refine is not None:
+                from privpose_ros.refine.fusion import DepthFusion
+
+                refiner = DepthFusion(config.refine)
+        except BaseException:
+            frontend.close()
+            raise
+        tracker = PersonTracker(config.tracking) if config.tracking is not None else None
+        smoother = None
+        if config.smoothing is not None and tracker is not None:
+            smoother = PoseSmoother(config.smoothing)
+        return cls(frontend, lifter, refiner, tracker, smoother)
+
     @property
     def backend_name(self) -> str:
-        return self.people.backend_name
+        return self.frontend.backend_name
 
     def reset(self) -> None:
         """Forget tracks and filter state (ids keep increasing)."""
         for part in (self.tracker, self.smoother):
             if part is not None:
                 part.reset()
-        self.people.reset()
+        self.frontend.reset()
         self._last_stamp_ns = None
 
-    def process(
-        self,
-        rgb: np.ndarray,
-        intrinsics: CameraIntrinsics,
-        depth_mm: np.ndarray | None = None,
-        stamp_ns: int = 0,
-        frame_id: str = "",
-    ) -> PoseResult:
-        """Every person in ``rgb`` (H, W, 3) uint8; ``depth_mm`` (H, W) uint16 registered to it
-        or None; joints in metres in the optical frame of ``intrinsics``."""
-        stamp_ns = int(stamp_ns)
+    def process(self, frame: RGBDFrame) -> PoseResult:
+        """Every person in ``frame``: joints in metres in the optical frame of
+        ``frame.intrinsics``, stamped with ``frame.stamp_ns`` in ``frame.frame_id``."""
+        stamp_ns = int(frame.stamp_ns)
         if self._last_stamp_ns is not None and stamp_ns < self._last_stamp_ns:
             LOG.warning(
                 "image stamps went back by %.3f s: tracking and smoothing reset",
@@ -161,54 +150,43 @@ class PosePipeline:
             self.reset()
             self.resets += 1
         self._last_stamp_ns = stamp_ns
-        result = self.people.estimate(rgb, intrinsics, stamp_ns, frame_id)
-        times = {
-            "detector_ms": self.people.times.detector_ms,
-            "landmarks_ms": self.people.times.landmarks_ms,
-            "monocular_3d_ms": self.people.times.lifting_ms,
-        }
-        persons = result.persons
         t0 = time.perf_counter()
-        if self.lifter is not None and persons:
-            persons = self.lifter.lift(rgb, intrinsics, persons)
-        times["lifter_ms"] = (time.perf_counter() - t0) * 1e3
-        t0 = time.perf_counter()
-        if depth_mm is not None and self.refiner is not None and persons:
-            persons = self._refine(persons, depth_mm, intrinsics)
+        persons = self.frontend.find_persons(frame)
         t1 = time.perf_counter()
+        times = {"frontend_ms": (t1 - t0) * 1e3, **self.frontend.times_ms}
+        if persons:
+            persons = self.lifter.lift(frame, persons)
+        t2 = time.perf_counter()
+        if self.refiner is not None and frame.depth_mm is not None and persons:
+            persons = self.refiner.refine(frame, persons)
+        t3 = time.perf_counter()
         if self.tracker is not None:
             persons = self.tracker.update(persons, stamp_ns)
         if self.smoother is not None:
             persons = self.smoother.update(persons, stamp_ns)
-        times["refine_ms"] = (t1 - t0) * 1e3
-        times["tracking_ms"] = (time.perf_counter() - t1) * 1e3
+        times["lifter_ms"] = (t2 - t1) * 1e3
+        times["refine_ms"] = (t3 - t2) * 1e3
+        times["tracking_ms"] = (time.perf_counter() - t3) * 1e3
         self.times_ms = times
-        return PoseResult(persons=tuple(persons), stamp_ns=stamp_ns, frame_id=frame_id)
-
-    def _refine(
-        self, persons: tuple[PersonPose, ...], depth_mm: np.ndarray, intrinsics: CameraIntrinsics
-    ) -> tuple[PersonPose, ...]:
-        # depth is sampled where the joints are in the raw image; back-projection assumes an
-        # ideal pinhole, so distorted cameras hand the refiner undistorted pixels
-        ideal = [
-            replace(p, joints_px=undistort_px(p.joints_px, intrinsics))
-            if p.joints_px is not None
-            else p
-            for p in persons
-        ]
-        refined = self.refiner.refine(PoseResult(persons=tuple(ideal)), depth_mm, intrinsics)
-        return tuple(
-            replace(_limbs_from_monocular(_with_depth_offsets(r, p), p), joints_px=p.joints_px)
-            for r, p in zip(refined.persons, persons, strict=True)
-        )
+        return PoseResult(persons=tuple(persons), stamp_ns=stamp_ns, frame_id=frame.frame_id)
 
     def close(self) -> None:
-        self.people.close()
-        if self.lifter is not None:
-            self.lifter.close()
+        self.frontend.close()
+        self.lifter.close()
 
     def __enter__(self) -> PosePipeline:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def build_lifter(config: PipelineConfig) -> Lifter:
+    """The lifter ``config`` chooses: the privpose model, or the front end's monocular one."""
+    if config.lifter is not None:
+        from privpose_ros.runtime.lifter import PrivposeLifter
+
+        return PrivposeLifter(config.lifter)
+    from privpose_ros.runtime.placement import MonocularLifter
+
+    return MonocularLifter(config.frontend.world_scale)

@@ -20,29 +20,46 @@ from tf2_msgs.msg import TFMessage  # noqa: E402
 from visualization_msgs.msg import MarkerArray  # noqa: E402
 
 from privpose_ros.core.image_codec import encode_image  # noqa: E402
-from privpose_ros.core.pose import PersonPose, PoseResult  # noqa: E402
+from privpose_ros.core.pose import PersonPose  # noqa: E402
 from privpose_ros.ros.node import PoseNode  # noqa: E402
 from privpose_ros.ros.pose_msgs import stamp_msg, stamp_ns_of  # noqa: E402
+from privpose_ros.runtime.pipeline import PosePipeline  # noqa: E402
 
 FAKE_JOINTS_M = np.random.default_rng(0).normal([0.0, 0.0, 2.5], 0.3, size=(26, 3))
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 
 
 class FakeEstimator:
-    """Always one person at FAKE_JOINTS_M; ``delay_s`` imitates inference time."""
+    """A fake front end that is its own lifter: always one person at FAKE_JOINTS_M;
+    ``delay_s`` imitates inference time."""
 
     backend_name = "fake"
+    times_ms: dict[str, float] = {}
 
     def __init__(self, delay_s: float = 0.0) -> None:
         self.delay_s = delay_s
         self.calls = 0
 
-    def estimate(self, rgb, intrinsics, stamp_ns=0, frame_id=""):
+    def find_persons(self, frame):
         self.calls += 1
         if self.delay_s:
             time.sleep(self.delay_s)
-        person = PersonPose(FAKE_JOINTS_M, np.full(26, 0.9))
-        return PoseResult((person,), stamp_ns, frame_id)
+        return (PersonPose(FAKE_JOINTS_M, np.full(26, 0.9)),)
+
+    def lift(self, frame, persons):
+        return persons
+
+    def reset(self) -> None:
+        """No state across frames."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def fake_pipeline(estimator: FakeEstimator, refiner=None) -> PosePipeline:
+    """The node's pipeline with ``estimator`` as front end and lifter, ``refiner`` as the depth
+    stage (None: none), no tracking."""
+    return PosePipeline(estimator, estimator, refiner)
 
 
 def image_msg(pixels: np.ndarray, encoding: str, stamp_ns: int, frame_id: str) -> Image:
@@ -93,8 +110,7 @@ class Graph:
         params.update(overrides)
         fake = {}
         if estimator is not None:
-            fake = {"estimator_factory": lambda config: estimator}
-            fake["refiner_factory"] = lambda config: refiner
+            fake = {"pipeline_factory": lambda config: fake_pipeline(estimator, refiner)}
         self.node = PoseNode(
             context=context,
             parameter_overrides=[Parameter(k, value=v) for k, v in params.items()],

@@ -4,13 +4,14 @@ joints), corrupt payloads counted and skipped, topics following the remapped bas
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy not installed: run `make setup`")
-from conftest import FAKE_JOINTS_M, FakeEstimator, info_msg  # noqa: E402
+from conftest import FAKE_JOINTS_M, FakeEstimator, fake_pipeline, info_msg  # noqa: E402
 from sensor_msgs.msg import CompressedImage  # noqa: E402
 
 from privpose_ros.ros.compressed import encode_compressed_depth, encode_compressed_rgb  # noqa: E402
@@ -31,18 +32,18 @@ class RecordingEstimator(FakeEstimator):
         super().__init__()
         self.rgb: list[np.ndarray] = []
 
-    def estimate(self, rgb, intrinsics, stamp_ns=0, frame_id=""):
-        self.rgb.append(rgb.copy())
-        return super().estimate(rgb, intrinsics, stamp_ns, frame_id)
+    def find_persons(self, frame):
+        self.rgb.append(frame.rgb.copy())
+        return super().find_persons(frame)
 
 
 class RecordingRefiner:
     def __init__(self) -> None:
         self.depth: list[np.ndarray] = []
 
-    def refine(self, result, depth_mm, intrinsics):
-        self.depth.append(depth_mm.copy())
-        return result
+    def refine(self, frame, persons):
+        self.depth.append(frame.depth_mm.copy())
+        return persons
 
 
 def _msg(fields: tuple[str, bytes], stamp_ns: int, frame_id: str = "cam") -> CompressedImage:
@@ -118,7 +119,7 @@ def test_compressed_topics_follow_the_remapped_base_topics() -> None:
     remaps = ["rgb/image_rect_color:=/camera/color/image_raw"]
     remaps.append("depth_registered/image_rect:=/camera/aligned_depth_to_color/image_raw")
     node = PoseNode(
-        estimator_factory=lambda config: FakeEstimator(),
+        pipeline_factory=lambda config: fake_pipeline(FakeEstimator()),
         context=context,
         cli_args=["--ros-args", *[a for r in remaps for a in ("-r", r)]],
         parameter_overrides=[Parameter(k, value=v) for k, v in COMPRESSED.items()],
@@ -149,8 +150,8 @@ def test_real_pipeline_gives_the_raw_joints_from_replayed_compressed_frames(
 
     params = {"threads": 1, "confidence_threshold": 0.3, "camera.rectified": False}
     frame = next(iter(read_frames(sorted(TUE.glob("*.bag"))[0], slop_s=0.5)))
-    offline = PosePipeline(pipeline_config(config_from_values(params)))
-    expected = offline.process(frame.rgb, frame.intrinsics, frame.depth_mm, 10 * S, "xtion")
+    offline = PosePipeline.from_config(pipeline_config(config_from_values(params)))
+    expected = offline.process(dataclasses.replace(frame, stamp_ns=10 * S, frame_id="xtion"))
     offline.close()
     graph = make_graph(real=True, **params, **COMPRESSED)
     primary = select_primary(

@@ -86,7 +86,7 @@ def test_bad_input_is_logged_counted_skipped_and_a_good_frame_still_answered(mak
 
 def test_nobody_subscribed_means_no_inference(make_graph) -> None:
     graph = make_graph()
-    estimator = graph.node._processor.pipeline.estimator
+    estimator = graph.node._pipeline.frontend
     graph.io.destroy_node()  # the only listener goes away
     graph.wait_for(lambda: graph.node._pubs["pose"].get_subscription_count() == 0)
     assert graph.node._pubs["pose"].get_subscription_count() == 0

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy not installed: run `make setup`")
-from conftest import FakeEstimator  # noqa: E402
+from conftest import FakeEstimator, fake_pipeline  # noqa: E402
 from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 
@@ -29,8 +29,7 @@ def context():
 
 def test_yaml_loads_declares_everything_and_bad_values_are_rejected(context) -> None:
     node = PoseNode(
-        estimator_factory=lambda config: FakeEstimator(),
-        refiner_factory=lambda config: None,
+        pipeline_factory=lambda config: fake_pipeline(FakeEstimator()),
         context=context,
         parameter_overrides=[Parameter("sync.slop_s", value=0.05)],
     )
@@ -54,7 +53,7 @@ def test_yaml_loads_declares_everything_and_bad_values_are_rejected(context) -> 
         node.trigger_deactivate()
         node.trigger_cleanup()
         assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
-        assert node._processor is None
+        assert node._pipeline is None
     finally:
         node.destroy_node()
 

@@ -4,6 +4,7 @@ pipeline run offline, and nobody on a blank wall."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -62,13 +63,13 @@ def test_node_publishes_every_person_of_real_rgbd_frames_like_the_offline_pipeli
 
     frames = _tue_frames()
     graph = make_graph(real=True, **PARAMS)
-    offline = PosePipeline(pipeline_config(config_from_values(PARAMS)))
+    offline = PosePipeline.from_config(pipeline_config(config_from_values(PARAMS)))
     config = graph.node.config
     for i, frame in enumerate(frames):
         stamp = (10 + i) * S
         assert graph.send_and_wait(_msgs(frame, stamp), timeout_s=60.0)
         assert graph.wait_for(lambda n=i + 1: len(graph.received["cloud"]) >= n)
-        expected = offline.process(frame.rgb, frame.intrinsics, frame.depth_mm, stamp, "xtion")
+        expected = offline.process(dataclasses.replace(frame, stamp_ns=stamp, frame_id="xtion"))
         persons = select_persons(expected, config.joint_set, 0.3)
         cloud = read_keypoints(graph.received["cloud"][i])
         # every person the pipeline finds is published, under its track id

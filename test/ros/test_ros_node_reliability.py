@@ -64,12 +64,12 @@ class _Exploding(FakeEstimator):
         super().__init__()
         self.failures = failures
 
-    def estimate(self, rgb, intrinsics, stamp_ns=0, frame_id=""):
+    def find_persons(self, frame):
         exc = self.failures.get(self.calls)
         if exc is not None:
             self.calls += 1
             raise exc
-        return super().estimate(rgb, intrinsics, stamp_ns, frame_id)
+        return super().find_persons(frame)
 
 
 def test_unexpected_exceptions_cost_one_frame_each_never_the_worker(make_graph) -> None:
@@ -124,9 +124,9 @@ class _Recording(FakeEstimator):
         super().__init__()
         self.stamps: list[int] = []
 
-    def estimate(self, rgb, intrinsics, stamp_ns=0, frame_id=""):
-        self.stamps.append(stamp_ns)
-        return super().estimate(rgb, intrinsics, stamp_ns, frame_id)
+    def find_persons(self, frame):
+        self.stamps.append(frame.stamp_ns)
+        return super().find_persons(frame)
 
 
 def test_deactivate_activate_drops_a_stale_frame_and_processes_fresh_ones(make_graph) -> None:

@@ -23,7 +23,7 @@ STAGE_KEYS = (
     "detector_ms",
     "landmarks_ms",
     "landmarks_per_person_ms",
-    "monocular_3d_ms",
+    "lifter_ms",
     "refine_ms",
     "tracking_ms",
     "whole_ms",

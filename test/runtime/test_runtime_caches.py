@@ -17,8 +17,9 @@ import torch
 import privpose_ros
 from privpose_ros.core.cache import default_cache_dir
 from privpose_ros.core.camera import CameraIntrinsics
+from privpose_ros.core.frame import RGBDFrame
 from privpose_ros.core.pose import PersonPose
-from privpose_ros.runtime import engine_cache, graph, trt_graph
+from privpose_ros.runtime import engine_cache, export, graph, trt_graph
 from privpose_ros.runtime import lifter as v2_lifter
 from privpose_ros.runtime.engine_cache import (
     GRAPH_SOURCES,
@@ -28,6 +29,7 @@ from privpose_ros.runtime.engine_cache import (
     read_cached_engine,
 )
 from privpose_ros.runtime.lifter import PrivposeLifter, PrivposeLifterConfig, export_key
+from privpose_ros.runtime.runner import RunnerConfig
 
 K = CameraIntrinsics(fx=300.0, fy=300.0, cx=159.5, cy=119.5, width=320, height=240)
 KEY = EngineKey(
@@ -66,7 +68,7 @@ def unwritable(tmp_path: Path):
 def _lift(lifter: PrivposeLifter) -> np.ndarray:
     rgb = np.random.default_rng(3).integers(0, 255, (240, 320, 3), dtype=np.uint8)
     person = PersonPose(np.zeros((26, 3)), np.ones(26), box_px=np.array([100.0, 20, 220, 230]))
-    return lifter.lift(rgb, K, (person,))[0].joints_cam_m
+    return lifter.lift(RGBDFrame(rgb, K), (person,))[0].joints_cam_m
 
 
 # --- no GPU engines for device cpu; "auto" survives any TensorRT failure ----------------------
@@ -78,7 +80,7 @@ def test_cpu_lifter_never_constructs_tensorrt(tiny_weights, tmp_path, monkeypatc
 
     monkeypatch.setattr(trt_graph, "TrtGraphRunner", fake_trt)
     with PrivposeLifter(
-        PrivposeLifterConfig(tiny_weights, "auto", "cpu", 2, cache_dir=tmp_path)
+        PrivposeLifterConfig(tiny_weights, RunnerConfig("auto", "cpu", 2, cache_dir=tmp_path))
     ) as lifter:
         assert lifter.backend_name == "onnxruntime"
     assert not (tmp_path / "engines").exists() and not (tmp_path / "ort_tensorrt").exists()
@@ -114,21 +116,27 @@ def test_open_graph_cpu_skips_tensorrt_and_auto_survives_any_error(tiny_onnx, mo
 def test_unwritable_cache_dir_still_gives_a_working_lifter(
     tiny_weights, unwritable: Path, caplog
 ) -> None:
-    config = PrivposeLifterConfig(tiny_weights, "onnxruntime", threads=2, cache_dir=unwritable)
+    config = PrivposeLifterConfig(
+        tiny_weights, RunnerConfig("onnxruntime", threads=2, cache_dir=unwritable)
+    )
     with caplog.at_level(logging.WARNING, logger="privpose_ros.runtime.lifter"):
         with PrivposeLifter(config) as lifter:
             assert lifter.exported and lifter.onnx_path.parent != unwritable / "v2_onnx"
             joints = _lift(lifter)
     assert "is not writable" in caplog.text and str(unwritable / "v2_onnx") in caplog.text
     assert not unwritable.exists()
-    with PrivposeLifter(dataclasses.replace(config, backend="torch")) as reference:
+    with PrivposeLifter(
+        dataclasses.replace(config, runner=dataclasses.replace(config.runner, backend="torch"))
+    ) as reference:
         want = _lift(reference)
     # the temporary export is the same graph as torch
     np.testing.assert_allclose(joints, want, atol=1e-3)
 
 
 def test_cached_export_in_a_read_only_dir_is_used(tiny_weights, tmp_path, monkeypatch) -> None:
-    config = PrivposeLifterConfig(tiny_weights, "onnxruntime", threads=2, cache_dir=tmp_path)
+    config = PrivposeLifterConfig(
+        tiny_weights, RunnerConfig("onnxruntime", threads=2, cache_dir=tmp_path)
+    )
     with PrivposeLifter(config) as first:
         path = first.onnx_path
     assert path.parent == tmp_path / "v2_onnx"
@@ -164,7 +172,7 @@ def test_export_key_covers_weights_code_opset_and_torch(
     elif change == "sources":
         monkeypatch.setattr(engine_cache, "graph_sources_sha256", lambda: "0" * 64)
     elif change == "opset":
-        monkeypatch.setattr(v2_lifter, "ONNX_OPSET", v2_lifter.ONNX_OPSET + 1)
+        monkeypatch.setattr(export, "ONNX_OPSET", export.ONNX_OPSET + 1)
     elif change == "torch":
         monkeypatch.setattr(torch, "__version__", "0.0.1")
     else:
@@ -174,7 +182,9 @@ def test_export_key_covers_weights_code_opset_and_torch(
 
 
 def test_upgrade_never_reuses_an_old_export(tiny_weights, tmp_path, monkeypatch) -> None:
-    config = PrivposeLifterConfig(tiny_weights, "onnxruntime", threads=2, cache_dir=tmp_path)
+    config = PrivposeLifterConfig(
+        tiny_weights, RunnerConfig("onnxruntime", threads=2, cache_dir=tmp_path)
+    )
     with PrivposeLifter(config) as first:
         old = first.onnx_path
     old_bytes, old_stamp = old.read_bytes(), old.stat().st_mtime_ns
@@ -224,7 +234,9 @@ def test_default_cache_is_the_session_tmp_dir(tiny_weights, isolated_cache_home:
     real = Path(pwd.getpwuid(os.getuid()).pw_dir) / ".cache" / "privpose"
     before = _listing(real)
     assert default_cache_dir() == isolated_cache_home / "privpose"
-    with PrivposeLifter(PrivposeLifterConfig(tiny_weights, "onnxruntime", threads=2)) as lifter:
+    with PrivposeLifter(
+        PrivposeLifterConfig(tiny_weights, RunnerConfig("onnxruntime", threads=2))
+    ) as lifter:
         _lift(lifter)
     assert list((isolated_cache_home / "privpose" / "v2_onnx").glob("v2_*.onnx"))
     assert _listing(real) == before

@@ -18,7 +18,9 @@ import pytest
 
 from privpose_ros.core.camera import CameraIntrinsics
 from privpose_ros.core.errors import PrivposeInputError
+from privpose_ros.core.frame import RGBDFrame
 from privpose_ros.core.joints import CANONICAL_JOINTS
+from privpose_ros.core.pose import PoseResult
 from privpose_ros.data.real import MPI_INF_3DHP_17_NAMES
 from privpose_ros.runtime.detector import decode_people
 from privpose_ros.runtime.landmarks import (
@@ -31,6 +33,8 @@ from privpose_ros.runtime.landmarks import (
 )
 from privpose_ros.runtime.people import FrontEndConfig, PeopleEstimator
 from privpose_ros.runtime.pipeline import PipelineConfig, PosePipeline
+from privpose_ros.runtime.placement import MonocularLifter
+from privpose_ros.runtime.runner import RunnerConfig
 
 pytest.importorskip("onnxruntime", reason="onnxruntime runs the shipped front-end graphs")
 
@@ -99,11 +103,28 @@ def _intrinsics_3dhp(frame: dict, rgb: np.ndarray) -> CameraIntrinsics:
     return CameraIntrinsics(*frame["f"], *frame["c"], width=w, height=h)
 
 
+def _estimate(
+    estimator: PeopleEstimator,
+    rgb: np.ndarray,
+    k: CameraIntrinsics,
+    stamp_ns: int = 0,
+    frame_id: str = "",
+) -> PoseResult:
+    """The front end's persons placed by its own monocular lifter (the ``model: blazepose``
+    3D), as one PoseResult."""
+    frame = RGBDFrame(rgb, k, None, stamp_ns, frame_id)
+    lifter = MonocularLifter(estimator.config.world_scale)
+    return PoseResult(lifter.lift(frame, estimator.find_persons(frame)), stamp_ns, frame_id)
+
+
 @pytest.fixture(scope="module")
 def estimator(tmp_path_factory) -> PeopleEstimator:
     # independent photos: every one runs the detector (no following from the previous photo)
-    config = FrontEndConfig(cache_dir=tmp_path_factory.mktemp("frontend_cache"), detect_every_n=1)
-    assert config == FrontEndConfig(cache_dir=config.cache_dir, detect_every_n=1)
+    runner = RunnerConfig(cache_dir=tmp_path_factory.mktemp("frontend_cache"))
+    config = FrontEndConfig(runner=runner, detect_every_n=1)
+    assert config == FrontEndConfig(
+        runner=RunnerConfig(cache_dir=runner.cache_dir), detect_every_n=1
+    )
     with PeopleEstimator(config) as est:
         yield est
 
@@ -149,7 +170,7 @@ EMPTY_SCENES = {
 @pytest.mark.parametrize("scene", sorted(EMPTY_SCENES))
 def test_scenes_without_people_give_no_person(estimator, scene):
     rgb = EMPTY_SCENES[scene]()
-    result = estimator.estimate(rgb, VGA, stamp_ns=42, frame_id="cam")
+    result = _estimate(estimator, rgb, VGA, stamp_ns=42, frame_id="cam")
     assert result.persons == ()
     assert result.stamp_ns == 42 and result.frame_id == "cam"
     assert estimator.times.persons == 0
@@ -182,7 +203,7 @@ def results_3dhp(estimator) -> list:
     out = []
     for frame in FRAMES_3DHP:
         rgb = _rgb(frame["image"])
-        out.append((frame, estimator.estimate(rgb, _intrinsics_3dhp(frame, rgb))))
+        out.append((frame, _estimate(estimator, rgb, _intrinsics_3dhp(frame, rgb))))
     return out
 
 
@@ -231,7 +252,7 @@ def test_coco_photos_give_every_annotated_person_and_no_more(estimator):
         rgb = _rgb(DIR_COCO / name)
         h, w = rgb.shape[:2]
         k = CameraIntrinsics(float(w), float(w), (w - 1) / 2, (h - 1) / 2, w, h)
-        persons = estimator.estimate(rgb, k).persons
+        persons = _estimate(estimator, rgb, k).persons
         annotated = [a for a in ann["annotations"] if a["image_id"] == image["id"]]
         labelled = [a for a in annotated if a["num_keypoints"]]
         unlabelled = [a for a in annotated if not a["num_keypoints"]]
@@ -416,12 +437,16 @@ def test_decode_people_boxes_in_source_pixels_duplicates_and_low_scores():
         {"roi_passes": 3},
         {"max_persons": 0},
         {"world_scale": 0.0},
-        {"backend": "cuda"},
     ],
 )
 def test_frontend_config_rejects_bad_values(bad):
     with pytest.raises(PrivposeInputError, match=next(iter(bad))):
         FrontEndConfig(**bad)
+
+
+def test_runner_config_rejects_an_unknown_backend():
+    with pytest.raises(PrivposeInputError, match="backend"):
+        RunnerConfig(backend="cuda")
 
 
 def test_frontend_config_accepts_the_documented_range():
@@ -441,21 +466,22 @@ def test_pipeline_keeps_the_id_and_resets_on_a_stamp_going_back(tmp_path):
     frame = FRAMES_3DHP[0]
     rgb = _rgb(frame["image"])
     k = _intrinsics_3dhp(frame, rgb)
-    config = PipelineConfig(frontend=FrontEndConfig(cache_dir=tmp_path), refine=None)
+    frontend = FrontEndConfig(runner=RunnerConfig(cache_dir=tmp_path))
+    config = PipelineConfig(frontend=frontend, refine=None)
     assert config.tracking is not None and config.smoothing is not None
-    with PosePipeline(config) as pipeline:
-        first = pipeline.process(rgb, k, stamp_ns=2_000_000_000, frame_id="cam")
-        second = pipeline.process(rgb, k, stamp_ns=2_033_333_333, frame_id="cam")
+    with PosePipeline.from_config(config) as pipeline:
+        first = pipeline.process(RGBDFrame(rgb, k, None, 2_000_000_000, "cam"))
+        second = pipeline.process(RGBDFrame(rgb, k, None, 2_033_333_333, "cam"))
         assert [p.person_id for p in first.persons] == [1]
         assert [p.person_id for p in second.persons] == [1]
         assert second.stamp_ns == 2_033_333_333 and second.frame_id == "cam"
-        assert pipeline.people.times.detector_ms == 0.0  # followed from its own landmarks
+        assert pipeline.frontend.times.detector_ms == 0.0  # followed from its own landmarks
         # the same photo, cropped from the first frame's landmarks instead of the detector
         np.testing.assert_allclose(
             second.persons[0].joints_cam_m, first.persons[0].joints_cam_m, atol=0.03
         )
         assert pipeline.resets == 0
-        back = pipeline.process(rgb, k, stamp_ns=1_000_000_000)  # a bag loop
+        back = pipeline.process(RGBDFrame(rgb, k, None, 1_000_000_000))  # a bag loop
         assert pipeline.resets == 1
         assert len(back.persons) == 1
         assert back.persons[0].person_id == 2  # ids are never reused, not even after a reset

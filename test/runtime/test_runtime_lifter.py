@@ -11,6 +11,7 @@ import torch
 
 from privpose_ros.core.camera import CameraIntrinsics
 from privpose_ros.core.errors import PrivposeInputError
+from privpose_ros.core.frame import RGBDFrame
 from privpose_ros.core.joints import CANONICAL
 from privpose_ros.core.pose import PersonPose
 from privpose_ros.data.synth import SynthConfig, SyntheticGenerator
@@ -20,6 +21,8 @@ from privpose_ros.model.posenet.weights import load_posenet_weights, write_posen
 from privpose_ros.runtime.lifter import PrivposeLifter, PrivposeLifterConfig
 from privpose_ros.runtime.people import FrontEndConfig
 from privpose_ros.runtime.pipeline import PipelineConfig, PosePipeline
+from privpose_ros.runtime.placement import MonocularLifter
+from privpose_ros.runtime.runner import RunnerConfig
 from privpose_ros.train.teacher import PrivilegedPosenet
 
 J = CANONICAL.num_joints
@@ -41,7 +44,7 @@ def cache(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def lifter_config(weights, cache) -> PrivposeLifterConfig:
-    return PrivposeLifterConfig(weights, backend="onnxruntime", threads=2, cache_dir=cache)
+    return PrivposeLifterConfig(weights, RunnerConfig("onnxruntime", threads=2, cache_dir=cache))
 
 
 @pytest.fixture(scope="module")
@@ -90,10 +93,10 @@ def test_three_persons_run_in_one_batch_and_match_one_at_a_time(lifter, frame, m
     monkeypatch.setattr(
         lifter._runner, "run", lambda f: batches.append(len(f["crop_rgb"])) or run(f)
     )
-    together = lifter.lift(rgb, k, persons)
+    together = lifter.lift(RGBDFrame(rgb, k), persons)
     assert batches == [3]
     for person, got in zip(persons, together, strict=True):
-        (alone,) = lifter.lift(rgb, k, (person,))
+        (alone,) = lifter.lift(RGBDFrame(rgb, k), (person,))
         np.testing.assert_allclose(got.joints_cam_m, alone.joints_cam_m, atol=1e-5, rtol=0)
         np.testing.assert_allclose(got.confidence, alone.confidence, atol=1e-6, rtol=0)
         assert not np.allclose(got.joints_cam_m, person.joints_cam_m)
@@ -105,7 +108,7 @@ def test_three_persons_run_in_one_batch_and_match_one_at_a_time(lifter, frame, m
 def test_confidence_is_the_v2_confidence_times_the_front_end_one(lifter, frame) -> None:
     rgb, _, k = frame
     person = _person(BOXES[0])
-    (lifted,) = lifter.lift(rgb, k, (person,))
+    (lifted,) = lifter.lift(RGBDFrame(rgb, k), (person,))
     crops, crop_k = lifter.crops(rgb, k, [person.box_px])
     _, v2_conf = lifter.infer(crops, crop_k)
     np.testing.assert_allclose(lifted.confidence, v2_conf[0] * person.confidence, atol=1e-7)
@@ -129,9 +132,15 @@ def test_export_is_cached_by_weights_hash_and_reused(lifter, lifter_config, tmp_
 def test_torch_backend_gives_the_onnx_joints(lifter, lifter_config, frame) -> None:
     rgb, _, k = frame
     persons = tuple(_person(b) for b in BOXES[:2])
-    with PrivposeLifter(replace(lifter_config, backend="torch")) as eager:
+    with PrivposeLifter(
+        replace(lifter_config, runner=replace(lifter_config.runner, backend="torch"))
+    ) as eager:
         assert eager.backend_name == "torch" and eager.onnx_path is None
-        for a, b in zip(eager.lift(rgb, k, persons), lifter.lift(rgb, k, persons), strict=True):
+        for a, b in zip(
+            eager.lift(RGBDFrame(rgb, k), persons),
+            lifter.lift(RGBDFrame(rgb, k), persons),
+            strict=True,
+        ):
             np.testing.assert_allclose(a.joints_cam_m, b.joints_cam_m, atol=1e-4, rtol=0)
 
 
@@ -165,11 +174,11 @@ def test_persons_without_a_box_pass_through(lifter, frame) -> None:
     rgb, _, k = frame
     no_box = PersonPose(np.full((J, 3), 1.5), np.full(J, 0.7), person_id=4)
     with_box = _person(BOXES[0])
-    out = lifter.lift(rgb, k, (no_box, with_box))
+    out = lifter.lift(RGBDFrame(rgb, k), (no_box, with_box))
     assert out[0] is no_box
     assert not np.allclose(out[1].joints_cam_m, with_box.joints_cam_m)
-    assert lifter.lift(rgb, k, ()) == ()
-    assert lifter.lift(rgb, k, (no_box,)) == (no_box,)
+    assert lifter.lift(RGBDFrame(rgb, k), ()) == ()
+    assert lifter.lift(RGBDFrame(rgb, k), (no_box,)) == (no_box,)
 
 
 def test_bad_inputs_raise_clear_errors(lifter, lifter_config, frame, tmp_path) -> None:
@@ -178,11 +187,11 @@ def test_bad_inputs_raise_clear_errors(lifter, lifter_config, frame, tmp_path) -
     rgb, _, k = frame
     person = (_person(BOXES[0]),)
     with pytest.raises(PrivposeInputError, match="uint8"):
-        lifter.lift(rgb[..., 0], k, person)
+        lifter.lift(RGBDFrame(rgb[..., 0], k), person)
     with pytest.raises(PrivposeInputError, match="uint8"):
-        lifter.lift(rgb.astype(np.float32), k, person)
+        lifter.lift(RGBDFrame(rgb.astype(np.float32), k), person)
     with pytest.raises(PrivposeInputError, match="intrinsics"):
-        lifter.lift(rgb[:200], k, person)
+        lifter.lift(RGBDFrame(rgb[:200], k), person)
     with pytest.raises(PrivposeInputError, match="privpose train"):
         PrivposeLifter(replace(lifter_config, weights_path=tmp_path / "missing.safetensors"))
     old = tmp_path / "old.safetensors"
@@ -193,9 +202,12 @@ def test_bad_inputs_raise_clear_errors(lifter, lifter_config, frame, tmp_path) -
     write_posenet_weights(teacher, PrivilegedPosenet(PosenetConfig(variant="depth")))
     with pytest.raises(PrivposeInputError, match="depth teacher.*rgb_hall"):
         PrivposeLifter(replace(lifter_config, weights_path=teacher))
-    for bad in ({"backend": "cuda"}, {"max_persons": 0}, {"margin": 0.5}, {"threads": -1}):
+    for bad in ({"max_persons": 0}, {"margin": 0.5}):
         with pytest.raises(PrivposeInputError):
             PrivposeLifterConfig(**bad)
+    for bad in ({"backend": "cuda"}, {"threads": -1}, {"device": "gpu"}):
+        with pytest.raises(PrivposeInputError):
+            RunnerConfig(**bad)
 
 
 # ------------------------------------------------------------------------------ the pipeline
@@ -203,47 +215,49 @@ def test_bad_inputs_raise_clear_errors(lifter, lifter_config, frame, tmp_path) -
 
 @pytest.fixture(scope="module")
 def pipeline(lifter_config, cache):
-    front = FrontEndConfig(backend="onnxruntime", threads=2, cache_dir=cache)
+    front = FrontEndConfig(runner=lifter_config.runner)
     config = PipelineConfig(frontend=front, tracking=None, smoothing=None, lifter=lifter_config)
-    with PosePipeline(config) as pipeline:
+    with PosePipeline.from_config(config) as pipeline:
         yield pipeline
 
 
 def _front_end_persons(pipeline, rgb, k) -> tuple[PersonPose, ...]:
-    pipeline.people.reset()  # detect again, as on the frame just processed
-    persons = pipeline.people.estimate(rgb, k).persons
-    pipeline.people.reset()
+    pipeline.frontend.reset()  # detect again, as on the frame just processed
+    persons = pipeline.frontend.find_persons(RGBDFrame(rgb, k))
+    pipeline.frontend.reset()
     return persons
 
 
 def test_pipeline_rgb_only_uses_the_v2_joints(pipeline, frame) -> None:
     rgb, _, k = frame
-    out = pipeline.process(rgb, k).persons
+    out = pipeline.process(RGBDFrame(rgb, k)).persons
     assert pipeline.times_ms["lifter_ms"] > 0
     front = _front_end_persons(pipeline, rgb, k)
-    want = pipeline.lifter.lift(rgb, k, front)
+    want = pipeline.lifter.lift(RGBDFrame(rgb, k), front)
     assert len(out) == len(front) == 1
     np.testing.assert_allclose(out[0].joints_cam_m, want[0].joints_cam_m, atol=1e-9, rtol=0)
     np.testing.assert_allclose(out[0].confidence, want[0].confidence, atol=1e-12)
-    assert np.abs(out[0].joints_cam_m - front[0].joints_cam_m).max() > 0.05  # not the monocular
+    assert np.isnan(front[0].joints_cam_m).all()  # the front end places nobody in 3D
+    (mono,) = MonocularLifter().lift(RGBDFrame(rgb, k), front)
+    assert np.abs(out[0].joints_cam_m - mono.joints_cam_m).max() > 0.05  # not the monocular
 
 
 def test_pipeline_with_depth_takes_v2_where_the_depth_is_missing(pipeline, frame) -> None:
     rgb, depth, k = frame
-    pipeline.people.reset()
     front = _front_end_persons(pipeline, rgb, k)
-    (v2,) = pipeline.lifter.lift(rgb, k, front)
+    (v2,) = pipeline.lifter.lift(RGBDFrame(rgb, k), front)
     holed = depth.copy()
     yy, xx = np.mgrid[0 : depth.shape[0], 0 : depth.shape[1]]
     for u, v in front[0].joints_px[list(HEAD)]:
         holed[(xx - u) ** 2 + (yy - v) ** 2 < 12**2] = 0  # no depth on the head
-    (out,) = pipeline.process(rgb, k, holed).persons
+    (out,) = pipeline.process(RGBDFrame(rgb, k, holed)).persons
     head = list(HEAD)
     # no-depth joints: the v2 skeleton moved by one offset, at half its confidence
     offsets = out.joints_cam_m[head] - v2.joints_cam_m[head]
     np.testing.assert_allclose(offsets, np.broadcast_to(offsets[0], offsets.shape), atol=1e-9)
     np.testing.assert_allclose(out.confidence[head], 0.5 * v2.confidence[head], atol=1e-12)
-    mono = out.joints_cam_m[head] - front[0].joints_cam_m[head]
+    (placed,) = MonocularLifter().lift(RGBDFrame(rgb, k), front)
+    mono = out.joints_cam_m[head] - placed.joints_cam_m[head]
     assert np.abs(mono - mono[0]).max() > 0.01  # the front end's skeleton would not fit
     # joints with depth are placed by it, not by v2
     body = [i for i in range(J) if i not in head]

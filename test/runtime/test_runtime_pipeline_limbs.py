@@ -7,7 +7,7 @@ import numpy as np
 
 from privpose_ros.core.joints import CANONICAL
 from privpose_ros.core.pose import PersonPose
-from privpose_ros.runtime.pipeline import _limbs_from_monocular
+from privpose_ros.refine.fusion import limbs_from_rgb
 
 J = {n: i for i, n in enumerate(CANONICAL.joint_names)}
 
@@ -37,7 +37,7 @@ def _person(joints: np.ndarray) -> PersonPose:
 def test_consistent_depth_skeleton_is_left_alone() -> None:
     rgb = _skeleton()
     depth = rgb * 1.1 + [0.02, -0.01, 0.3]  # a 10 % larger person, elsewhere: all consistent
-    out = _limbs_from_monocular(_person(depth), _person(rgb))
+    out = limbs_from_rgb(_person(depth), _person(rgb))
     np.testing.assert_array_equal(out.joints_cam_m, depth)
 
 
@@ -46,7 +46,7 @@ def test_a_collapsed_forearm_is_rebuilt_from_the_rgb_bone_at_the_depth_scale() -
     depth = rgb * 1.1
     wrist, elbow, hand = J["right_wrist"], J["right_elbow"], J["right_hand"]
     depth[wrist] = depth[elbow] + [0.0, 0.0, 0.03]  # lifted onto the torso: a 3 cm forearm
-    out = _limbs_from_monocular(_person(depth), _person(rgb)).joints_cam_m
+    out = limbs_from_rgb(_person(depth), _person(rgb)).joints_cam_m
     np.testing.assert_allclose(out[wrist], depth[elbow] + 1.1 * (rgb[wrist] - rgb[elbow]))
     # the hand is consistent with the rebuilt wrist, so it stays; nothing else moves
     untouched = [i for i in range(CANONICAL.num_joints) if i != wrist]

@@ -228,6 +228,7 @@ def test_refine_ablation_starts_from_the_v2_rgb_model(tiny, capsys) -> None:
 
 
 def test_the_v2_estimate_is_scored_on_its_own_2d(monkeypatch) -> None:
+    from privpose_ros.core.camera import CameraIntrinsics
     from privpose_ros.core.pose import PersonPose, PoseResult
     from privpose_ros.runtime import pipeline
 
@@ -235,16 +236,19 @@ def test_the_v2_estimate_is_scored_on_its_own_2d(monkeypatch) -> None:
     person = PersonPose(joints, np.ones(26), joints_px=np.full((26, 2), 50.0))
 
     class FakePipeline:
-        def __init__(self, config) -> None:
-            self.config = config
+        @classmethod
+        def from_config(cls, config) -> FakePipeline:
+            return cls()
 
-        def process(self, rgb, k, depth_mm=None) -> PoseResult:
+        def process(self, frame) -> PoseResult:
+            assert frame.rgb.shape == (4, 4, 3) and frame.depth_mm is None
             return PoseResult(persons=(person,), stamp_ns=7)
 
     monkeypatch.setattr(pipeline, "PosePipeline", FakePipeline)
-    front = eval_cmd.build_real_estimator("onnxruntime")(None, None, None)
+    rgb, k = np.zeros((4, 4, 3), np.uint8), CameraIntrinsics(4.0, 4.0, 2.0, 2.0, 4, 4)
+    front = eval_cmd.build_real_estimator("onnxruntime")(rgb, k, None)
     assert front.persons[0].joints_px is not None  # the front end keeps its own 2D
-    v2 = eval_cmd.build_real_estimator("onnxruntime", Path("w.safetensors"))(None, None, None)
+    v2 = eval_cmd.build_real_estimator("onnxruntime", Path("w.safetensors"))(rgb, k, None)
     # the v2 persons lose the front end's 2D: the metrics project the v2 3D joints instead
     assert v2.persons[0].joints_px is None and v2.stamp_ns == 7
     np.testing.assert_array_equal(v2.persons[0].joints_cam_m, joints)
