@@ -11,7 +11,8 @@ import numpy as np
 from sensor_msgs.msg import PointCloud2, PointField
 
 from privpose_ros.core.errors import PrivposeInputError
-from privpose_ros.ros.pose_msgs import OutputPerson, stamp_msg
+from privpose_ros.core.pose import PersonPose
+from privpose_ros.ros.pose_msgs import stamp_msg
 
 POINT_DTYPE = np.dtype(
     [
@@ -27,7 +28,7 @@ POINT_DTYPE = np.dtype(
 _FIELD_TYPES = {"<f4": PointField.FLOAT32, "<u2": PointField.UINT16, "<u4": PointField.UINT32}
 
 
-def keypoints_cloud(persons: list[OutputPerson], stamp_ns: int, frame_id: str) -> PointCloud2:
+def keypoints_cloud(persons: list[PersonPose], stamp_ns: int, frame_id: str) -> PointCloud2:
     """An unorganised cloud (height 1) of the known joints of ``persons``."""
     rows = []
     for person in persons:
@@ -36,9 +37,9 @@ def keypoints_cloud(persons: list[OutputPerson], stamp_ns: int, frame_id: str) -
                 f"person id {person.person_id} does not fit the uint32 'person' field; "
                 "tracking ids must be >= 0"
             )
-        known = np.flatnonzero(np.all(np.isfinite(person.joints_m), axis=1))
+        known = np.flatnonzero(np.all(np.isfinite(person.joints_cam_m), axis=1))
         block = np.zeros(known.size, dtype=POINT_DTYPE)
-        block["x"], block["y"], block["z"] = person.joints_m[known].T
+        block["x"], block["y"], block["z"] = person.joints_cam_m[known].T
         block["confidence"] = person.confidence[known]
         block["joint"] = known
         block["person"] = person.person_id

@@ -12,7 +12,8 @@ from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
 from privpose_ros.core.joints import JointSet
-from privpose_ros.ros.pose_msgs import OutputPerson, stamp_msg
+from privpose_ros.core.pose import PersonPose
+from privpose_ros.ros.pose_msgs import stamp_msg
 
 JOINT_DIAMETER_M = 0.05
 BONE_WIDTH_M = 0.02
@@ -44,7 +45,7 @@ def _point(xyz: np.ndarray) -> Point:
 
 
 def skeleton_markers(
-    persons: list[OutputPerson],
+    persons: list[PersonPose],
     joint_set: JointSet,
     stamp_ns: int,
     frame_id: str,
@@ -62,15 +63,18 @@ def skeleton_markers(
     lifetime = Duration(sec=int(lifetime_s), nanosec=int(round((lifetime_s % 1) * 1e9)))
     bones = joint_set.bone_indices()
     for person in persons:
-        known = np.all(np.isfinite(person.joints_m), axis=1)
+        known = np.all(np.isfinite(person.joints_cam_m), axis=1)
         joints = _base(Marker.SPHERE_LIST, 0, person.person_id, stamp_ns, frame_id)
         joints.scale.x = joints.scale.y = joints.scale.z = JOINT_DIAMETER_M
-        joints.points = [_point(p) for p in person.joints_m[known]]
+        joints.points = [_point(p) for p in person.joints_cam_m[known]]
         lines = _base(Marker.LINE_LIST, 1, person.person_id, stamp_ns, frame_id)
         lines.scale.x = BONE_WIDTH_M
         for parent, child in bones:
             if known[parent] and known[child]:
-                lines.points += [_point(person.joints_m[parent]), _point(person.joints_m[child])]
+                lines.points += [
+                    _point(person.joints_cam_m[parent]),
+                    _point(person.joints_cam_m[child]),
+                ]
         for marker in (joints, lines):
             marker.lifetime = lifetime
             out.markers.append(marker)
@@ -87,7 +91,7 @@ class SkeletonMarkers:
 
     def __call__(
         self,
-        persons: list[OutputPerson],
+        persons: list[PersonPose],
         joint_set: JointSet,
         stamp_ns: int,
         frame_id: str,

@@ -29,6 +29,7 @@ from visualization_msgs.msg import MarkerArray
 
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.core.frame import RGBDFrame
+from privpose_ros.core.pose import PersonPose
 from privpose_ros.ros import compat
 from privpose_ros.ros.cloud import keypoints_cloud
 from privpose_ros.ros.diagnostics import NodeStats
@@ -44,8 +45,8 @@ from privpose_ros.ros.node_setup import (
 )
 from privpose_ros.ros.params import NodeConfig, validate
 from privpose_ros.ros.pose_msgs import (
-    OutputPerson,
     joint_transforms,
+    moved_to_frame,
     pose_array,
     select_persons,
     select_primary,
@@ -276,7 +277,7 @@ class PoseNode(NodeHealth, LifecycleNode):
             return False
         return True
 
-    def _to_target(self, persons: list[OutputPerson], frame: RGBDFrame) -> tuple[list, str]:
+    def _to_target(self, persons: list[PersonPose], frame: RGBDFrame) -> tuple[list, str]:
         target = self.config.target_frame
         try:
             rot, trans = self._tf_buffer.lookup(
@@ -284,14 +285,12 @@ class PoseNode(NodeHealth, LifecycleNode):
             )
         except LookupError as exc:
             raise BadFrame("tf_lookup", f"no TF {frame.frame_id} -> {target}: {exc}") from exc
-        moved = [
-            OutputPerson(p.person_id, p.joints_m @ rot.T + trans, p.confidence) for p in persons
-        ]
+        moved = moved_to_frame(persons, rot, trans)
         self._camera_origin_m = np.asarray(trans, dtype=np.float64)
         return moved, target
 
     def _publish(
-        self, persons: list[OutputPerson], stamp_ns: int, frame_id: str, started: float
+        self, persons: list[PersonPose], stamp_ns: int, frame_id: str, started: float
     ) -> None:
         config = self.config
         joint_set = config.joint_set

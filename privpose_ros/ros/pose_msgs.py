@@ -1,4 +1,5 @@
-"""PoseResult -> geometry_msgs/PoseArray and per-joint TF transforms (pure builders).
+"""PoseResult -> geometry_msgs/PoseArray and per-joint TF transforms (pure functions on the one
+person type, core.pose.PersonPose).
 
 Joints below the confidence threshold (and joints the joint set cannot derive) are unknown:
 NaN positions in the PoseArray (its order is fixed by ``skeleton.joint_names``), and no TF frame.
@@ -8,7 +9,7 @@ PoseArray carries one person chosen by :func:`select_primary`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
 
 import numpy as np
 from builtin_interfaces.msg import Time
@@ -16,31 +17,31 @@ from geometry_msgs.msg import Pose, PoseArray, TransformStamped
 
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.core.joints import JointSet
-from privpose_ros.core.pose import PoseResult, mean_joint_confidence, most_confident
+from privpose_ros.core.pose import PersonPose, PoseResult, mean_joint_confidence, most_confident
 from privpose_ros.core.time import sec_nanosec_from_stamp_ns, stamp_ns_from_sec_nanosec
-
-
-@dataclass(frozen=True)
-class OutputPerson:
-    """One person ready to publish: joints (J, 3) metres in the output frame, NaN = unknown."""
-
-    person_id: int
-    joints_m: np.ndarray
-    confidence: np.ndarray
 
 
 def select_persons(
     result: PoseResult, joint_set: JointSet, confidence_threshold: float
-) -> list[OutputPerson]:
-    """Every person of ``result`` in ``joint_set``, joints under the threshold set to NaN."""
+) -> list[PersonPose]:
+    """Every person of ``result`` in ``joint_set``, joints under the threshold set to NaN
+    (unknown: no TF frame, no cloud point, NaN in the PoseArray)."""
     persons = []
     for person in result.persons:
         converted = person.to_joint_set(joint_set)
         joints = np.array(converted.joints_cam_m, dtype=np.float64)
         conf = np.nan_to_num(np.asarray(converted.confidence, dtype=np.float64))
         joints[conf < confidence_threshold] = np.nan
-        persons.append(OutputPerson(person.person_id, joints, conf))
+        persons.append(replace(converted, joints_cam_m=joints, confidence=conf))
     return persons
+
+
+def moved_to_frame(
+    persons: list[PersonPose], rot: np.ndarray, trans_m: np.ndarray
+) -> list[PersonPose]:
+    """``persons`` with their joints in another frame: x' = rot @ x + trans_m (rot (3, 3),
+    trans_m (3,) metres); the messages then carry that frame's id."""
+    return [replace(p, joints_cam_m=p.joints_cam_m @ rot.T + trans_m) for p in persons]
 
 
 def stamp_msg(stamp_ns: int) -> Time:
@@ -79,7 +80,7 @@ def joint_orientations(joints_m: np.ndarray, joint_set: JointSet) -> np.ndarray:
 
 
 def pose_array(
-    person: OutputPerson | None,
+    person: PersonPose | None,
     joint_set: JointSet,
     output_indices: tuple[int, ...],
     stamp_ns: int,
@@ -91,10 +92,10 @@ def pose_array(
     msg.header.frame_id = frame_id
     if person is None:
         return msg
-    quats = joint_orientations(person.joints_m, joint_set)
+    quats = joint_orientations(person.joints_cam_m, joint_set)
     for index in output_indices:
         pose = Pose()
-        x, y, z = (float(v) for v in person.joints_m[index])
+        x, y, z = (float(v) for v in person.joints_cam_m[index])
         pose.position.x, pose.position.y, pose.position.z = x, y, z
         qx, qy, qz, qw = (float(v) for v in quats[index])
         pose.orientation.x, pose.orientation.y = qx, qy
@@ -106,7 +107,7 @@ def pose_array(
 PERSON_SELECTION_RULES = ("most_confident", "nearest")
 
 
-def median_distance_m(person: OutputPerson, origin_m: np.ndarray | None = None) -> float:
+def median_distance_m(person: PersonPose, origin_m: np.ndarray | None = None) -> float:
     """Median distance (metres) of the known joints of ``person`` from ``origin_m`` (default: the
     origin of the output frame, the camera in the camera optical frame); inf with no known joint.
     """
@@ -115,14 +116,14 @@ def median_distance_m(person: OutputPerson, origin_m: np.ndarray | None = None) 
         raise PrivposeInputError(
             f"origin_m must be 3 finite metres (x, y, z) in the output frame, got {origin_m!r}"
         )
-    distances = np.linalg.norm(np.asarray(person.joints_m, dtype=np.float64) - origin, axis=1)
+    distances = np.linalg.norm(np.asarray(person.joints_cam_m, dtype=np.float64) - origin, axis=1)
     distances = distances[np.isfinite(distances)]
     return float(np.median(distances)) if distances.size else float("inf")
 
 
 def select_primary(
-    persons: list[OutputPerson], rule: str, origin_m: np.ndarray | None = None
-) -> OutputPerson | None:
+    persons: list[PersonPose], rule: str, origin_m: np.ndarray | None = None
+) -> PersonPose | None:
     """The one person ``/human_pose`` carries, by ``rule`` (one of PERSON_SELECTION_RULES).
 
     ``"most_confident"``: highest mean joint confidence
@@ -148,14 +149,14 @@ def select_primary(
 
 
 def joint_transforms(
-    persons: list[OutputPerson], joint_set: JointSet, prefix: str, stamp_ns: int, frame_id: str
+    persons: list[PersonPose], joint_set: JointSet, prefix: str, stamp_ns: int, frame_id: str
 ) -> list[TransformStamped]:
     """A transform ``<prefix>person_<id>/<joint>`` under ``frame_id`` per known joint."""
     transforms = []
     for person in persons:
-        quats = joint_orientations(person.joints_m, joint_set)
+        quats = joint_orientations(person.joints_cam_m, joint_set)
         for index, name in enumerate(joint_set.joint_names):
-            position = person.joints_m[index]
+            position = person.joints_cam_m[index]
             if not np.all(np.isfinite(position)):
                 continue
             tf = TransformStamped()

@@ -18,7 +18,6 @@ from privpose_ros.ros.diagnostics import NodeStats, diagnostic_array  # noqa: E4
 from privpose_ros.ros.markers import skeleton_markers  # noqa: E402
 from privpose_ros.ros.pose_msgs import (  # noqa: E402
     PERSON_SELECTION_RULES,
-    OutputPerson,
     joint_transforms,
     median_distance_m,
     pose_array,
@@ -85,10 +84,10 @@ def test_keypoint_cloud_round_trips_every_known_joint() -> None:
 
 def test_keypoint_cloud_carries_each_persons_id() -> None:
     far_id = 4_000_000_000  # any uint32 tracking id survives
-    a = OutputPerson(3, JOINTS.copy(), np.full(26, 0.8))
+    a = PersonPose(JOINTS.copy(), np.full(26, 0.8), person_id=3)
     b_joints = JOINTS + [0.5, -0.25, 1.0]
     b_joints[[5, 9]] = np.nan  # unknown joints are left out
-    b = OutputPerson(far_id, b_joints, np.linspace(0.1, 0.9, 26))
+    b = PersonPose(b_joints, np.linspace(0.1, 0.9, 26), person_id=far_id)
     points = read_keypoints(keypoints_cloud([a, b], 42, "cam"))
     assert points.dtype == POINT_DTYPE and points["person"].dtype == np.uint32
     assert sorted(set(points["person"].tolist())) == [3, far_id]
@@ -96,17 +95,17 @@ def test_keypoint_cloud_carries_each_persons_id() -> None:
         mine = points[points["person"] == person.person_id]
         assert len(mine) == n
         xyz = np.stack([mine["x"], mine["y"], mine["z"]], axis=1)
-        np.testing.assert_array_equal(xyz, person.joints_m[mine["joint"]].astype(np.float32))
+        np.testing.assert_array_equal(xyz, person.joints_cam_m[mine["joint"]].astype(np.float32))
         np.testing.assert_array_equal(
             mine["confidence"], person.confidence[mine["joint"]].astype(np.float32)
         )
     assert 5 not in points[points["person"] == far_id]["joint"]
     with pytest.raises(PrivposeInputError, match="uint32"):
-        keypoints_cloud([OutputPerson(-1, JOINTS, np.ones(26))], 42, "cam")
+        keypoints_cloud([PersonPose(JOINTS, np.ones(26), person_id=-1)], 42, "cam")
 
 
 def test_read_keypoints_accepts_padded_points_and_refuses_other_clouds() -> None:
-    cloud = keypoints_cloud([OutputPerson(6, JOINTS, np.full(26, 0.7))], 42, "cam")
+    cloud = keypoints_cloud([PersonPose(JOINTS, np.full(26, 0.7), person_id=6)], 42, "cam")
     raw = np.frombuffer(bytes(cloud.data), np.uint8).reshape(26, 22)
     cloud.data = np.concatenate([raw, np.zeros((26, 10), np.uint8)], axis=1).tobytes()
     cloud.point_step, cloud.row_step = 32, 32 * 26  # a relay padded each point
@@ -118,16 +117,16 @@ def test_read_keypoints_accepts_padded_points_and_refuses_other_clouds() -> None
         read_keypoints(cloud)
 
 
-def _standing(z_m: float, conf: float, person_id: int) -> OutputPerson:
+def _standing(z_m: float, conf: float, person_id: int) -> PersonPose:
     joints = JOINTS - JOINTS.mean(axis=0) * [1, 1, 0] + [0, 0, z_m - JOINTS[:, 2].mean()]
-    return OutputPerson(person_id, joints, np.full(26, conf))
+    return PersonPose(joints, np.full(26, conf), person_id=person_id)
 
 
 def test_select_primary_nearest_and_most_confident_pick_different_persons() -> None:
     assert PERSON_SELECTION_RULES == ("most_confident", "nearest")
     far_sure = _standing(4.0, 0.9, person_id=1)
     near_unsure = _standing(1.5, 0.4, person_id=2)
-    unknown = OutputPerson(3, np.full((26, 3), np.nan), np.zeros(26))
+    unknown = PersonPose(np.full((26, 3), np.nan), np.zeros(26), person_id=3)
     persons = [far_sure, near_unsure, unknown]
     assert select_primary(persons, "most_confident") is most_confident(persons) is far_sure
     assert select_primary(persons, "nearest") is near_unsure

@@ -177,10 +177,10 @@ def test_real_pipeline_gives_the_raw_joints_from_replayed_compressed_frames(
     pose = graph.received["pose"][-1]
     got = np.array([[p.position.x, p.position.y, p.position.z] for p in pose.poses])
     if rgb_fmt == "png":  # lossless colour and depth: the very same joints
-        np.testing.assert_allclose(got, primary.joints_m, atol=1e-4)
+        np.testing.assert_allclose(got, primary.joints_cam_m, atol=1e-4)
         return
     # JPEG q95 moves the front end's joints on this frame, measured: median 1.4 cm, max 6.1 cm
     # (the estimator's sensitivity to small pixel changes; other frames of these bags: up to
     # 12 cm median, 38 cm on a low-confidence joint)
-    error_m = np.linalg.norm(got - primary.joints_m, axis=1)
+    error_m = np.linalg.norm(got - primary.joints_cam_m, axis=1)
     assert np.nanmedian(error_m) < JPEG95_JOINTS_MEDIAN_M and np.nanmax(error_m) < 0.10

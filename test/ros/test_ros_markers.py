@@ -9,13 +9,13 @@ pytest.importorskip("rclpy", reason="rclpy not installed: run `make setup`")
 from visualization_msgs.msg import Marker  # noqa: E402
 
 from privpose_ros.core.joints import CANONICAL  # noqa: E402
+from privpose_ros.core.pose import PersonPose  # noqa: E402
 from privpose_ros.ros.markers import SkeletonMarkers, person_namespace  # noqa: E402
-from privpose_ros.ros.pose_msgs import OutputPerson  # noqa: E402
 
 
-def _person(person_id: int) -> OutputPerson:
+def _person(person_id: int) -> PersonPose:
     joints = np.random.default_rng(person_id).normal([0, 0, 2], 0.3, (26, 3))
-    return OutputPerson(person_id, joints, np.full(26, 0.9))
+    return PersonPose(joints, np.full(26, 0.9), person_id=person_id)
 
 
 def _actions(array) -> dict[tuple[str, int], int]:

@@ -78,7 +78,7 @@ def test_node_publishes_every_person_of_real_rgbd_frames_like_the_offline_pipeli
         primary = select_primary(persons, "most_confident")
         pose = graph.received["pose"][i]
         got = np.array([[p.position.x, p.position.y, p.position.z] for p in pose.poses])
-        np.testing.assert_allclose(got, primary.joints_m, atol=1e-4)
+        np.testing.assert_allclose(got, primary.joints_cam_m, atol=1e-4)
         # a real person at a real distance: the standing person is 1.5-3.5 m from the Xtion
         assert 1.5 < np.nanmedian(got[:, 2]) < 3.5
         markers = graph.received["markers"][i]
