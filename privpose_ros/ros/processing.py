@@ -98,7 +98,8 @@ def decode_frame(
         rgb = _decompress(decode_compressed_rgb, rgb_msg, "bad_compressed_rgb", "colour")
     else:
         try:
-            rgb = to_rgb8(compat.decode_image(rgb_msg), str(rgb_msg.encoding))
+            pixels = compat.decode_image(rgb_msg)
+            rgb = to_rgb8(pixels, str(rgb_msg.encoding))
         except PrivposeInputError as exc:
             raise BadFrame("bad_rgb", f"colour image rejected: {exc}") from exc
     height, width = rgb.shape[:2]
@@ -110,7 +111,8 @@ def decode_frame(
         depth_mm = _decompress(decode_compressed_depth, depth_msg, "bad_compressed_depth", "depth")
     elif depth_msg is not None:
         try:
-            depth_mm = to_depth_mm(compat.decode_image(depth_msg), str(depth_msg.encoding))
+            pixels = compat.decode_image(depth_msg)
+            depth_mm = to_depth_mm(pixels, str(depth_msg.encoding))
         except PrivposeInputError as exc:
             raise BadFrame("bad_depth", f"depth image rejected: {exc}") from exc
     if depth_msg is not None:
