@@ -28,6 +28,14 @@ def plot_metrics(metrics: dict[str, Any], path: str | Path, title: str = "") -> 
     ax1.set_title(f"MPJPE {metrics['mpjpe_mm']:.1f} mm, PA-MPJPE {metrics['pa_mpjpe_mm']:.1f} mm")
     if title:
         fig.suptitle(title, fontsize=9)
+    return save_figure(fig, path)
+
+
+def save_figure(fig: Any, path: str | Path) -> Path:
+    """Lay out ``fig`` (a matplotlib Figure), write it to ``path`` (PNG, 100 dpi; parent folders
+    made) and close it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

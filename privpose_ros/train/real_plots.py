@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from privpose_ros.train.plots import save_figure
+
 
 def _nan(value: float | None) -> float:
     return float("nan") if value is None else float(value)
@@ -81,9 +83,4 @@ def plot_real_report(report: dict[str, Any], path: str | Path) -> Path:
         ax.grid(alpha=0.3)
     if not panels:
         axes[0].text(0.5, 0.5, "no section evaluated", ha="center")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
