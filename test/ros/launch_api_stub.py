@@ -25,9 +25,23 @@ class LaunchConfiguration(Recorded):
         return context[self.args[0]]
 
 
-def stub_launch_api(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
-    """Install the stand-ins; returns the list that each Node's keyword arguments join."""
+class PackageNotFoundError(KeyError):
+    """ament_index_python.packages.PackageNotFoundError."""
+
+
+def stub_launch_api(
+    monkeypatch: pytest.MonkeyPatch, prefixes: dict[str, str] | None = None
+) -> list[dict]:
+    """Install the stand-ins; returns the list that each Node's keyword arguments join (in the
+    order they are made). ``prefixes``: the ament index's install prefix of each package (none
+    by default: get_package_prefix raises PackageNotFoundError, as for a missing rviz2)."""
     nodes: list[dict] = []
+    prefixes = dict(prefixes or {})
+
+    def get_package_prefix(name: str) -> str:
+        if name not in prefixes:
+            raise PackageNotFoundError(f"package '{name}' not found")
+        return prefixes[name]
 
     class Node(Recorded):
         def __init__(self, **kwargs) -> None:
@@ -41,7 +55,12 @@ def stub_launch_api(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
         "launch.substitutions": {"LaunchConfiguration": LaunchConfiguration},
         "launch_ros": {},
         "launch_ros.actions": {"Node": Node},
-        "ament_index_python.packages": {"get_package_share_directory": lambda name: str(ROOT)},
+        "ament_index_python": {},
+        "ament_index_python.packages": {
+            "get_package_share_directory": lambda name: str(ROOT),
+            "get_package_prefix": get_package_prefix,
+            "PackageNotFoundError": PackageNotFoundError,
+        },
     }
     for name, attrs in modules.items():
         module = types.ModuleType(name)

@@ -12,7 +12,13 @@ import pytest
 import yaml
 from launch_api_stub import stub_launch_api
 
-from privpose_ros.ros.launch_args import REMAPPED, node_settings
+from privpose_ros.ros.launch_args import (
+    REMAPPED,
+    UNSET,
+    UNSET_ARGUMENTS,
+    node_settings,
+    package_executable,
+)
 from privpose_ros.ros.params import PARAMS, SPECS, validate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,7 +46,7 @@ def test_launch_file_compiles_and_declares_the_issue_arguments() -> None:
     assert args["rviz"] == "false" and args["refine"] == "b"
 
 
-def test_launch_description_builds_with_the_real_launch_api() -> None:
+def _real_launch_module():  # noqa: ANN202 - the launch file as a module
     launch = importlib.util.find_spec("launch")
     real = launch is not None and launch.origin is not None
     if not real or importlib.util.find_spec("launch_ros") is None:
@@ -48,19 +54,76 @@ def test_launch_description_builds_with_the_real_launch_api() -> None:
     spec = importlib.util.spec_from_file_location("pose_launch", LAUNCH)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    description = module.generate_launch_description()
+    return module
+
+
+def test_launch_description_builds_with_the_real_launch_api() -> None:
+    description = _real_launch_module().generate_launch_description()
     names = [a.name for a in description.get_launch_arguments()]
     assert names == list(_launch_arguments())
 
 
+def _perform(arguments: dict[str, str]) -> list:
+    """The launch file's entities performed in a real LaunchContext with ``arguments`` given
+    (as `ros2 launch ... name:=value` gives them): the actions it would start."""
+    module = _real_launch_module()  # skips without the real launch API
+    from launch.actions import DeclareLaunchArgument, OpaqueFunction
+
+    from launch import LaunchContext
+
+    module.get_package_share_directory = lambda name: str(ROOT)  # installed or not
+    context = LaunchContext()
+    context.launch_configurations.update(arguments)
+    started: list = []
+    for entity in module.generate_launch_description().entities:
+        if isinstance(entity, DeclareLaunchArgument):
+            entity.execute(context)
+        elif isinstance(entity, OpaqueFunction):
+            started += entity.execute(context)
+    return started
+
+
+def test_real_launch_api_refuses_bad_arguments_before_any_process() -> None:
+    (node,) = _perform({})
+    from launch_ros.actions import Node
+
+    assert isinstance(node, Node)
+    with pytest.raises(ValueError, match="backend:=bogus: backend must be one of"):
+        _perform({"backend": "bogus"})
+    if package_executable("rviz2", "rviz2") is None:
+        with pytest.raises(ValueError, match="rviz2 is not installed"):
+            _perform({"rviz": "true"})
+    else:
+        assert len(_perform({"rviz": "true"})) == 2
+
+
 def _defaults() -> dict[str, str]:
-    """The launch arguments' defaults as performed (the profile resolved in the share)."""
+    """The launch arguments' documented defaults, typed out (the profile resolved in the
+    share)."""
     values = _launch_arguments()
     values["fastdds_profile"] = str(ROOT / values["fastdds_profile"])
     return values
 
 
+def _declared() -> dict[str, str]:
+    """The launch arguments' values as performed when none is given: the ones that set node
+    parameters are UNSET, so privpose.yaml (and a params_file) decide."""
+    return {**_defaults(), **dict.fromkeys(UNSET_ARGUMENTS, UNSET)}
+
+
 def test_default_launch_node_parameters_remappings_and_environment() -> None:
+    settings = node_settings(_declared(), str(ROOT))
+    assert settings["parameters"] == [str(PARAMS_YAML)]  # no argument given: the file decides
+    assert settings["remappings"] == [
+        ("rgb/image_rect_color", "/camera/color/image_raw"),
+        ("rgb/camera_info", "/camera/color/camera_info"),
+        ("depth_registered/image_rect", "/camera/aligned_depth_to_color/image_raw"),
+    ]
+    assert settings["additional_env"] == {"FASTDDS_DEFAULT_PROFILES_FILE": str(PROFILE)}
+
+
+def test_documented_defaults_typed_out_are_privpose_yaml_values() -> None:
+    """The defaults the launch file documents are what the node gets when they are unset."""
     settings = node_settings(_defaults(), str(ROOT))
     defaults_yaml, overrides = settings["parameters"]
     assert defaults_yaml == str(PARAMS_YAML)
@@ -75,18 +138,14 @@ def test_default_launch_node_parameters_remappings_and_environment() -> None:
         "refine.skeleton_b": True,
         "refine.pointcloud_c": False,
         "tf.enabled": False,
-        "target_frame": "",
         "transport.rgb": "raw",
         "transport.depth": "raw",
-    }
+    }  # target_frame's default, "", is UNSET itself
+    loaded = yaml.safe_load(PARAMS_YAML.read_text())["/**"]["ros__parameters"]
     for name, value in overrides.items():  # declared by the node, with the declared type
-        assert validate(name, value) is None, (name, value)
-    assert settings["remappings"] == [
-        ("rgb/image_rect_color", "/camera/color/image_raw"),
-        ("rgb/camera_info", "/camera/color/camera_info"),
-        ("depth_registered/image_rect", "/camera/aligned_depth_to_color/image_raw"),
-    ]
-    assert settings["additional_env"] == {"FASTDDS_DEFAULT_PROFILES_FILE": str(PROFILE)}
+        assert not validate(name, value), (name, value)  # None or "": accepted
+        assert loaded[name] == value, name
+    assert loaded["target_frame"] == _launch_arguments()["target_frame"] == ""
 
 
 def test_remappings_name_the_topics_the_node_subscribes() -> None:
@@ -111,7 +170,9 @@ def test_refine_argument_sets_depth_and_the_modules(refine: str, flags: tuple) -
     assert tuple(overrides[name] for name in REFINE_FLAGS) == flags
 
 
-def test_launch_arguments_reach_the_node() -> None:
+def test_launch_arguments_reach_the_node(tmp_path: Path) -> None:
+    params_file = tmp_path / "privpose.yaml"
+    params_file.write_text("/**:\n  ros__parameters:\n    threads: 2\n")
     values = {
         **_defaults(),
         "camera": "/k4a/",
@@ -126,14 +187,14 @@ def test_launch_arguments_reach_the_node() -> None:
         "target_frame": "base_link",
         "rgb_transport": "compressed",
         "depth_transport": "compressedDepth",
-        "params_file": "/robot/privpose.yaml",
-        "fastdds_profile": "",
+        "params_file": str(params_file),
+        "fastdds_profile": "none",
     }
     settings = node_settings(values, "/opt/share/privpose")
     # the package defaults, then the user's file, then the arguments (later files win)
     assert settings["parameters"][:2] == [
         "/opt/share/privpose/config/privpose.yaml",
-        "/robot/privpose.yaml",
+        str(params_file),
     ]
     overrides = settings["parameters"][2]
     assert overrides["camera.rectified"] is False and overrides["tf.enabled"] is True
@@ -160,7 +221,7 @@ def test_launch_arguments_reach_the_node() -> None:
     [
         ("refine", "c", "refine must be one of"),
         ("tf", "yes", "tf must be true or false"),
-        ("rectified", "", "rectified must be true or false"),
+        ("rectified", "maybe", "rectified must be true or false"),
         ("fastdds_profile", str(ROOT / "missing.xml"), "is not a file"),
     ],
 )
@@ -173,10 +234,10 @@ def test_launch_file_runs_the_node_with_the_helper_settings(monkeypatch) -> None
     """The launch function itself (stand-in launch API): the node gets node_settings()."""
     stub_launch_api(monkeypatch)
     description = runpy.run_path(str(LAUNCH))["generate_launch_description"]()
-    *declared, opaque, rviz = description.args[0]
+    *declared, opaque = description.args[0]
     assert [a.args[0] for a in declared] == list(_launch_arguments())
     performed = {a.args[0]: a.kwargs["default_value"] for a in declared}
-    assert performed == _defaults()  # the profile default is the installed file, absolute
+    assert performed == _declared()  # the profile default is the installed file, absolute
     performed.update(camera="/zed", rgb_topic="left/image_rect_color", refine="none")
     (node,) = opaque.kwargs["function"](performed, *opaque.kwargs["args"])
     assert node.kwargs["package"] == "privpose" and node.kwargs["executable"] == "pose_node"
@@ -184,8 +245,7 @@ def test_launch_file_runs_the_node_with_the_helper_settings(monkeypatch) -> None
     for key in ("parameters", "remappings", "additional_env"):
         assert node.kwargs[key] == expected[key], key
     assert node.kwargs["remappings"][0] == ("rgb/image_rect_color", "/zed/left/image_rect_color")
-    assert node.kwargs["parameters"][-1]["use_depth"] is False
-    assert rviz.kwargs["executable"] == "rviz2"
+    assert node.kwargs["parameters"][-1] == dict.fromkeys(REFINE_FLAGS, False)  # refine:=none
 
 
 def test_params_yaml_matches_the_declared_parameters() -> None:
