@@ -131,7 +131,7 @@ def generator_frames(width: int, height: int, n: int) -> list:
 
 def synthetic_person_crops(width: int, height: int, count: int) -> list:
     """``count`` synthetic people (generator frames, no distractors) cut out by their masks."""
-    from privpose_ros.apps.bench_frontend import PersonCrop
+    from privpose_ros.data.crossing import Sprite
     from privpose_ros.data.synth import SynthConfig, SyntheticGenerator
 
     config = SynthConfig(width=width, height=height, camera="kinect_v2", distractor_prob=0.0)
@@ -143,7 +143,7 @@ def synthetic_person_crops(width: int, height: int, count: int) -> list:
         if len(rows) == 0:
             continue
         box = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
-        crops.append(PersonCrop(batch.rgb[i][box], mask[box], f"synthetic/{i}"))
+        crops.append(Sprite(batch.rgb[i][box], mask[box], f"synthetic/{i}"))
     return crops
 
 

@@ -14,7 +14,6 @@ report holds figures only: goals belong to the documentation.
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import multiprocessing
@@ -31,6 +30,7 @@ import numpy as np
 from privpose_ros.apps.bench_lifter import _machine, _peak_rss_mib, percentiles_ms
 from privpose_ros.core.camera import CameraIntrinsics
 from privpose_ros.core.errors import PrivposeInputError
+from privpose_ros.data.crossing import Sprite
 from privpose_ros.runtime.people import LANDMARK_MODELS
 from privpose_ros.runtime.runner import GRAPH_BACKENDS
 
@@ -55,18 +55,8 @@ LIMBS_COCO = tuple(
 )
 
 
-@dataclass(frozen=True)
-class PersonCrop:
-    """One person cut out of a photo: ``rgb`` (h, w, 3) uint8 and its silhouette ``mask``
-    (h, w) bool (where the synthetic depth puts the person)."""
-
-    rgb: np.ndarray
-    mask: np.ndarray
-    source: str
-
-
 BenchFrame = tuple[np.ndarray, np.ndarray, CameraIntrinsics]  # rgb, depth_mm (uint16), K
-CropSource = Callable[[], list[PersonCrop]]
+CropSource = Callable[[], list[Sprite]]
 
 
 @dataclass(frozen=True)
@@ -139,7 +129,7 @@ def _cut(image: np.ndarray, joints_px: np.ndarray, ok: np.ndarray, limbs, source
     x0, x1 = max(0, int(x0 - 0.12 * h)), min(image.shape[1], int(x1 + 0.12 * h) + 1)
     y0, y1 = max(0, int(y0 - 0.15 * h)), min(image.shape[0], int(y1 + 0.06 * h) + 1)
     mask = _limb_mask(image.shape[:2], joints_px, ok, limbs)
-    return PersonCrop(image[y0:y1, x0:x1].copy(), mask[y0:y1, x0:x1].copy(), source)
+    return Sprite(image[y0:y1, x0:x1].copy(), mask[y0:y1, x0:x1].copy(), source)
 
 
 def _overlap(a: Sequence[float], b: Sequence[float]) -> bool:
@@ -154,7 +144,7 @@ def _rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def real_person_crops(data_dir: Path, min_coco_joints: int = 13) -> list[PersonCrop]:
+def real_person_crops(data_dir: Path, min_coco_joints: int = 13) -> list[Sprite]:
     """The 3DHP people (``part`` 2D joints of ``test_3dhp_*.npz``), then COCO people with at
     least ``min_coco_joints`` labelled keypoints whose box touches no other person's."""
     crops = []
@@ -182,7 +172,7 @@ def real_person_crops(data_dir: Path, min_coco_joints: int = 13) -> list[PersonC
 
 
 def composite_frames(
-    crops: Sequence[PersonCrop], persons: int, config: FrontendBenchConfig
+    crops: Sequence[Sprite], persons: int, config: FrontendBenchConfig
 ) -> list[BenchFrame]:
     """``config.distinct_frames`` frames with the first ``persons`` crops side by side (one
     column each, bottom-aligned, drifting a few pixels per frame), a grey background, depth_mm
@@ -202,7 +192,7 @@ def composite_frames(
         scale = min(0.95 * cell_w / cw, 0.95 * h / ch, focal * 1.8 / z_m / ch)
         size = (max(1, round(cw * scale)), max(1, round(ch * scale)))
         rgb = cv2.resize(crop.rgb, size, interpolation=cv2.INTER_AREA)
-        mask = cv2.resize(crop.mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+        mask = cv2.resize(crop.alpha.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
         z_m = min(4.0, max(2.0, focal * 1.8 / (size[1] / 0.95)))  # metric size ~ pixel size
         placed.append((rgb, mask.astype(bool), z_m))
     ramp = np.linspace(90, 150, h, dtype=np.float32)[:, None, None]
@@ -241,8 +231,9 @@ class _Series:
     """Tracking state and samples of one person count."""
 
     def __init__(self, pipeline) -> None:  # noqa: ANN001 - a PosePipeline
-        self.tracker = copy.deepcopy(pipeline.tracker)  # fresh: ids of this count only
-        self.smoother = copy.deepcopy(pipeline.smoother)
+        # fresh state per person count: ids and filters of this count only
+        self.tracker = type(pipeline.tracker)(pipeline.tracker.config)
+        self.smoother = type(pipeline.smoother)(pipeline.smoother.config)
         self.follow = pipeline.frontend.follow  # the front end's frame-to-frame crops
         self.samples_s: dict[str, list[float]] = {s: [] for s in SERIES}
         self.per_person_s: list[float] = []

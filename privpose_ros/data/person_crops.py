@@ -174,3 +174,35 @@ def person_crop_batch(
 ) -> PersonCropBatch:
     """Every visible person of ``batch`` as stacked arrays (see :func:`person_crops`)."""
     return stack_person_crops(person_crops(batch, boxes_src_px, crop_px, margin), crop_px)
+
+
+def jitter_box_px(
+    box_src_px: np.ndarray, rng: np.random.Generator, scale_std: float, shift_std: float
+) -> np.ndarray:
+    """(4,) box (x0, y0, x1, y1) source pixels, rescaled by exp(N(0, scale_std)) about a centre
+    moved by N(0, shift_std) box widths / heights: what a detector's box looks like."""
+    x0, y0, x1, y1 = (float(v) for v in box_src_px)
+    w_px, h_px = max(x1 - x0, 1.0), max(y1 - y0, 1.0)
+    cx = 0.5 * (x0 + x1) + rng.normal(0.0, shift_std) * w_px
+    cy = 0.5 * (y0 + y1) + rng.normal(0.0, shift_std) * h_px
+    s = float(np.exp(np.clip(rng.normal(0.0, scale_std), -3 * scale_std, 3 * scale_std)))
+    return np.array(
+        [cx - 0.5 * s * w_px, cy - 0.5 * s * h_px, cx + 0.5 * s * w_px, cy + 0.5 * s * h_px]
+    )
+
+
+def crops_of_frames(
+    frames: SynthBatch,
+    crop_px: int,
+    rng: np.random.Generator | None = None,
+    scale_std: float = 0.0,
+    shift_std: float = 0.0,
+) -> PersonCropBatch:
+    """Every visible person's crop; boxes jittered when ``rng`` is given."""
+    crops = []
+    for f, p in visible_people(frames):
+        box = frames.people_boxes_px[f, p].astype(np.float64)
+        if rng is not None:
+            box = jitter_box_px(box, rng, scale_std, shift_std)
+        crops.append(person_crop(frames, f, p, box, crop_px))
+    return stack_person_crops(crops, crop_px)

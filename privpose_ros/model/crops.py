@@ -10,7 +10,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from privpose_ros.core.crop import CropBox
+from privpose_ros.core.camera import CameraIntrinsics
+from privpose_ros.core.crop import CropBox, crop_box_from_person_box
 from privpose_ros.core.errors import PrivposeInputError
 
 
@@ -59,3 +60,23 @@ def warp_rgb_crop(image: np.ndarray, crop: CropBox) -> np.ndarray:
     if abs(fx - fy) > 1e-6:  # a non-isotropic rounding: fall back to the plain warp
         return warp_crop(image, crop)
     return warp_crop(small, small_crop)
+
+
+def crop_batch(
+    rgb: np.ndarray,
+    intrinsics: CameraIntrinsics,
+    boxes_px: list[np.ndarray],
+    crop_px: int,
+    margin: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The model inputs of person boxes (x0, y0, x1, y1) in source pixels of ``rgb`` (H, W, 3)
+    uint8: crops (N, S, S, 3) float32 RGB in [0, 1] (each box grown by ``margin``) and their
+    pinhole intrinsics (N, 3, 3) float32."""
+    images, ks = [], []
+    for box in boxes_px:
+        crop = crop_box_from_person_box(box, (crop_px, crop_px), margin)
+        images.append(warp_rgb_crop(rgb, crop))
+        ks.append(crop.intrinsics(intrinsics).k)
+    if not images:
+        return np.zeros((0, crop_px, crop_px, 3), np.float32), np.zeros((0, 3, 3), np.float32)
+    return np.stack(images).astype(np.float32) / 255.0, np.stack(ks).astype(np.float32)

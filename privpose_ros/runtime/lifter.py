@@ -39,7 +39,7 @@ import numpy as np
 
 from privpose_ros.core.cache import default_cache_dir
 from privpose_ros.core.camera import CameraIntrinsics
-from privpose_ros.core.crop import DEFAULT_MARGIN, crop_box_from_person_box
+from privpose_ros.core.crop import DEFAULT_MARGIN
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.core.frame import RGBDFrame
 from privpose_ros.core.paths import WEIGHTS_DIR
@@ -189,18 +189,9 @@ class PrivposeLifter:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Model inputs for person boxes (x0, y0, x1, y1) in source pixels: crops (N, S, S, 3)
         float32 RGB in [0, 1] and their pinhole intrinsics (N, 3, 3) float32."""
-        from privpose_ros.model.crops import warp_rgb_crop
+        from privpose_ros.model.crops import crop_batch
 
-        size = (self.crop_px, self.crop_px)
-        images, ks = [], []
-        for box in boxes_px:
-            crop = crop_box_from_person_box(box, size, self.config.margin)
-            images.append(warp_rgb_crop(rgb, crop))
-            ks.append(crop.intrinsics(intrinsics).k)
-        s = self.crop_px
-        if not images:
-            return np.zeros((0, s, s, 3), np.float32), np.zeros((0, 3, 3), np.float32)
-        return (np.stack(images).astype(np.float32) / 255.0, np.stack(ks).astype(np.float32))
+        return crop_batch(rgb, intrinsics, boxes_px, self.crop_px, self.config.margin)
 
     def infer(self, crops: np.ndarray, crop_k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Joints (N, J, 3) metres (optical frame) and confidence (N, J) for model inputs, in

@@ -33,18 +33,18 @@ import torch
 
 from privpose_ros.core.camera import CameraIntrinsics
 from privpose_ros.core.errors import PrivposeInputError
-from privpose_ros.data.person_crops import PersonCropBatch, stack_person_crops, unlabelled_crop
+from privpose_ros.data.person_crops import (
+    PersonCropBatch,
+    crops_of_frames,
+    jitter_box_px,
+    stack_person_crops,
+    unlabelled_crop,
+)
 from privpose_ros.data.synth import SyntheticGenerator
 from privpose_ros.model.blazepose_torch import FEATURE_NODES, OUTPUT_NAMES, blazepose_path
 from privpose_ros.model.posenet.codec import PosenetConfig
 from privpose_ros.model.posenet.landmark_prior import LandmarkPrior, canonical_prior
-from privpose_ros.train.posenet_data import (
-    CropDataConfig,
-    augment_rgb_nhwc,
-    crop_tensors,
-    crops_of_frames,
-    jitter_box_px,
-)
+from privpose_ros.train.posenet_data import CropDataConfig, augment_rgb_nhwc, crop_tensors
 from privpose_ros.train.teacher import depth_crop_to_input
 
 LOG = logging.getLogger(__name__)

@@ -1,7 +1,8 @@
-"""Person crops for the v2 recipe (train/posenet_train.py, train/feature_cache.py).
+"""Person crops for the privpose recipe (train/posenet_train.py, train/feature_cache.py).
 
 Training crops are cut around *jittered* label boxes (log-normal scale, Gaussian centre shift: a
-detector's box; :func:`jitter_box_px`) of every visible person (:func:`crops_of_frames`) and
+detector's box; data/person_crops.py ``jitter_box_px``) of every visible person
+(``crops_of_frames``, same module) and
 cached once with F_rgb's features (train/feature_cache.py: ``cache_frames`` frames of the
 ``train_seed`` stream, ``cache_passes`` crops of each person).
 
@@ -21,13 +22,8 @@ import torch
 from torch import Tensor
 
 from privpose_ros.core.errors import PrivposeInputError
-from privpose_ros.data.person_crops import (
-    PersonCropBatch,
-    person_crop,
-    stack_person_crops,
-    visible_people,
-)
-from privpose_ros.data.synth import SynthBatch, SynthConfig, SyntheticGenerator
+from privpose_ros.data.person_crops import PersonCropBatch, crops_of_frames
+from privpose_ros.data.synth import SynthConfig, SyntheticGenerator
 from privpose_ros.train.loop import augment_rgb
 
 
@@ -68,38 +64,6 @@ class CropDataConfig:
             camera=self.camera,
             block_size=self.block_size,
         )
-
-
-def jitter_box_px(
-    box_src_px: np.ndarray, rng: np.random.Generator, scale_std: float, shift_std: float
-) -> np.ndarray:
-    """(4,) box (x0, y0, x1, y1) source pixels, rescaled by exp(N(0, scale_std)) about a centre
-    moved by N(0, shift_std) box widths / heights: what a detector's box looks like."""
-    x0, y0, x1, y1 = (float(v) for v in box_src_px)
-    w_px, h_px = max(x1 - x0, 1.0), max(y1 - y0, 1.0)
-    cx = 0.5 * (x0 + x1) + rng.normal(0.0, shift_std) * w_px
-    cy = 0.5 * (y0 + y1) + rng.normal(0.0, shift_std) * h_px
-    s = float(np.exp(np.clip(rng.normal(0.0, scale_std), -3 * scale_std, 3 * scale_std)))
-    return np.array(
-        [cx - 0.5 * s * w_px, cy - 0.5 * s * h_px, cx + 0.5 * s * w_px, cy + 0.5 * s * h_px]
-    )
-
-
-def crops_of_frames(
-    frames: SynthBatch,
-    crop_px: int,
-    rng: np.random.Generator | None = None,
-    scale_std: float = 0.0,
-    shift_std: float = 0.0,
-) -> PersonCropBatch:
-    """Every visible person's crop; boxes jittered when ``rng`` is given."""
-    crops = []
-    for f, p in visible_people(frames):
-        box = frames.people_boxes_px[f, p].astype(np.float64)
-        if rng is not None:
-            box = jitter_box_px(box, rng, scale_std, shift_std)
-        crops.append(person_crop(frames, f, p, box, crop_px))
-    return stack_person_crops(crops, crop_px)
 
 
 def validation_crops(data: CropDataConfig, crop_px: int) -> PersonCropBatch:

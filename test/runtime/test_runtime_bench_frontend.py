@@ -18,6 +18,7 @@ from privpose_ros import cli
 from privpose_ros.apps import bench_frontend as bf
 from privpose_ros.apps.bench_cmd import synthetic_person_crops
 from privpose_ros.core.errors import PrivposeInputError
+from privpose_ros.data.crossing import Sprite
 
 STAGE_KEYS = (
     "detector_ms",
@@ -129,10 +130,10 @@ def test_a_named_real_dir_that_is_absent_or_too_small_is_an_error(tmp_path) -> N
         bf.frontend_frames(config, tmp_path, crops)
 
 
-def blank_crops(count: int) -> list[bf.PersonCrop]:
+def blank_crops(count: int) -> list[Sprite]:
     """Cheap stand-in people (grey blocks; found or not, the figures are reported)."""
     rgb, mask = np.full((180, 60, 3), 200, np.uint8), np.ones((180, 60), bool)
-    return [bf.PersonCrop(rgb, mask, f"blank/{i}") for i in range(count)]
+    return [Sprite(rgb, mask, f"blank/{i}") for i in range(count)]
 
 
 def test_the_report_holds_figures_and_no_goals() -> None:

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from privpose_ros.core.errors import PrivposeInputError
-from privpose_ros.data.person_crops import PersonCropBatch
+from privpose_ros.data.person_crops import PersonCropBatch, jitter_box_px
 from privpose_ros.train.feature_cache import CacheStream, CropCache
-from privpose_ros.train.posenet_data import crop_tensors, jitter_box_px, validation_crops
+from privpose_ros.train.posenet_data import crop_tensors, validation_crops
 from privpose_ros.train.posenet_eval import METRIC_KEYS, v2_metrics
 from privpose_ros.train.posenet_train import (
     SUMMARY_NAME,
