@@ -224,3 +224,100 @@ def normalized_to_depth(
 ) -> np.ndarray:
     """Depth z_m = zeta_m * fx_crop / W_crop along the optical axis (inverse of the above)."""
     return np.asarray(zeta_m, dtype=np.float64) * (crop_intrinsics.fx / crop_intrinsics.width)
+
+
+@dataclass(frozen=True)
+class RotatedCropCamera:
+    """A square crop cut along a rotated region of interest, as an exact pinhole camera.
+
+    The crop is the source camera rolled about its optical axis by ``roll_rad``, scaled and
+    shifted: a camera-frame point X (metres, optical frame of the source camera) lands at the
+    crop pixel ``K_crop @ R_roll @ X`` (after division by z), where ``R_roll`` =
+    :attr:`rot_cam_to_crop` turns about the optical axis only, so depths are unchanged. With
+    square source pixels (fx == fy) ``K_crop`` has no skew and fx_crop = fy_crop = f / s (s =
+    source pixels per crop pixel); otherwise ``K_crop`` is upper triangular with the skew the
+    rolled non-square pixels need (still exact). ``crop_to_src`` is the (2, 3) affine map from
+    crop to source pixels (pixel-centre based, as :meth:`CropBox.crop_to_src`)."""
+
+    k_crop: np.ndarray  # (3, 3) upper triangular
+    rot_cam_to_crop: np.ndarray  # (3, 3) rotation about the optical axis
+    roll_rad: float
+    size_px: int
+    crop_to_src: np.ndarray  # (2, 3)
+
+    def cam_to_crop_frame(self, points_cam_m: np.ndarray) -> np.ndarray:
+        """Points (..., 3) metres in the source optical frame -> the crop camera's frame."""
+        return np.asarray(points_cam_m, dtype=np.float64) @ self.rot_cam_to_crop.T
+
+    def crop_frame_to_cam(self, points_crop_m: np.ndarray) -> np.ndarray:
+        """The inverse of :meth:`cam_to_crop_frame`."""
+        return np.asarray(points_crop_m, dtype=np.float64) @ self.rot_cam_to_crop
+
+    def project_px(self, points_cam_m: np.ndarray) -> np.ndarray:
+        """Points (..., 3) metres in the source optical frame -> crop pixels (..., 2)."""
+        q = self.cam_to_crop_frame(points_cam_m) @ self.k_crop.T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return q[..., :2] / q[..., 2:3]
+
+    def back_project_m(self, uv_crop_px: np.ndarray, z_m: np.ndarray) -> np.ndarray:
+        """Crop pixels (..., 2) at depths z (...) metres -> points (..., 3) in the crop camera's
+        frame (rotate with :meth:`crop_frame_to_cam` for the source frame)."""
+        uv = np.asarray(uv_crop_px, dtype=np.float64)
+        z = np.asarray(z_m, dtype=np.float64)
+        k = self.k_crop
+        y = (uv[..., 1] - k[1, 2]) / k[1, 1]
+        x = (uv[..., 0] - k[0, 2] - k[0, 1] * y) / k[0, 0]
+        return np.stack([x * z, y * z, z], axis=-1)
+
+    def src_to_crop_px(self, uv_src_px: np.ndarray) -> np.ndarray:
+        """Source pixels (..., 2) -> crop pixels (..., 2)."""
+        return _apply_affine(_invert_affine(self.crop_to_src), uv_src_px, "uv_src_px")
+
+    def crop_to_src_px(self, uv_crop_px: np.ndarray) -> np.ndarray:
+        """Crop pixels (..., 2) -> source pixels (..., 2)."""
+        return _apply_affine(self.crop_to_src, uv_crop_px, "uv_crop_px")
+
+    @property
+    def src_px_per_crop_px(self) -> float:
+        """The crop's scale: source pixels per crop pixel (the affine map is a similarity)."""
+        return float(math.sqrt(abs(np.linalg.det(self.crop_to_src[:, :2]))))
+
+
+def _invert_affine(affine: np.ndarray) -> np.ndarray:
+    inv = np.linalg.inv(affine[:, :2])
+    return np.hstack([inv, -(inv @ affine[:, 2])[:, None]])
+
+
+def rotated_crop_camera(
+    crop_to_src: np.ndarray, size_px: int, source: CameraIntrinsics
+) -> RotatedCropCamera:
+    """The crop camera of a square ``size_px`` crop whose pixels map to source pixels by the
+    (2, 3) similarity ``crop_to_src`` (rotation + isotropic scale + offset, pixel-centre based:
+    e.g. :meth:`privpose_ros.core.landmarks.Roi.crop_to_image`).
+
+    crop_h = A^-1 K X = M X (A the homogeneous affine map) has M's last row (0, 0, 1), and the RQ
+    split M = K_crop R_z(roll) with K_crop[1, 0] = 0 gives roll = atan2(m10, m11). Distortion is
+    ignored (rectified images): the crop of a distorted image is not a pinhole image.
+    """
+    a = np.asarray(crop_to_src, dtype=np.float64)
+    if a.shape != (2, 3) or not np.all(np.isfinite(a)):
+        raise PrivposeInputError(f"crop_to_src must be a finite (2, 3) affine map, got {a}")
+    lin = a[:, :2]
+    det = float(np.linalg.det(lin))
+    if not det > 0 or not np.allclose(lin @ lin.T, det * np.eye(2), rtol=1e-6, atol=1e-9):
+        raise PrivposeInputError(
+            "crop_to_src must be a rotation with an isotropic scale (a mirror or a shear is not "
+            f"a camera roll), got {lin}"
+        )
+    if int(size_px) <= 0:
+        raise PrivposeInputError(f"size_px must be positive, got {size_px}")
+    a_h = np.vstack([a, [0.0, 0.0, 1.0]])
+    m = np.linalg.inv(a_h) @ source.k
+    m = m / m[2, 2]
+    roll = math.atan2(m[1, 0], m[1, 1])
+    c, s = math.cos(roll), math.sin(roll)
+    rot = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    k_crop = m @ rot.T
+    k_crop[1, 0] = 0.0
+    k_crop[2, :2] = 0.0
+    return RotatedCropCamera(k_crop, rot, roll, int(size_px), a.copy())

@@ -35,7 +35,9 @@ class Landmarks:
     """One person's BlazePose output in source pixels: ``points_px`` (33, 2), ``depth_rel``
     (33,) relative z in crop-pixel units, ``visibility`` / ``presence`` (33,) probabilities,
     ``world_m`` (33, 3) metres around the hip centre in camera-aligned axes, ``pose_score``
-    the model's person-presence probability, ``next_roi`` the ROI its alignment points give."""
+    the model's person-presence probability, ``next_roi`` the ROI its alignment points give,
+    ``roi`` the ROI the landmarks were cut from (None where the producer does not say: the
+    residual lifter then crops along ``next_roi``, see :meth:`crop_roi`)."""
 
     points_px: np.ndarray
     depth_rel: np.ndarray
@@ -44,3 +46,9 @@ class Landmarks:
     world_m: np.ndarray
     pose_score: float
     next_roi: Roi
+    roi: Roi | None = None
+
+    def crop_roi(self) -> Roi:
+        """The rotated ROI a crop-based model should see: the one the landmarks came from,
+        else the one they give (tight around these landmarks, as the next frame's crop)."""
+        return self.roi if self.roi is not None else self.next_roi
