@@ -21,6 +21,12 @@ out in the ideal pinhole frame of ``K``. That is exact for rectified images and 
 negligible distortion; with strong distortion the error grows towards the image border, so
 rectify first (``image_proc``) for wide-angle lenses.
 
+Residual weights (``privpose-residual-weights-v1``, model/residual/net.py): the lifter is then
+the residual design, :class:`~privpose_ros.runtime.residual_lifter.ResidualLifter` (the front
+end's own 3D plus the model's residuals, torch on the configured device; ``world_scale`` must be
+the front end's), so ``model: privpose`` and ``privpose eval --real --v2-weights`` take either
+kind of file.
+
 The ONNX export (:mod:`privpose_ros.runtime.export`) is made once per weights file and code
 version and cached on disk
 (``<cache_dir>/v2_onnx/v2_<key>.onnx``, keyed by the weights' SHA-256, the privpose code version,
@@ -72,12 +78,14 @@ class PrivposeLifterConfig:
     "torch" runs the torch module; ``cache_dir`` holds the exported ONNX and TensorRT engines,
     None: ``$XDG_CACHE_HOME/privpose``). ``max_persons``: largest batch of one run (TensorRT
     profile; more persons run in several batches). ``margin``: crop side / larger person box
-    side."""
+    side. ``world_scale``: the front end's (FrontEndConfig.world_scale), used by residual
+    weights, whose base is the front end's own 3D."""
 
     weights_path: Path | None = None
     runner: RunnerConfig = field(default_factory=RunnerConfig)
     max_persons: int = 6
     margin: float = DEFAULT_MARGIN
+    world_scale: float = 1.1
 
     def __post_init__(self) -> None:
         if not 1 <= int(self.max_persons) <= 32:
@@ -135,13 +143,25 @@ class PrivposeLifter:
     cache, or the torch backend). Not thread-safe."""
 
     def __init__(self, config: PrivposeLifterConfig = PrivposeLifterConfig()) -> None:
+        from privpose_ros.model.residual.net import is_residual_weights
+
         self.config = config
         weights = config.weights
-        self._model = load_deployable(weights)
-        self.crop_px = int(self._model.config.crop_px)
+        self._residual = None
         self.exported = False
         self.onnx_path: Path | None = None
         self.last_ms = 0.0
+        if is_residual_weights(weights):
+            from privpose_ros.runtime.residual_lifter import ResidualLifter
+
+            run = config.runner
+            self._residual = ResidualLifter(
+                weights, world_scale=config.world_scale, device=run.device, threads=run.threads
+            )
+            LOG.info("%s holds residual weights: the residual lifter runs (torch)", weights)
+            return
+        self._model = load_deployable(weights)
+        self.crop_px = int(self._model.config.crop_px)
         run = config.runner
         if run.backend == "torch":
             self._runner: GraphRunner = _TorchRunner(self._model, run.device, run.threads)
@@ -159,7 +179,7 @@ class PrivposeLifter:
 
     @property
     def backend_name(self) -> str:
-        return self._runner.name
+        return self._residual.backend_name if self._residual is not None else self._runner.name
 
     def _cached_export(self, weights: Path, directory: Path) -> Path:
         path = directory / f"v2_{export_key(weights)}.onnx"
@@ -213,6 +233,10 @@ class PrivposeLifter:
         ``frame.intrinsics``) from the privpose model and confidence = model x front end;
         persons without a finite ``box_px`` are returned unchanged. Times the call in
         ``last_ms``."""
+        if self._residual is not None:
+            out = self._residual.lift(frame, persons)
+            self.last_ms = self._residual.last_ms
+            return out
         t0 = time.perf_counter()
         todo = [
             i
@@ -240,6 +264,9 @@ class PrivposeLifter:
         return tuple(out)
 
     def close(self) -> None:
+        if self._residual is not None:
+            self._residual.close()
+            return
         self._runner.close()
 
     def __enter__(self) -> PrivposeLifter:

@@ -1,0 +1,1 @@
+"""The residual privpose model: corrections on top of the front end's own output."""
