@@ -24,10 +24,11 @@ from privpose_ros.core.joints import CANONICAL
 from privpose_ros.core.landmarks import Landmarks, Roi
 from privpose_ros.core.paths import WEIGHTS_DIR
 from privpose_ros.core.pose import PersonPose
-from privpose_ros.runtime.detector import PersonDetector
+from privpose_ros.runtime.detector import TILE_MODES, Detection, PersonDetector
 from privpose_ros.runtime.graph import open_graph
 from privpose_ros.runtime.landmarks import LandmarkModel, roi_from_detection
 from privpose_ros.runtime.runner import RunnerConfig
+from privpose_ros.runtime.tiles import span_reason
 
 LOG = logging.getLogger(__name__)
 LANDMARK_MODELS = ("full", "lite")
@@ -48,7 +49,10 @@ class FrontEndConfig:
     or "lite" (weak CPUs). ``detector_long_side_px``: MoveNet input long side (multiple of 32).
     ``min_person_score``: MoveNet person score to keep a detection; ``min_pose_score``:
     BlazePose person presence to keep it after landmarks (rejects false detections).
-    ``max_persons``: most persons per image (best first). ``roi_passes``: 2 (default) also
+    ``max_persons``: most persons per image (best first). ``detector_tiles``: "auto" (default)
+    also runs MoveNet on overlapping tiles when the full frame gave its 6 and ``max_persons``
+    asks for more; "always" on every detection; "off" never (at most 6 persons).
+    ``roi_passes``: 2 (default) also
     re-crops each person from its own alignment landmarks, runs the landmarks again and keeps
     the pass with the higher person presence (2x landmark time; on the real development data it
     found the standing TUE person in 5 of 5 frames instead of 3 and lowered the 3DHP MPJPE).
@@ -67,6 +71,7 @@ class FrontEndConfig:
     min_person_score: float = 0.1
     min_pose_score: float = 0.5
     max_persons: int = 6
+    detector_tiles: str = "auto"
     roi_passes: int = 2
     detect_every_n: int = 5
     world_scale: float = 1.1
@@ -91,6 +96,10 @@ class FrontEndConfig:
                 f"roi_passes must be 1 or 2 and max_persons in [1, 32], got {self.roi_passes}, "
                 f"{self.max_persons}"
             )
+        if self.detector_tiles not in TILE_MODES:
+            raise PrivposeInputError(
+                f"detector_tiles must be one of {TILE_MODES}, got {self.detector_tiles!r}"
+            )
         if not self.world_scale > 0:
             raise PrivposeInputError(f"world_scale must be > 0, got {self.world_scale}")
 
@@ -111,7 +120,10 @@ class FollowState:
 
 @dataclass
 class StageTimes:
-    """Milliseconds spent per stage in the last ``estimate`` call."""
+    """Milliseconds spent per stage in the last ``estimate`` call; ``extra``: counts of that
+    call (``detector_passes``: MoveNet runs, tiles included; ``spans_recropped`` /
+    ``spans_dropped``: skeletons that spanned two people, replaced by the other ROI pass or
+    dropped)."""
 
     detector_ms: float = 0.0
     landmarks_ms: float = 0.0
@@ -145,10 +157,18 @@ class PeopleEstimator:
         self._lm_runner = open_graph(
             graphs / landmark_file(config.landmark_model), profile_shapes=lm_shapes, **common
         )
-        self.detector = PersonDetector(self._det_runner, side, config.min_person_score)
+        self.detector = PersonDetector(
+            self._det_runner,
+            side,
+            config.min_person_score,
+            tiles=config.detector_tiles,
+            max_count=config.max_persons,
+        )
         self.landmarks = LandmarkModel(self._lm_runner)
         self.times = StageTimes()
         self.follow = FollowState()
+        # skeletons found spanning two people since construction, by what was done about them
+        self.spans = {"recropped": 0, "dropped": 0}
 
     def reset(self) -> None:
         """Forget the persons followed from frame to frame (the next frame runs the detector)."""
@@ -177,23 +197,58 @@ class PeopleEstimator:
         detections = self.detector.detect(rgb)[: self.config.max_persons]
         t1 = time.perf_counter()
         rois: list[Roi] = [roi_from_detection(d) for d in detections]
-        found = self.landmarks.infer(rgb, rois)
-        if self.config.roi_passes == 2 and found:
-            # a first pass with no sign of a person (a lamp, a coat) is not re-cropped: the
-            # larger second crop could hallucinate a tiny person in it
-            again = self.landmarks.infer(rgb, [lm.next_roi for lm in found])
-            found = [
-                b if a.pose_score >= MIN_FIRST_PASS_SCORE and b.pose_score >= a.pose_score else a
-                for a, b in zip(found, again, strict=True)
-            ]
+        first = self.landmarks.infer(rgb, rois)
+        again = first
+        if self.config.roi_passes == 2 and first:
+            again = self.landmarks.infer(rgb, [lm.next_roi for lm in first])
+        found = self._one_person_each(detections, first, again)
         self.times.detector_ms = (t1 - t0) * 1e3
         self.times.landmarks_ms = (time.perf_counter() - t1) * 1e3
+        self.times.extra["detector_passes"] = float(self.detector.passes)
         kept = [
             (d.score, lm)
             for d, lm in zip(detections, found, strict=True)
-            if lm.pose_score >= self.config.min_pose_score
+            if lm is not None and lm.pose_score >= self.config.min_pose_score
         ]
         return _drop_duplicates(kept)
+
+    def _one_person_each(
+        self, detections: list[Detection], first: list[Landmarks], again: list[Landmarks]
+    ) -> list[Landmarks | None]:
+        """Per detection, the ROI pass kept: the second (re-cropped from the first pass's own
+        landmarks) when its person presence is at least the first's, unless that skeleton
+        spans two people (:func:`~privpose_ros.runtime.tiles.span_reason`): then the other
+        pass (re-cropped from the detection); None (dropped) when both span, unless the only
+        reason is that they are far from the detector's own keypoints."""
+        boxes = [d.box_px for d in detections]
+        out: list[Landmarks | None] = []
+        recropped = dropped = 0
+        for i, (det, a, b) in enumerate(zip(detections, first, again, strict=True)):
+            # a first pass with no sign of a person (a lamp, a coat) is not re-cropped: the
+            # larger second crop could hallucinate a tiny person in it
+            second = a.pose_score >= MIN_FIRST_PASS_SCORE and b.pose_score >= a.pose_score
+            order = (b, a) if second else (a, b)
+            others = boxes[:i] + boxes[i + 1 :]
+            why = [span_reason(lm.points_px, lm.visibility, det, others) for lm in order]
+            if why[0] is None:
+                out.append(order[0])
+                continue
+            # counted when the spanning skeleton would have been output
+            counted = order[0].pose_score >= self.config.min_pose_score
+            if why[1] is None and order[1] is not order[0]:
+                out.append(order[1])
+                recropped += counted
+            elif why[0] == "far_from_detection":
+                # both passes disagree with the detector's own points: the detector may be the
+                # one that is wrong (a person seen side on), so nothing is dropped for it
+                out.append(order[0])
+            else:
+                out.append(None)
+                dropped += counted
+        self.times.extra.update(spans_recropped=float(recropped), spans_dropped=float(dropped))
+        self.spans["recropped"] += recropped
+        self.spans["dropped"] += dropped
+        return out
 
     def _follow(
         self, rgb: np.ndarray, followed: tuple[tuple[float, Roi], ...]
@@ -203,6 +258,7 @@ class PeopleEstimator:
         found = self.landmarks.infer(rgb, [roi for _, roi in followed])
         self.times.detector_ms = 0.0
         self.times.landmarks_ms = (time.perf_counter() - t0) * 1e3
+        self.times.extra.update(detector_passes=0.0, spans_recropped=0.0, spans_dropped=0.0)
         kept = [
             (score, lm)
             for (score, _), lm in zip(followed, found, strict=True)
