@@ -243,22 +243,43 @@ def pose_people(
     families: np.ndarray | None = None,
 ) -> AnnyPeople:
     """M random Anny people (pool identity, any yaw, pose family) standing at ``position_xy_m``."""
-    model = load_anny()
-    pool = identity_pool()
     pose, fam = sample_poses(rng, m, families)
     shape = sample_shapes(rng, m)
     yaw = rng.uniform(-np.pi, np.pi, m)
-    ident = rng.integers(0, len(pool), m)
+    ident = rng.integers(0, len(identity_pool()), m)
+    return posed_people(pose, shape, yaw, ident, fam, position_xy_m)
+
+
+def posed_people(
+    pose: dict[str, np.ndarray],
+    shape: dict[str, np.ndarray],
+    yaw: np.ndarray,
+    identity: np.ndarray,
+    family: np.ndarray,
+    position_xy_m: np.ndarray,
+) -> AnnyPeople:
+    """M Anny people in given capsule poses, standing on the floor at ``position_xy_m`` (M, 2).
+
+    ``pose`` / ``shape`` as ``body.sample_poses`` / ``body.sample_shapes`` give them (radians;
+    the shape sets the capsule targets the limbs are pointed at), ``yaw`` (M,) radians (forward
+    = +y at 0), ``identity`` (M,) indices into the identity pool, ``family`` (M,) POSE_FAMILIES
+    indices (kept as a label). The lowest vertex touches z = 0.
+    """
+    model = load_anny()
+    pool = identity_pool()
+    yaw = np.asarray(yaw, dtype=np.float64)
+    m = len(yaw)
+    fam, ident = np.asarray(family), np.asarray(identity)
     if m == 0:
         z = np.zeros(0)
         return AnnyPeople(
             np.zeros((0, 163, 3, 4)), np.zeros((0, 26, 3)), np.zeros((0, 26)), ident, fam, z, z
         )
     caps = pose_bodies(pose, shape, np.zeros(m), np.zeros((m, 2)), fam)
-    identity = pool.identity(ident)
-    rest = identity["rest_skeleton_transforms"]
+    body = pool.identity(ident)
+    rest = body["rest_skeleton_transforms"]
     local = retarget(caps.joints_w_m, _torso_rotation(pose), _head_rotation(pose), rest)
-    posed = model.forward_skeleton(*_split_pose(local), identity=identity)
+    posed = model.forward_skeleton(*_split_pose(local), identity=body)
     # model frame (y backward) -> world: turn by the yaw (+180 deg: forward = +y at yaw 0)
     world = np.zeros((m, 4, 4))
     world[:, :3, :3] = Rotation.from_rotvec(np.outer(yaw + np.pi, [0.0, 0.0, 1.0])).as_matrix()

@@ -9,6 +9,7 @@ other. Only the primary may sit (on a stool placed under it).
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -16,9 +17,9 @@ from privpose_ros.data.anny_body import AnnyPeople, pose_people
 from privpose_ros.data.anny_look import sample_looks
 from privpose_ros.data.anny_model import identity_pool, load_anny, skin, skin_matrix, triangles
 from privpose_ros.data.body import NUM_JOINTS, POSE_FAMILIES, J
-from privpose_ros.data.gl_render import MeshRenderer, PosedPerson
+from privpose_ros.data.gl_render import MeshRenderer, PersonLook, PosedPerson
 from privpose_ros.data.raycast import render_zbuffer
-from privpose_ros.data.scene import furniture_boxes, place_cameras, room_planes
+from privpose_ros.data.scene import Boxes, furniture_boxes, place_cameras, room_planes
 from privpose_ros.data.scene_render import (
     box_primitives,
     people_labels,
@@ -29,6 +30,7 @@ from privpose_ros.data.scene_render import (
     to_camera,
 )
 from privpose_ros.data.shading import (
+    Materials,
     albedo_image,
     camera_effects,
     concat_materials,
@@ -120,17 +122,17 @@ def _families(rng: np.random.Generator, cfg: SynthConfig, slots: np.ndarray) -> 
     return np.where(slots == 0, primary, other)
 
 
-def _submit_people(
+def submit_people(
     cfg: SynthConfig,
     people: AnnyPeople,
     frame: np.ndarray,
     rot: np.ndarray,
     eye: np.ndarray,
     k: np.ndarray,
-    rng: np.random.Generator,
+    looks: list[PersonLook],
 ) -> MeshRenderer:
-    """Skin every person into its camera and queue the block's draws (rendered meanwhile)."""
-    looks = sample_looks(rng, len(frame))
+    """Skin every person (of frame ``frame[i]``, outfit ``looks[i]``) into its camera and queue
+    the frames' draws (rendered meanwhile); a person's index in its frame is its order here."""
     rest = identity_pool().rest_vertices_m
     weights = skin_matrix()
     batch: list[list[PosedPerson]] = [[] for _ in range(len(eye))]
@@ -154,9 +156,78 @@ def _collect_people(gl: MeshRenderer) -> tuple[np.ndarray, ...]:
     return depth.astype(np.float32), person, albedo, normal
 
 
+@dataclass(frozen=True)
+class SceneDepth:
+    """N frames' geometry: true depth, what each pixel shows, the people layer and the labels."""
+
+    depth_m: np.ndarray  # (N, H, W) float32 camera z, 0 where nothing
+    obj: np.ndarray  # (N, H, W) object (material) id of the room and furniture behind people
+    on_person: np.ndarray  # (N, H, W) bool
+    albedo_people: np.ndarray  # (N, H, W, 3) float32 linear RGB
+    normal_people: np.ndarray  # (N, H, W, 3) float32, camera frame
+    rays: tuple[np.ndarray, np.ndarray]  # pixel_rays of k
+    labels: dict[str, np.ndarray]  # scene_render.people_labels
+
+
+def scene_depth(
+    cfg: SynthConfig,
+    gl: MeshRenderer,
+    people: AnnyPeople,
+    frame: np.ndarray,
+    slot: np.ndarray,
+    cameras: tuple[np.ndarray, np.ndarray, np.ndarray],
+    boxes: Boxes,
+    room: tuple[np.ndarray, np.ndarray],
+) -> SceneDepth:
+    """Furniture ``boxes`` (ray cast; object ids 0..B-1) and the room's planes ``room`` (normals
+    (N, 6, 3), offsets (N, 6); object ids B + 6 f + plane) behind the people ``gl`` rendered
+    (``submit_people``; person ``i`` in frame ``frame[i]``, label slot ``slot[i]``), seen by
+    ``cameras`` (rot (N, 3, 3) world to camera, eye (N, 3) m, k (N, 3, 3))."""
+    rot, eye, k = cameras
+    n, h, w = len(eye), cfg.height, cfg.width
+    ids = np.arange(len(boxes.frame))
+    zbuf, obj = render_zbuffer({"box": box_primitives(boxes, ids, rot, eye, k, cfg)}, k, n, h, w)
+    ray_x, ray_y = pixel_rays(k, w, h)
+    zroom, plane = room_depth(room[0], room[1], rot, eye, ray_x, ray_y)
+    nearer = zbuf <= zroom
+    depth = np.where(nearer, zbuf, zroom)
+    obj = np.where(nearer, obj, len(boxes.frame) + np.arange(n)[:, None, None] * 6 + plane)
+    zpeople, person, albedo_people, normal_people = _collect_people(gl)
+    on_person = zpeople < depth
+    depth = np.where(on_person, zpeople, depth)
+    depth = np.where(np.isfinite(depth), depth, 0.0).astype(np.float32)
+    instance = np.where(on_person, person, -1)
+    joints = np.full((n, MAX_PEOPLE, NUM_JOINTS, 3), np.nan)
+    surface = np.zeros((n, MAX_PEOPLE, NUM_JOINTS))
+    joints[frame, slot] = to_camera(rot, eye, frame, people.joints_w_m)
+    surface[frame, slot] = people.surface_offset_m
+    labels = people_labels(joints, surface, k, depth, instance, cfg.visibility_margin_m)
+    return SceneDepth(depth, obj, on_person, albedo_people, normal_people, (ray_x, ray_y), labels)
+
+
+def scene_albedo(
+    scene: SceneDepth,
+    depth_normals: tuple[np.ndarray, np.ndarray, np.ndarray],
+    materials: Materials,
+    obj_frame: np.ndarray,
+    rot: np.ndarray,
+    eye: np.ndarray,
+) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """Albedo (3, N, H, W) of ``scene`` (room and furniture textured with ``materials``, object
+    ``o`` in frame ``obj_frame[o]``; the people's own colours over them) and the shading
+    normals (people's, else ``depth_normals`` of the sensed depth)."""
+    coef = texture_coefficients(materials, obj_frame, rot, eye)
+    albedo = albedo_image(materials, coef, scene.obj, scene.depth_m, *scene.rays)
+    for c in range(3):
+        np.copyto(albedo[c], scene.albedo_people[..., c], where=scene.on_person)
+    normals = tuple(
+        np.where(scene.on_person, scene.normal_people[..., c], depth_normals[c]) for c in range(3)
+    )
+    return albedo, normals
+
+
 def render_block(cfg: SynthConfig, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     """Render ``n`` frames: rgb, depth_mm, k and the labels of ``scene_render.people_labels``."""
-    h, w = cfg.height, cfg.width
     weights = np.asarray(cfg.people_weights, dtype=float)
     count = rng.choice(MAX_PEOPLE + 1, n, p=weights / weights.sum())
     frame, slot = _frames_and_slots(count)
@@ -171,11 +242,12 @@ def render_block(cfg: SynthConfig, rng: np.random.Generator, n: int) -> dict[str
     target_z[frame[primary]] = people.joints_w_m[primary, :, 2].mean(1)
     eye, rot = place_cameras(rng, origin, top, target_z, cfg.camera_distance_m)
     k, sensors = sample_intrinsics(rng, cfg, n)
-    position, kept = _place_others(rng, frame, slot, eye, rot, k, top, w)
+    position, kept = _place_others(rng, frame, slot, eye, rot, k, top, cfg.width)
     keep = np.nonzero(kept)[0]  # the rest keep their slot order
     frame, people = frame[keep], _moved(people, keep, position[keep])
     slot = _frames_and_slots(np.bincount(frame, minlength=n))[1]
-    gl = _submit_people(cfg, people, frame, rot, eye, k, rng)  # renders while the room is cast
+    looks = sample_looks(rng, len(frame))
+    gl = submit_people(cfg, people, frame, rot, eye, k, looks)  # renders while the room is cast
     primary = slot == 0
     chair = np.zeros(n, bool)
     chair_top = np.zeros(n)
@@ -184,27 +256,11 @@ def render_block(cfg: SynthConfig, rng: np.random.Generator, n: int) -> dict[str
     chair_top[frame[sitting]] = people.seat_top_m[sitting] - 0.01
     occluder = (rng.random(n) < cfg.distractor_prob) & (count > 0)
     boxes = furniture_boxes(rng, origin, eye, occluder, chair, chair_top, cfg.furniture_per_frame)
-    ids = np.arange(len(boxes.frame))
-    zbuf, obj = render_zbuffer({"box": box_primitives(boxes, ids, rot, eye, k, cfg)}, k, n, h, w)
-    ray_x, ray_y = pixel_rays(k, w, h)
     others = np.full((n, MAX_PEOPLE, 2), np.nan)
     others[frame, slot] = people.joints_w_m[:, J["pelvis"], :2]
-    normals_w, offsets = room_planes(rng, origin, eye, others)
-    zroom, plane = room_depth(normals_w, offsets, rot, eye, ray_x, ray_y)
-    nearer = zbuf <= zroom
-    depth = np.where(nearer, zbuf, zroom)
-    obj = np.where(nearer, obj, len(boxes.frame) + np.arange(n)[:, None, None] * 6 + plane)
-    zpeople, person, albedo_people, normal_people = _collect_people(gl)
-    on_person = zpeople < depth
-    depth = np.where(on_person, zpeople, depth)
-    depth = np.where(np.isfinite(depth), depth, 0.0).astype(np.float32)
-    instance = np.where(on_person, person, -1)
-    joints = np.full((n, MAX_PEOPLE, NUM_JOINTS, 3), np.nan)
-    surface = np.zeros((n, MAX_PEOPLE, NUM_JOINTS))
-    joints[frame, slot] = to_camera(rot, eye, frame, people.joints_w_m)
-    surface[frame, slot] = people.surface_offset_m
-    labels = people_labels(joints, surface, k, depth, instance, cfg.visibility_margin_m)
-    depth_mm, normals = sense_depth(depth, k, (ray_x, ray_y), sensors, rng, cfg)
+    room = room_planes(rng, origin, eye, others)
+    scene = scene_depth(cfg, gl, people, frame, slot, (rot, eye, k), boxes, room)
+    depth_mm, normals = sense_depth(scene.depth_m, k, scene.rays, sensors, rng, cfg)
     mat = concat_materials(
         [
             random_materials(rng, len(boxes.frame), scale_m=0.3),
@@ -212,13 +268,7 @@ def render_block(cfg: SynthConfig, rng: np.random.Generator, n: int) -> dict[str
         ]
     )
     obj_frame = np.concatenate([boxes.frame, np.repeat(np.arange(n), 6)])
-    coef = texture_coefficients(mat, obj_frame, rot, eye)
-    albedo = albedo_image(mat, coef, obj, depth, ray_x, ray_y)
-    for c in range(3):
-        np.copyto(albedo[c], albedo_people[..., c], where=on_person)
-    shading_normals = tuple(
-        np.where(on_person, normal_people[..., c], normals[c]) for c in range(3)
-    )
+    albedo, shading_normals = scene_albedo(scene, normals, mat, obj_frame, rot, eye)
     effects = 1.0 if cfg.rgb_effects else 0.0
     rgb = camera_effects(shade(albedo, shading_normals, rng), rng, 0.4 * effects, 0.5 * effects)
-    return {"rgb": rgb, "depth_mm": depth_mm, "k": k, **labels}
+    return {"rgb": rgb, "depth_mm": depth_mm, "k": k, **scene.labels}
