@@ -8,7 +8,7 @@ import numpy as np
 
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.data.body import POSE_FAMILIES
-from privpose_ros.data.scene import sensor_names
+from privpose_ros.data.scene import SENSORS, sensor_names
 
 MAX_PEOPLE = 4  # people per frame at most (label arrays have this many slots)
 VIEWS = ("side", "top", "mixed")
@@ -71,3 +71,32 @@ class SynthConfig:
             )
         if self.block_size < 1 or self.furniture_per_frame < 0:
             raise PrivposeInputError("block_size must be >= 1 and furniture_per_frame >= 0")
+
+
+# side views: the camera stands 0.5-2.5 m high, looking at a point about 1 m high, and the
+# person's body reaches about 0.5 m behind its root
+_MAX_HEIGHT_OFFSET_M, _BODY_DEPTH_M = 1.5, 0.5
+
+
+def in_range_distance_m(camera: str, near_m: float = 0.5) -> tuple[float, float]:
+    """Side-view ``camera_distance_m`` (horizontal, camera to the primary person) that keeps the
+    whole primary person inside the depth range of every sensor ``camera`` draws from: far =
+    sqrt((max_range - body depth)^2 - height offset^2), e.g. 5.29 m for a 6 m sensor."""
+    names = sensor_names(camera)
+    max_range = min(SENSORS[n].max_range_m for n in names)
+    near = max(near_m, max(SENSORS[n].min_range_m for n in names) + _BODY_DEPTH_M)
+    far = float(np.sqrt((max_range - _BODY_DEPTH_M) ** 2 - _MAX_HEIGHT_OFFSET_M**2))
+    if not near < far:
+        raise PrivposeInputError(f"camera {camera!r}: its depth range leaves no room for a person")
+    return (float(near), far)
+
+
+def teacher_synth_config(**kwargs: object) -> SynthConfig:
+    """A SynthConfig for the depth teacher's data: the primary person always inside the sensor's
+    depth range (:func:`in_range_distance_m`; the default (0.5, 8) m puts about a quarter of
+    the people beyond a 6 m sensor, with no depth at all). Others may still stand up to 3 m
+    beyond the primary: the teacher's data leaves out, and counts, every crop without enough
+    depth in its person mask (train/teacher.py)."""
+    camera = str(kwargs.get("camera", SynthConfig.camera))
+    kwargs.setdefault("camera_distance_m", in_range_distance_m(camera))
+    return SynthConfig(**kwargs)  # type: ignore[arg-type]

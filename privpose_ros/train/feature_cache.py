@@ -63,6 +63,7 @@ class CropCache:
     landmark_uv_crop_px: np.ndarray  # (M, J, 2) float32, BlazePose's 2D, crop pixels
     landmark_conf: np.ndarray  # (M, J) float32, its confidence (0: no person)
     landmark_world_m: np.ndarray  # (M, J, 3) float32, its world points (hip-centred, metres)
+    has_depth: np.ndarray  # (M,) bool, a depth reading in the person mask (else: no teacher)
 
     def __len__(self) -> int:
         return int(self.crop_k.shape[0])
@@ -78,6 +79,11 @@ class CropCache:
     @staticmethod
     def load(path: Path) -> CropCache:
         with np.load(path) as z:
+            if "has_depth" not in z.files:
+                raise PrivposeInputError(
+                    f"{path} was built before depthless crops were marked (its depth inputs "
+                    "hold the old fallbacks); delete it and the recipe rebuilds it"
+                )
             return CropCache(**{f.name: z[f.name] for f in fields(CropCache)})
 
     @staticmethod
@@ -132,7 +138,13 @@ def cache_crops(
     t = crop_tensors(crops)
     rgb = t.crop_rgb_nhwc if gen is None else augment_rgb_nhwc(t.crop_rgb_nhwc, gen)
     feats, prior = front.run(rgb.numpy())
-    depth_in, zeta_med = depth_crop_to_input(t.crop_depth_m, t.crop_k, t.crop_mask)
+    depth_in, zeta_med, has_depth = depth_crop_to_input(t.crop_depth_m, t.crop_k, t.crop_mask)
+    if labelled and not bool(has_depth.all()):
+        LOG.info(
+            "%d of %d crops have no depth reading in the person mask: no teacher loss on them",
+            int((~has_depth).sum()),
+            len(has_depth),
+        )
     joints = t.joints_cam_m.numpy()
     return CropCache(
         rgb_features=feats.astype(np.float16),
@@ -143,6 +155,7 @@ def cache_crops(
         landmark_uv_crop_px=prior.uv_crop_px.numpy().astype(np.float32),
         landmark_conf=prior.confidence.numpy().astype(np.float32),
         landmark_world_m=prior.world_m.numpy().astype(np.float32),
+        has_depth=has_depth.numpy(),
     )
 
 

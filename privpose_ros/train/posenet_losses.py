@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from privpose_ros.core.errors import PrivposeInputError
@@ -87,14 +86,21 @@ def coordinate_losses(
     }
 
 
-def privileged_loss(hall_features: Tensor, depth_features: Tensor) -> Tensor:
-    """MSE between F_hall's features and F_depth's, the latter detached (the teacher is fixed)."""
+def privileged_loss(
+    hall_features: Tensor, depth_features: Tensor, has_depth: Tensor | None = None
+) -> Tensor:
+    """MSE between F_hall's features and F_depth's, the latter detached (the teacher is fixed),
+    over the crops with depth (``has_depth`` (N,), None: all); 0 when none has depth."""
     if hall_features.shape != depth_features.shape:
         raise PrivposeInputError(
             f"F_hall features {tuple(hall_features.shape)} must match F_depth's "
             f"{tuple(depth_features.shape)}"
         )
-    return F.mse_loss(hall_features, depth_features.detach())
+    per_crop = (hall_features - depth_features.detach()).pow(2).flatten(1).mean(1)
+    if has_depth is None:
+        return per_crop.mean()
+    keep = has_depth.to(per_crop.dtype)
+    return (per_crop * keep).sum() / keep.sum().clamp(min=1.0)
 
 
 def v2_loss(
@@ -103,10 +109,13 @@ def v2_loss(
     codec: PosenetCodec,
     weights: LossWeights | None = None,
     distill: tuple[Tensor, Tensor] | None = None,
+    has_depth: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, float]]:
     """Weighted total and its parts (floats, for logging). The privileged term is added when
-    the outputs hold both ``hall_features`` and ``depth_features`` (stage 2); the distillation
-    term when ``distill`` = (front-end uv (N, J, 2) heatmap pixels, confidence (N, J)) is given."""
+    the outputs hold both ``hall_features`` and ``depth_features`` (stage 2), over the crops
+    of ``has_depth`` (N,) only; the distillation term when ``distill`` = (front-end uv
+    (N, J, 2) heatmap pixels, confidence (N, J)) is given. The depth stage never sees a crop
+    without depth (train/posenet_train.py leaves them out of its batches)."""
     w = weights or LossWeights()
     parts = {"heatmap": heatmap_loss(outputs, targets)}
     uv_pred = expected_uv(outputs)  # once: the coordinate and distillation terms share it
@@ -114,7 +123,9 @@ def v2_loss(
     if distill is not None:
         parts["distill"] = distill_loss(uv_pred, *distill, codec.config.heatmap_px)
     if "hall_features" in outputs and "depth_features" in outputs:
-        parts["privileged"] = privileged_loss(outputs["hall_features"], outputs["depth_features"])
+        parts["privileged"] = privileged_loss(
+            outputs["hall_features"], outputs["depth_features"], has_depth
+        )
     scale = {
         "heatmap": w.heatmap,
         "uv": w.uv,

@@ -250,9 +250,14 @@ def train_stage(
     total = o.steps.get(stage, 1)
     end = total if stop_after_steps is None else min(total, stop_after_steps)
     net.train()
+    skipped_crops = 0
     for step in range(start, end):
         t0 = time.perf_counter()
         t = cache_tensors(stream.batch(step), rt.device)
+        if stage == "depth":  # the teacher learns only from crops with depth in the mask
+            keep = t["has_depth"] > 0
+            t = {k: v[keep] for k, v in t.items()}
+            skipped_crops += int((~keep).sum())
         data_s = time.perf_counter() - t0
         for group in opt.param_groups:
             group["lr"] = o.lr_at(step, total)
@@ -267,13 +272,14 @@ def train_stage(
             c = net.config
             uv_hm = (t["landmark_uv_crop_px"] + 0.5) * (c.heatmap_px / c.crop_px) - 0.5
             distill = (uv_hm, t["landmark_conf"])
-        loss, parts = v2_loss(out, targets, net.codec, recipe.loss, distill)
+        loss, parts = v2_loss(out, targets, net.codec, recipe.loss, distill, t["has_depth"])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         seconds = time.perf_counter() - t0
         if rt.is_main:
             row = {"step": step, "loss": float(loss.detach()), **parts, "crops": len(t["crop_k"])}
+            row["depthless_skipped"] = skipped_crops
             with log_path.open("a") as f:
                 timing = {"seconds": round(seconds, 4), "data_seconds": round(data_s, 4)}
                 f.write(json.dumps({**row, **timing}) + "\n")

@@ -2,7 +2,10 @@
 that sees privileged depth (METHODS.md section 1), kept out of the deployable model layer.
 
 - :class:`DepthNet` (F_depth): a small CNN on the normalised depth crop;
-- :func:`depth_crop_to_input`: metric depth crops -> F_depth's input and the person's zeta;
+- :func:`depth_crop_to_input`: metric depth crops -> F_depth's input and the person's zeta,
+  and whether the crop has any depth in the person mask (no fallback);
+- :func:`residual_depth_input`: the residual teacher's input (model/residual/net.py), depth
+  relative to the front end's root with valid and person masks;
 - :class:`PrivilegedPosenet`: the network of every training stage: ``depth`` (F_depth -> head),
   ``rgb`` (F_rgb -> head) and ``rgb_hall`` (F_rgb + F_hall -> Fusion -> head, with the frozen
   F_depth giving the privileged target ``depth_features``). Its RGB modules are the model
@@ -49,29 +52,73 @@ class DepthNet(nn.Module):
 
 def depth_crop_to_input(
     crop_depth_m: Tensor, crop_k: Tensor, crop_mask: Tensor | None = None, clip: float = 2.0
-) -> tuple[Tensor, Tensor]:
-    """(N, 1, S, S) metres (0 / NaN = no reading) -> F_depth input (N, 2, S / 2, S / 2) and the
-    crop's median person zeta (N,) metres.
+) -> tuple[Tensor, Tensor, Tensor]:
+    """(N, 1, S, S) metres (0 / NaN = no reading) -> F_depth input (N, 2, S / 2, S / 2), the
+    crop's median person zeta (N,) metres and ``has_depth`` (N,) bool.
 
     Input = ((z - z_med) / zeta_med clipped to +-``clip``, valid), z_med the median valid depth
-    over the person mask (over all valid pixels where a mask has none), zeta_med = z_med * S /
-    fx_crop: depth relative to the person in crop widths, the uz maps' unit (camera-agnostic);
-    then 2 x 2 averaged (the mean of the valid readings, and the valid fraction): the teacher
-    runs at half resolution, 7x cheaper to train than at full.
+    over the person mask (over all valid pixels when no mask is given: real RGB-D crops),
+    zeta_med = z_med * S / fx_crop: depth relative to the person in crop widths, the uz maps'
+    unit (camera-agnostic); then 2 x 2 averaged (the mean of the valid readings, and the valid
+    fraction): the teacher runs at half resolution, 7x cheaper to train than at full.
+
+    No fallback: a crop with no reading inside its person mask (a person beyond the sensor's
+    range, or fully hidden) has ``has_depth`` False, zeta NaN and an all-zero input; the
+    training code leaves it out of every teacher loss and counts it (train/feature_cache.py).
     """
     z = crop_depth_m[:, 0]
     valid = torch.isfinite(z) & (z > 0)
     sel = valid if crop_mask is None else valid & crop_mask.reshape(z.shape).bool()
-    sel = torch.where(sel.flatten(1).any(1)[:, None, None], sel, valid)
+    has_depth = sel.flatten(1).any(1)
     nan = torch.full_like(z, float("nan"))
     z_med = torch.nanmedian(torch.where(sel, z, nan).flatten(1), dim=1).values
-    z_med = torch.where(torch.isfinite(z_med), z_med, torch.ones_like(z_med))
+    z_med = torch.where(has_depth, z_med, torch.full_like(z_med, float("nan")))
     zeta_med = z_med * z.shape[-1] / crop_k[:, 0, 0]
-    norm = ((z - z_med[:, None, None]) / zeta_med[:, None, None]).clamp(-clip, clip)
+    safe = torch.where(has_depth, z_med, torch.ones_like(z_med))  # unused where no depth
+    safe_zeta = safe * z.shape[-1] / crop_k[:, 0, 0]
+    norm = ((z - safe[:, None, None]) / safe_zeta[:, None, None]).clamp(-clip, clip)
+    valid = valid & has_depth[:, None, None]
     norm = torch.where(valid, norm, torch.zeros_like(norm))
     frac = F.avg_pool2d(valid.to(z.dtype)[:, None], 2)
     mean = F.avg_pool2d(norm[:, None], 2) / frac.clamp(min=0.25)
-    return torch.cat([torch.where(frac > 0, mean, torch.zeros_like(mean)), frac], 1), zeta_med
+    out = torch.cat([torch.where(frac > 0, mean, torch.zeros_like(mean)), frac], 1)
+    return out, zeta_med, has_depth
+
+
+def residual_depth_input(
+    crop_depth_m: Tensor,
+    crop_mask: Tensor,
+    root_z_m: Tensor,
+    min_valid_fraction: float = 0.2,
+    clip: float = 0.5,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The residual teacher's input: depth crops (N, 1, D, D) metres (0 / NaN = no reading)
+    cut along the front end's ROI, person masks (N, D, D) and the front end's root depth
+    (N,) metres (its pelvis z in the crop camera) -> (input (N, 3, D, D), has_depth (N,) bool,
+    valid fraction (N,) of the mask's pixels with a reading).
+
+    Channels: (z - z_root) / z_root clipped to +-``clip`` where there is a reading (0 elsewhere):
+    the depth surface relative to the front end's root, so it shows the front end's distance
+    error directly (a correct root puts the body's surface near 0); the valid mask; the person
+    mask. No fallback: a crop whose mask has under ``min_valid_fraction`` of its pixels with a
+    reading (or no mask pixel) has ``has_depth`` False and is left out of every teacher loss.
+    """
+    z = crop_depth_m[:, 0]
+    if z.ndim != 3 or crop_mask.shape != z.shape or root_z_m.shape != z.shape[:1]:
+        raise PrivposeInputError(
+            f"expected depth (N, 1, D, D), mask (N, D, D), root (N,); got "
+            f"{tuple(crop_depth_m.shape)}, {tuple(crop_mask.shape)}, {tuple(root_z_m.shape)}"
+        )
+    valid = torch.isfinite(z) & (z > 0)
+    mask = crop_mask.bool()
+    n_mask = mask.flatten(1).sum(1)
+    fraction = (valid & mask).flatten(1).sum(1) / n_mask.clamp(min=1)
+    has_depth = (n_mask > 0) & (fraction >= min_valid_fraction) & (root_z_m > 0)
+    root = torch.where(root_z_m > 0, root_z_m, torch.ones_like(root_z_m))[:, None, None]
+    rel = ((torch.nan_to_num(z) - root) / root).clamp(-clip, clip)
+    rel = torch.where(valid, rel, torch.zeros_like(rel))
+    out = torch.stack([rel, valid.to(z.dtype), mask.to(z.dtype)], 1)
+    return out, has_depth, fraction
 
 
 class PrivilegedPosenet(nn.Module):
@@ -108,7 +155,7 @@ class PrivilegedPosenet(nn.Module):
         person's pixels."""
         depth_in = zeta_med = rgb = prior = None
         if crop_depth_m is not None and self.f_depth is not None:
-            depth_in, zeta_med = depth_crop_to_input(crop_depth_m, crop_k, crop_mask)
+            depth_in, zeta_med, _ = depth_crop_to_input(crop_depth_m, crop_k, crop_mask)
         if crop_rgb_nhwc is not None and self.f_rgb is not None:
             rgb, prior = rgb_features(self, crop_rgb_nhwc)
         return self.forward_features(crop_k, rgb, depth_in, zeta_med, prior)

@@ -133,6 +133,7 @@ def _numbered_cache(m: int) -> CropCache:
         landmark_uv_crop_px=np.zeros((m, 26, 2), np.float32),
         landmark_conf=np.zeros((m, 26), np.float32),
         landmark_world_m=np.zeros((m, 26, 3), np.float32),
+        has_depth=np.ones(m, bool),
     )
 
 
@@ -174,7 +175,9 @@ def test_cache_holds_features_and_front_end_2d_of_each_crop(full_run) -> None:
     assert sure.sum() > 20 and np.median(err_px) < 20.0
     # the teacher's prior: the median person depth's zeta, close to the root's
     root_zeta = joints[:, 0, 2] * 256 / k[:, 0, 0]
-    assert np.median(np.abs(cache.zeta_med_m - root_zeta) / root_zeta) < 0.1
+    d = cache.has_depth
+    assert d.sum() >= 8 and np.isnan(cache.zeta_med_m[~d]).all()  # no fallback where no depth
+    assert np.median(np.abs(cache.zeta_med_m[d] - root_zeta[d]) / root_zeta[d]) < 0.1
 
 
 def test_box_jitter_has_the_configured_spread() -> None:
