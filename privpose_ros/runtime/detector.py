@@ -18,11 +18,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from privpose_ros.core.crop import box_iou
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.runtime.runner import GraphRunner
 from privpose_ros.runtime.tiles import (
     DEFAULT_OVERLAP,
-    box_iou,
     ceil32,
     merge_detections,
     shift_detection,
@@ -81,7 +81,7 @@ def decode_people(
         kps = row[:51].reshape(NUM_COCO, 3)
         # normalised coordinates are pixel-corner based; privpose pixels are centre based
         box = np.array([row[52], row[51], row[54], row[53]]) * np.tile(size, 2) - 0.5
-        if any(box_iou(box, d.box_px) > max_overlap for d in found):
+        if any(box_iou(box, d.box_px)[0, 0] > max_overlap for d in found):
             continue
         points = kps[:, 1::-1] * size - 0.5
         found.append(Detection(box, float(row[55]), points, kps[:, 2].copy()))

@@ -10,6 +10,7 @@ monocular placement; runtime/lifter.py: the privpose model), then the depth refi
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -18,12 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from privpose_ros.core.blazepose import confidence_to_canonical, landmarks_to_canonical
+from privpose_ros.core.crop import box_from_points_px, box_iou
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.core.frame import RGBDFrame
 from privpose_ros.core.joints import CANONICAL
 from privpose_ros.core.landmarks import Landmarks, Roi
 from privpose_ros.core.paths import WEIGHTS_DIR
 from privpose_ros.core.pose import PersonPose
+from privpose_ros.runtime.async_detector import AsyncDetector, DetectionResult
 from privpose_ros.runtime.detector import TILE_MODES, Detection, PersonDetector
 from privpose_ros.runtime.graph import open_graph
 from privpose_ros.runtime.landmarks import LandmarkModel, roi_from_detection
@@ -36,6 +39,9 @@ DETECTOR_FILE = "movenet_multipose.onnx"
 # person presence of the first landmark pass below which the second pass is not used (the S8
 # studio light of MPI-INF-3DHP: 1e-6 then 0.97; real people cut off by the image: >= 0.05)
 MIN_FIRST_PASS_SCORE = 0.01
+# a detection overlapping a followed person's landmark box by more is that person, not a newcomer
+NEWCOMER_MAX_IOU = 0.3
+_STREAMS = itertools.count()
 
 
 def landmark_file(variant: str) -> str:
@@ -60,6 +66,11 @@ class FrontEndConfig:
     nobody is followed); in between each person is cropped from the ROI its own landmarks gave
     on the previous frame (one landmark pass, as MediaPipe tracks), so a new person is found
     within n frames. 1: detect on every image (independent photos).
+    ``async_detection``: with ``detect_every_n`` > 1 the detector runs in its own thread on the
+    newest frame (:mod:`privpose_ros.runtime.async_detector`), so no frame waits for it:
+    followed people are cropped from their own landmarks on every frame and newcomers found
+    by the detector join on the frame its result is ready (a few frames after the one it saw).
+    The detector runs on the calling thread only when nobody is followed.
     ``world_scale``: scale applied to BlazePose's metric world points when the monocular lifter
     places them (BlazePose's limbs measure 0.83-0.91 of the true lengths on real studio frames).
     ``weights_dir``: folder
@@ -74,6 +85,7 @@ class FrontEndConfig:
     detector_tiles: str = "auto"
     roi_passes: int = 2
     detect_every_n: int = 5
+    async_detection: bool = True
     world_scale: float = 1.1
     weights_dir: Path | None = None
 
@@ -100,6 +112,10 @@ class FrontEndConfig:
             raise PrivposeInputError(
                 f"detector_tiles must be one of {TILE_MODES}, got {self.detector_tiles!r}"
             )
+        if not isinstance(self.async_detection, bool):
+            raise PrivposeInputError(
+                f"async_detection must be true or false, got {self.async_detection!r}"
+            )
         if not self.world_scale > 0:
             raise PrivposeInputError(f"world_scale must be > 0, got {self.world_scale}")
 
@@ -111,11 +127,13 @@ class FrontEndConfig:
 @dataclass(frozen=True)
 class FollowState:
     """What links one frame to the next: the persons followed (detection score, next ROI),
-    frames since the last detection, and the image size they belong to."""
+    frames since the last detection, the image size they belong to, and the ``stream`` token
+    that ties asynchronous detections to it (a new state, a new stream)."""
 
     followed: tuple[tuple[float, Roi], ...] = ()
     since_detection: int = 0
     image_hw: tuple[int, int] | None = None
+    stream: int = field(default_factory=lambda: next(_STREAMS))
 
 
 @dataclass
@@ -165,6 +183,9 @@ class PeopleEstimator:
             max_count=config.max_persons,
         )
         self.landmarks = LandmarkModel(self._lm_runner)
+        self._async = None
+        if config.async_detection and config.detect_every_n > 1:
+            self._async = AsyncDetector(self.detector)
         self.times = StageTimes()
         self.follow = FollowState()
         # skeletons found spanning two people since construction, by what was done about them
@@ -183,12 +204,25 @@ class PeopleEstimator:
         state = self.follow
         if tuple(rgb.shape[:2]) != state.image_hw:
             state = FollowState(image_hw=tuple(rgb.shape[:2]))
-        detect = not state.followed or state.since_detection + 1 >= self.config.detect_every_n
-        kept = self._detect_and_crop(rgb) if detect else self._follow(rgb, state.followed)
+        due = state.since_detection + 1 >= self.config.detect_every_n
+        since = state.since_detection + 1
+        if not state.followed:  # nobody to follow: the detector now, on this thread
+            if self._async is not None:
+                self._async.wait(timeout_s=5.0)  # the runner is the worker's meanwhile
+            kept, since = self._detect_and_crop(rgb), 0
+        elif self._async is None:
+            kept = self._detect_and_crop(rgb) if due else self._follow(rgb, state.followed)
+            since = 0 if due else since
+        else:
+            kept = self._follow(rgb, state.followed)
+            ready = self._async.poll(state.stream)
+            if ready is not None:
+                kept = self._add_newcomers(rgb, kept, ready)
+            if due and self._async.idle:
+                self._async.submit(rgb, state.stream)
+                since = 0
         self.follow = FollowState(
-            tuple((score, lm.next_roi) for score, lm in kept),
-            0 if detect else state.since_detection + 1,
-            state.image_hw,
+            tuple((score, lm.next_roi) for score, lm in kept), since, state.image_hw, state.stream
         )
         return kept
 
@@ -196,21 +230,51 @@ class PeopleEstimator:
         t0 = time.perf_counter()
         detections = self.detector.detect(rgb)[: self.config.max_persons]
         t1 = time.perf_counter()
+        kept = self._crop_detections(rgb, detections)
+        self.times.detector_ms = (t1 - t0) * 1e3
+        self.times.landmarks_ms = (time.perf_counter() - t1) * 1e3
+        self.times.extra["detector_passes"] = float(self.detector.passes)
+        return kept
+
+    def _crop_detections(
+        self, rgb: np.ndarray, detections: list[Detection]
+    ) -> list[tuple[float, Landmarks]]:
+        """Landmarks of each detection (one or two ROI passes, spanning skeletons handled),
+        those with enough person presence, duplicates dropped."""
         rois: list[Roi] = [roi_from_detection(d) for d in detections]
         first = self.landmarks.infer(rgb, rois)
         again = first
         if self.config.roi_passes == 2 and first:
             again = self.landmarks.infer(rgb, [lm.next_roi for lm in first])
         found = self._one_person_each(detections, first, again)
-        self.times.detector_ms = (t1 - t0) * 1e3
-        self.times.landmarks_ms = (time.perf_counter() - t1) * 1e3
-        self.times.extra["detector_passes"] = float(self.detector.passes)
         kept = [
             (d.score, lm)
             for d, lm in zip(detections, found, strict=True)
             if lm is not None and lm.pose_score >= self.config.min_pose_score
         ]
         return _drop_duplicates(kept)
+
+    def _add_newcomers(
+        self, rgb: np.ndarray, kept: list[tuple[float, Landmarks]], ready: DetectionResult
+    ) -> list[tuple[float, Landmarks]]:
+        """``kept`` plus the detections of an earlier frame that no followed person explains,
+        cropped on this frame (up to ``max_persons`` in all)."""
+        known = [box_from_points_px(lm.points_px) for _, lm in kept]
+        room = self.config.max_persons - len(kept)
+        new = [
+            d
+            for d in ready.detections
+            if not known or box_iou(d.box_px, np.stack(known)).max() <= NEWCOMER_MAX_IOU
+        ][: max(room, 0)]
+        self.times.extra.update(
+            detector_async_ms=ready.detector_ms, detector_passes=float(ready.passes)
+        )
+        if not new:
+            return kept
+        t0 = time.perf_counter()
+        found = self._crop_detections(rgb, new)
+        self.times.landmarks_ms += (time.perf_counter() - t0) * 1e3
+        return _drop_duplicates(kept + found)[: self.config.max_persons]
 
     def _one_person_each(
         self, detections: list[Detection], first: list[Landmarks], again: list[Landmarks]
@@ -294,6 +358,8 @@ class PeopleEstimator:
         )
 
     def close(self) -> None:
+        if self._async is not None:
+            self._async.close()
         for runner in (self._det_runner, self._lm_runner):
             runner.close()
 

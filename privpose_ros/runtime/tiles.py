@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from privpose_ros.core.crop import box_iou
 from privpose_ros.core.errors import PrivposeInputError
 
 if TYPE_CHECKING:  # detector.py imports this module
@@ -86,15 +87,6 @@ def shift_detection(det: Detection, dx_px: float, dy_px: float) -> Detection:
     )
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two boxes (x0, y0, x1, y1); 0 when either is empty."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
-
-
 def keypoint_similarity(a: Detection, b: Detection, min_score: float = 0.3) -> float:
     """COCO OKS between two detections' body keypoints (shoulders to ankles: MoveNet gives
     an occluded person's head points to the face next to it) over those confident in both
@@ -141,7 +133,7 @@ def merge_detections(
     merged: list[Detection] = []
     for det in sorted((d for p in passes for d in p), key=lambda d: -d.score):
         same = any(
-            box_iou(det.box_px, kept.box_px) >= max_iou
+            box_iou(det.box_px, kept.box_px)[0, 0] >= max_iou
             or keypoint_similarity(det, kept) >= max_similarity
             for kept in merged
         )

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from privpose_ros.core.crop import box_iou
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.runtime.detector import MAX_PEOPLE, Detection, PersonDetector
 from privpose_ros.runtime.tiles import (
     BLAZEPOSE_TO_COCO,
-    box_iou,
     ceil32,
     keypoint_similarity,
     merge_detections,
@@ -96,8 +96,8 @@ def test_touches_inner_edge_only_for_edges_inside_the_image():
 
 def test_box_iou_and_keypoint_similarity_on_numbers():
     a, b = np.array([0.0, 0, 10, 10]), np.array([5.0, 0, 15, 10])
-    assert box_iou(a, b) == pytest.approx(50 / 150)
-    assert box_iou(a, np.array([20.0, 20, 30, 30])) == 0.0
+    assert box_iou(a, b)[0, 0] == pytest.approx(50 / 150)
+    assert box_iou(a, np.array([20.0, 20, 30, 30]))[0, 0] == 0.0
     det = _person((100, 100, 200, 400))
     assert keypoint_similarity(det, det) == pytest.approx(1.0)
     # 10 px off everywhere on a 100 x 300 box: exp(-100 / (2 * 30000 * (2 sigma)^2))
