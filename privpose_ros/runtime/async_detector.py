@@ -4,8 +4,8 @@ On a video stream the front end follows known people from their own landmarks on
 the detector only has to find newcomers, so it runs beside that, on the newest frame handed to
 it (an older frame still waiting is replaced, never queued), and its detections are merged
 into a later frame when they are ready. Each result carries the ``stream`` token of the frame it
-came from: results of another stream (after a reset, an image size change, or a benchmark that
-swaps follow states) are discarded.
+came from and is only given to that stream (not after a reset or an image size change, nor to
+another follow state a benchmark swaps in).
 """
 
 from __future__ import annotations
@@ -64,12 +64,13 @@ class AsyncDetector:
 
     def poll(self, stream: int) -> DetectionResult | None:
         """The finished result of ``stream`` (then forgotten), None while none is ready; a
-        result of another stream is dropped."""
+        result of another stream is left for it (the next result replaces it)."""
         with self._lock:
-            result, self._result = self._result, None
-        if result is None or result.stream != stream:
-            return None
-        return result
+            result = self._result
+            if result is None or result.stream != stream:
+                return None
+            self._result = None
+            return result
 
     def wait(self, timeout_s: float) -> bool:
         """Block until the worker is idle (tests, shutdown); False on timeout."""

@@ -62,7 +62,8 @@ def test_submit_never_waits_and_only_the_newest_frame_is_detected() -> None:
         assert worker.poll(7) is None  # given once
         worker.submit(np.full((4, 4, 3), 5, np.uint8), stream=8)
         assert worker.wait(timeout_s=5.0)
-        assert worker.poll(7) is None  # another stream's result is dropped
+        assert worker.poll(7) is None  # not given to another stream
+        assert worker.poll(8).detections[0].score == 5.0
         assert set(slow.threads) == {"privpose-detector"}
     finally:
         worker.close()
