@@ -96,6 +96,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=(1, 2),
         help="landmark passes (default: FrontEndConfig)",
     )
+    front.add_argument(
+        "--sync-detection",
+        action="store_true",
+        help="run the detector on the frame's own thread (default: its own thread)",
+    )
 
 
 def _table(report: dict) -> str:
@@ -199,6 +204,7 @@ def run_frontend(args: argparse.Namespace) -> int:
         depth=args.depth,
         detector_long_side_px=args.detector_side,
         roi_passes=args.roi_passes,
+        async_detection=False if args.sync_detection else None,
     )
     crops = functools.partial(synthetic_person_crops, args.width, args.height, 8)
     report = run_frontend_bench(config, args.real, crops)

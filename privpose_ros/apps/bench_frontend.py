@@ -39,7 +39,13 @@ REAL_FRAMES, SYNTHETIC_FRAMES = "real-photo composites", "synthetic"
 STAGES = ("detector", "landmarks", "lifter", "refine", "tracking")
 SERIES = (*STAGES, "whole", "other", "whole_cpu")  # whole_cpu: CPU time of all our threads
 REFINE_STEPS = ("lifting", "patch_a", "skeleton_b", "pointcloud_c")  # RefineConfig switches
-FRONTEND_FIELDS = ("detector_long_side_px", "roi_passes", "detect_every_n", "min_person_score")
+FRONTEND_FIELDS = (
+    "detector_long_side_px",
+    "roi_passes",
+    "detect_every_n",
+    "async_detection",
+    "min_person_score",
+)
 BACKGROUND_MM = 5000
 FOCAL_PX = 525.0  # at 640 px wide (Kinect-like), scaled with the width
 # limbs of the annotation joint orders, for the depth silhouettes
@@ -64,8 +70,8 @@ class FrontendBenchConfig:
     """``iterations`` timed ``process`` calls after ``warmup`` untimed ones, per person count
     in ``persons``, on ``distinct_frames`` composites cycled with increasing 30 Hz stamps.
     ``threads``: ONNX Runtime intra-op and torch threads (0: library default);
-    ``landmark_model``, ``detector_long_side_px``, ``roi_passes``: as in ``FrontEndConfig``
-    (None: its default, what the node runs)."""
+    ``landmark_model``, ``detector_long_side_px``, ``roi_passes``, ``async_detection``: as in
+    ``FrontEndConfig`` (None: its default, what the node runs)."""
 
     persons: tuple[int, ...] = (1, 2, 4)
     iterations: int = 100
@@ -74,6 +80,7 @@ class FrontendBenchConfig:
     landmark_model: str = "full"
     detector_long_side_px: int | None = None
     roi_passes: int | None = None
+    async_detection: bool | None = None
     backend: str = "auto"
     device: str = "cpu"
     enable_fp16: bool = False
@@ -294,7 +301,7 @@ def bench_frontend(
     rss_before = _peak_rss_mib()
     options = {
         k: getattr(config, k)
-        for k in ("detector_long_side_px", "roi_passes")
+        for k in ("detector_long_side_px", "roi_passes", "async_detection")
         if getattr(config, k) is not None
     }
     runner = RunnerConfig(
