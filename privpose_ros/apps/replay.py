@@ -1,11 +1,12 @@
 """Replay frames as a camera would: rgb, registered depth and camera_info at a fixed rate.
 
-Sources: the synthetic generator (no files needed), one of our datasets (``privpose synth``
-output: meta.json + chunk_*/{rgb,depth_mm,k,joints_cam_m}.npy) or a recording, ROS 1 ``.bag`` or
-rosbag2 (through privpose_ros.data.rosbag_reader). Every frame is stamped with the clock at
-publish time (the capture time for the node) and published under our fixture camera's optical
-frame. Frames are :class:`~privpose_ros.core.frame.RGBDFrame` (a bag) or
-:class:`~privpose_ros.core.frame.LabeledFrame` with ``joints_cam_m`` (generator, dataset); the
+Sources: the synthetic generator's stills or its walking video (no files needed), one of our
+datasets (``privpose synth`` output: meta.json + chunk_*/{rgb,depth_mm,k,joints_cam_m}.npy) or a
+recording, ROS 1 ``.bag`` or rosbag2 (through privpose_ros.data.rosbag_reader). Every frame is
+stamped with the clock at publish time (the capture time for the node) and published under our
+fixture camera's optical frame. Frames are :class:`~privpose_ros.core.frame.RGBDFrame` (a bag) or
+:class:`~privpose_ros.core.frame.LabeledFrame` with ``joints_cam_m`` (generator, dataset) or
+:class:`~privpose_ros.data.sequence.WalkFrame` (the video, every walker's ground truth); the
 replayer ignores their own ``stamp_ns`` and ``frame_id``.
 """
 
@@ -59,6 +60,23 @@ def synthetic_frames(
         )
         for i in range(len(batch))
     ]
+
+
+def walking_frames(
+    count: int,
+    seed: int,
+    width: int = 640,
+    height: int = 480,
+    people: int = 2,
+    rate_hz: float = 30.0,
+) -> list:  # list[data.sequence.WalkFrame]
+    """The first ``count`` frames of the synthetic walking video (``data/sequence.py``) at
+    ``rate_hz``, with every walker's ground truth (rendered once, then read from the user
+    cache)."""
+    from privpose_ros.data.sequence import WalkConfig, WalkSequence
+
+    config = WalkConfig(width=width, height=height, people=people, rate_hz=rate_hz)
+    return WalkSequence(config, seed).frames(count)
 
 
 def dataset_frames(path: str | Path, limit: int = 0) -> Iterator[LabeledFrame]:
