@@ -80,3 +80,35 @@ def crop_batch(
     if not images:
         return np.zeros((0, crop_px, crop_px, 3), np.float32), np.zeros((0, 3, 3), np.float32)
     return np.stack(images).astype(np.float32) / 255.0, np.stack(ks).astype(np.float32)
+
+
+def resized_crop_affine(crop_to_src: np.ndarray, from_px: int, to_px: int) -> np.ndarray:
+    """The (2, 3) crop-to-source map of a ``to_px`` square crop covering the same region as a
+    ``from_px`` crop with ``crop_to_src`` (pixel-centre based: pixel d of the new crop is pixel
+    (d + 0.5) * from / to - 0.5 of the old one)."""
+    a = np.asarray(crop_to_src, dtype=np.float64)
+    k = from_px / to_px
+    lin = a[:, :2] * k
+    return np.hstack([lin, (a[:, 2] + a[:, :2] @ np.full(2, 0.5 * k - 0.5))[:, None]])
+
+
+def warp_affine_crop(
+    image: np.ndarray,
+    crop_to_src: np.ndarray,
+    size_px: int,
+    interpolation: int = cv2.INTER_LINEAR,
+    border_value: float = 0.0,
+) -> np.ndarray:
+    """The ``size_px`` square crop of ``image`` (H, W[, C]) whose pixels map to source pixels by
+    the (2, 3) ``crop_to_src`` (e.g. a rotated ROI's; nearest for depth and masks)."""
+    if image.ndim not in (2, 3) or image.shape[0] == 0 or image.shape[1] == 0:
+        raise PrivposeInputError(f"image must be (H, W) or (H, W, C), got {image.shape}")
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    return cv2.warpAffine(
+        image,
+        np.asarray(crop_to_src, dtype=np.float64),
+        (int(size_px), int(size_px)),
+        flags=interpolation | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(border_value,) * min(channels, 4),
+    )
