@@ -248,22 +248,22 @@ def _run_graph(args: argparse.Namespace, frames: list, out_dir: Path, profile: P
             "out_dir": str(out_dir),
         }
     )
-    stamps = [s for s in sent if s in recorder.outputs]
+    outputs = recorder.outputs
+    stamps = [s for s in sent if s in outputs and outputs[s].joints_m.shape == (26, 3)]
     for k, stamp in enumerate(stamps[:: max(1, len(stamps) // max(args.pngs, 1))][: args.pngs]):
         frame = frames[sent[stamp]]
-        joints = recorder.outputs[stamp].joints_m
-        truth_m = ground_truth_cam_m(frame)
-        if joints.shape == (26, 3):
-            write_overlay(
-                out_dir / f"frame_{k:02d}.png",
-                frame.rgb,
-                frame.intrinsics,
-                CANONICAL,
-                joints,
-                truth_m,
-                caption="green: /human_pose"
-                + ("  orange: ground truth" if truth_m is not None else ""),
-            )
+        joints = outputs[stamp].joints_m
+        truth_m = _nearest_walker(frame, joints) if video else ground_truth_cam_m(frame)
+        write_overlay(
+            out_dir / f"frame_{k:02d}.png",
+            frame.rgb,
+            frame.intrinsics,
+            CANONICAL,
+            joints,
+            truth_m,
+            caption="green: /human_pose"
+            + ("  orange: ground truth" if truth_m is not None else ""),
+        )
     if args.json:
         print(json.dumps(summary))
     else:
@@ -274,6 +274,16 @@ def _run_graph(args: argparse.Namespace, frames: list, out_dir: Path, profile: P
 
 def _is_video(args: argparse.Namespace) -> bool:
     return not args.stills and not args.bag
+
+
+def _nearest_walker(frame, joints_m: np.ndarray) -> np.ndarray | None:  # noqa: ANN001
+    """The ground truth (J, 3) of the walker in view nearest to ``joints_m`` (for drawing)."""
+    ok = np.all(np.isfinite(joints_m), axis=1)
+    if not ok.any() or not frame.people_in_view.any():
+        return None
+    truth = frame.people_joints_cam_m
+    distance = np.linalg.norm(truth[:, ok] - joints_m[ok], axis=2).mean(axis=1)
+    return truth[int(np.argmin(np.where(frame.people_in_view, distance, np.inf)))]
 
 
 class KeypointRecorder:

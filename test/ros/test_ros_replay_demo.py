@@ -230,3 +230,11 @@ def test_demo_plays_the_walking_video_and_scores_every_walker(tmp_path, monkeypa
     assert summary["published_ids"] >= 1
     assert 0 < summary["latency_ms_p50"] <= summary["latency_ms_p95"]
     assert summary["output_rate_hz"] > 0
+    import cv2
+
+    from privpose_ros.apps.draw import PRED_BGR, TRUTH_BGR
+
+    (png,) = (tmp_path / "demo").glob("frame_*.png")
+    image = cv2.imread(str(png))
+    for colour in (PRED_BGR, TRUTH_BGR):  # /human_pose and the nearest walker's ground truth
+        assert np.all(image == colour, axis=2).sum() >= 10, colour
