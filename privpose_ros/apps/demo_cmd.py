@@ -402,14 +402,19 @@ def _video_metrics(
         for g, pid, distance in matches:
             errors.append(distance * 1000.0)
             known.append(np.all(np.isfinite(persons[stamp][pid]), axis=1).mean())
+            when = f"frame {sent[stamp]} ({sent[stamp] / rate_hz:.1f} s): walker {g}"
             if last_visit.get(g) != visits[n, g]:  # the first match of this visit
                 if g in last_id:
                     returns += 1
                     reids += int(last_id[g] == pid)
-                false_reids += int(owner.get(pid, g) != g)
+                    LOG.info("%s back as id %d (had %d)", when, pid, last_id[g])
+                if owner.get(pid, g) != g:
+                    false_reids += 1
+                    LOG.info("%s enters as id %d, last walker %d's", when, pid, owner[pid])
                 last_visit[g] = int(visits[n, g])
             elif last_id[g] != pid:
                 switches += 1
+                LOG.info("%s id switch %d -> %d", when, last_id[g], pid)
             last_id[g], owner[pid] = pid, g
     return {
         "frames_scored": scored,
