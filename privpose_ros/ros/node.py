@@ -92,6 +92,8 @@ class PoseNode(NodeHealth, LifecycleNode):
         self._diag_timer = None
         self._tf_broadcaster = None
         self._tf_buffer = None
+        self._hri = None  # REP 155 bodies (ros/hri.py), with hri.enabled
+        self._image_wh = (0, 0)  # the last decoded frame's width, height (px)
         self.backend_name = "none"
         self.autostart_failed = False
         if self.get_parameter("autostart").value:
@@ -126,6 +128,10 @@ class PoseNode(NodeHealth, LifecycleNode):
         }
         if config.tf.enabled:
             self._tf_broadcaster = compat.transform_broadcaster(self)
+        if config.hri.enabled:  # REP 155 beside the topics above; shares the TF broadcaster
+            from privpose_ros.ros.hri import HriPublisher  # needs hri_msgs
+
+            self._hri = HriPublisher(self, config.tf.rate_hz, self._tf_broadcaster)
         if config.target_frame:
             self._tf_buffer = compat.TfBuffer(self)
         self._diag_timer = self.create_timer(config.diagnostics.period_s, self._publish_diag)
@@ -187,6 +193,9 @@ class PoseNode(NodeHealth, LifecycleNode):
         for pub in self._pubs.values():
             self.destroy_publisher(pub)
         self._pubs = {}
+        if self._hri is not None:
+            self._hri.destroy()
+            self._hri = None
         if self._tf_broadcaster is not None:
             for name in ("pub_tf", "publisher"):
                 pub = getattr(self._tf_broadcaster, name, None)
@@ -216,6 +225,8 @@ class PoseNode(NodeHealth, LifecycleNode):
         if self._tf_broadcaster is not None:
             pubs.append(getattr(self._tf_broadcaster, "pub_tf", None))
             pubs.append(getattr(self._tf_broadcaster, "publisher", None))
+        if self._hri is not None:
+            pubs.extend(self._hri.publishers())
         return any(p is not None and p.get_subscription_count() > 0 for p in pubs)
 
     def _on_synced(self, *msgs: Any) -> None:
@@ -246,6 +257,7 @@ class PoseNode(NodeHealth, LifecycleNode):
         started = time.perf_counter()
         try:
             frame, notes = decode_frame(rgb_msg, info_msg, depth_msg, self.config.camera.rectified)
+            self._image_wh = (frame.rgb.shape[1], frame.rgb.shape[0])
             for note in notes:
                 logger.warning(note, throttle_duration_sec=10.0)
             if self._stamps.check(frame.stamp_ns, self._clock_now_ns()):
@@ -318,6 +330,8 @@ class PoseNode(NodeHealth, LifecycleNode):
                 self._tf_broadcaster.sendTransform(
                     joint_transforms(persons, joint_set, self.tf_prefix, stamp_ns, frame_id)
                 )
+        if self._hri is not None:  # after the joint TF: one /tf order when they share it
+            self._hri.publish(persons, stamp_ns, frame_id, self._image_wh)
 
     @property
     def tf_prefix(self) -> str:

@@ -254,10 +254,19 @@ class TfParams:
     enabled: bool = param(False, "publish a TF frame per joint")
     prefix: str = param(
         "",
-        "prefix of the joint frames: <prefix>person_<id>/<joint>; empty = '<node name>/' "
+        "prefix of the joint frames: <prefix>privpose_<id>/<joint>; empty = '<node name>/' "
         "(unique per node)",
     )
     rate_hz: float = param(10.0, "largest TF publish rate (Hz)", (), 0.1, 1000.0)
+
+
+@dataclass(frozen=True)
+class HriParams:
+    enabled: bool = param(
+        True,
+        "REP 155 (ROS4HRI) output: /humans/bodies/tracked, per body skeleton2d and roi, TF "
+        "body_<id> and its links (body id b<person id>, TF at most tf.rate_hz)",
+    )
 
 
 @dataclass(frozen=True)
@@ -312,6 +321,7 @@ class NodeConfig:
     skeleton: SkeletonParams = group(SkeletonParams)
     confidence_threshold: float = param(0.3, "joints below it are unknown (NaN)", (), 0.0, 1.0)
     tf: TfParams = group(TfParams)
+    hri: HriParams = group(HriParams)
     target_frame: str = param("", "express outputs in this frame (TF at the image stamp)")
     tf_timeout_s: float = param(0.05, "wait at most this long for target_frame TF (s)", (), 0, 5)
     marker: MarkerParams = group(MarkerParams)

@@ -3,8 +3,9 @@ person type, core.pose.PersonPose).
 
 Joints below the confidence threshold (and joints the joint set cannot derive) are unknown:
 NaN positions in the PoseArray (its order is fixed by ``skeleton.joint_names``), and no TF frame.
-Every output names the person by tracking id: TF frames ``<prefix>person_<id>/<joint>``; the
-PoseArray carries one person chosen by :func:`select_primary`.
+Every output names the person by tracking id: TF frames ``<prefix>privpose_<id>/<joint>`` (not
+``person_<id>``: REP 155 reserves those for fused persons); the PoseArray carries one person
+chosen by :func:`select_primary`.
 """
 
 from __future__ import annotations
@@ -151,7 +152,7 @@ def select_primary(
 def joint_transforms(
     persons: list[PersonPose], joint_set: JointSet, prefix: str, stamp_ns: int, frame_id: str
 ) -> list[TransformStamped]:
-    """A transform ``<prefix>person_<id>/<joint>`` under ``frame_id`` per known joint."""
+    """A transform ``<prefix>privpose_<id>/<joint>`` under ``frame_id`` per known joint."""
     transforms = []
     for person in persons:
         quats = joint_orientations(person.joints_cam_m, joint_set)
@@ -162,7 +163,7 @@ def joint_transforms(
             tf = TransformStamped()
             tf.header.stamp = stamp_msg(stamp_ns)
             tf.header.frame_id = frame_id
-            tf.child_frame_id = f"{prefix}person_{person.person_id}/{name}"
+            tf.child_frame_id = f"{prefix}privpose_{person.person_id}/{name}"
             t = tf.transform.translation
             t.x, t.y, t.z = (float(v) for v in position)
             r = tf.transform.rotation

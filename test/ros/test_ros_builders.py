@@ -166,8 +166,10 @@ def test_transforms_name_each_known_joint() -> None:
     persons = select_persons(_result(), CANONICAL, 0.3)
     tfs = joint_transforms(persons, CANONICAL, "h/", 42, "cam")
     assert len(tfs) == 51
-    assert tfs[0].child_frame_id == "h/person_4/pelvis" and tfs[0].header.frame_id == "cam"
-    assert "h/person_4/head" not in {t.child_frame_id for t in tfs}
+    assert tfs[0].child_frame_id == "h/privpose_4/pelvis" and tfs[0].header.frame_id == "cam"
+    names = {t.child_frame_id for t in tfs}
+    assert "h/privpose_4/head" not in names
+    assert not any("person_" in n for n in names)  # REP 155 reserves person_<id>
     assert stamp_ns_of(stamp_msg(5_000_000_123)) == 5_000_000_123
 
 

@@ -33,7 +33,7 @@ def test_a_good_frame_gives_every_output_with_the_source_stamp(make_graph) -> No
     assert [m.type for m in markers] == [Marker.SPHERE_LIST, Marker.LINE_LIST]
     assert all(stamp_ns_of(m.header.stamp) == stamp for m in markers)
     tf = graph.received["tf"][0].transforms
-    assert len(tf) == 26 and tf[3].child_frame_id == "t/person_0/head"
+    assert len(tf) == 26 and tf[3].child_frame_id == "t/privpose_0/head"
     assert tf[3].transform.translation.z == pytest.approx(FAKE_JOINTS_M[3, 2])
 
 

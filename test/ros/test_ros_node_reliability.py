@@ -151,7 +151,7 @@ def test_deactivate_activate_drops_a_stale_frame_and_processes_fresh_ones(make_g
 
 
 def test_cleanup_and_reconfigure_with_tf_off_really_turns_tf_off(make_graph) -> None:
-    graph = make_graph(**{"tf.enabled": True})
+    graph = make_graph(**{"tf.enabled": True, "hri.enabled": False})  # REP 155 has its own TF
     assert graph.node._tf_broadcaster is not None
     assert graph.node.tf_prefix == "pose_node/"  # empty tf.prefix: unique per node
     graph.node.trigger_deactivate()
