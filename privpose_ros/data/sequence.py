@@ -59,7 +59,7 @@ from privpose_ros.data.synth import GENERATOR_VERSION
 from privpose_ros.data.synth_config import SynthConfig
 
 LOG = logging.getLogger(__name__)
-SEQUENCE_VERSION = "1"
+SEQUENCE_VERSION = "1"  # part of the cache key: bump it whenever the frames change
 CHUNK = 8  # frames rendered (and cached) together
 JPEG_QUALITY = 90
 OUT_OF_VIEW_S = 1.4  # each path end lies this long (walking) beyond the view, per way
