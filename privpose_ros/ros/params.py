@@ -143,6 +143,15 @@ class FrontendParams:
     world_scale: float = param(
         1.1, "scale of the landmark world points (RGB-only 3D)", (), 0.5, 2.0
     )
+    detector_tiles: str = param(
+        "auto",
+        "also detect on overlapping tiles for more than 6 persons: auto (when the full frame "
+        "gives 6 and max_persons asks for more), always or off",
+        check=frontend_rule("detector_tiles"),
+    )
+    async_detection: bool = param(
+        True, "run the person detector in its own thread, so no frame waits for it"
+    )
 
 
 @dataclass(frozen=True)
