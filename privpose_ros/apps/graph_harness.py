@@ -184,7 +184,10 @@ class GraphHarness:
             raise
 
     def _matched(self) -> bool:
-        return self.replayer.subscribers() > 0 and self.recorder.sub.get_publisher_count() > 0
+        sub = self.recorder.sub
+        count = getattr(sub, "get_publisher_count", None)  # rclpy >= 4 (Iron); not in Humble
+        publishers = count() if count else self.replayer.node.count_publishers(sub.topic_name)
+        return self.replayer.subscribers() > 0 and publishers > 0
 
     def stop(self) -> int | None:
         """SIGINT the node (kill after 15 s), close this process's node; the node's exit code."""

@@ -32,6 +32,12 @@ from privpose_ros.ros.compressed import encode_compressed_depth, encode_compress
 from privpose_ros.ros.pose_msgs import stamp_msg
 
 FIXTURE_FRAME = "privpose_camera_color_optical_frame"
+# the pose_node's input names (ros/node_setup.py): what the replayer publishes on by default
+CAMERA_TOPICS = {
+    "rgb": "rgb/image_rect_color",
+    "info": "rgb/camera_info",
+    "depth": "depth_registered/image_rect",
+}
 
 
 def synthetic_frames(
@@ -220,6 +226,8 @@ class CameraReplayer:
     ``depth_registered/image_rect`` (16UC1 mm or 32FC1 m) of ``node``; with ``rgb_transport``
     compressed / ``depth_transport`` compressedDepth as image_transport does, CompressedImage on
     ``<topic>/compressed`` (``rgb_format`` jpeg | png) / ``<topic>/compressedDepth`` (png | rvl).
+    ``topics`` replaces some of those names (keys of ``CAMERA_TOPICS``); the node's remap rules
+    (``--ros-args -r from:=to``) apply to every name, the transport suffixes included.
     """
 
     def __init__(
@@ -232,7 +240,13 @@ class CameraReplayer:
         rgb_format: str = "jpeg",
         depth_transport: str = "raw",
         depth_format: str = "png",
+        topics: dict[str, str] | None = None,
     ) -> None:
+        names = {**CAMERA_TOPICS, **(topics or {})}
+        if set(names) != set(CAMERA_TOPICS) or not all(names.values()):
+            raise PrivposeInputError(
+                f"topics takes non-empty names for {sorted(CAMERA_TOPICS)}, got {topics}"
+            )
         if depth_encoding not in ("16UC1", "32FC1"):
             raise PrivposeInputError(
                 f"depth_encoding must be 16UC1 or 32FC1, got {depth_encoding}"
@@ -253,9 +267,9 @@ class CameraReplayer:
         self.depth_encoding = depth_encoding
         self.rgb_format = rgb_format if rgb_transport == "compressed" else None
         self.depth_format = depth_format if depth_transport == "compressedDepth" else None
-        self.rgb_pub = self._publisher("rgb/image_rect_color", rgb_transport, qos)
-        self.info_pub = node.create_publisher(CameraInfo, "rgb/camera_info", qos)
-        self.depth_pub = self._publisher("depth_registered/image_rect", depth_transport, qos)
+        self.rgb_pub = self._publisher(names["rgb"], rgb_transport, qos)
+        self.info_pub = node.create_publisher(CameraInfo, names["info"], qos)
+        self.depth_pub = self._publisher(names["depth"], depth_transport, qos)
         self._encoded: dict[int, tuple[Any, Any]] = {}
 
     def _publisher(self, topic: str, transport: str, qos: QoSProfile) -> Any:

@@ -1,6 +1,13 @@
 """`privpose replay`: publish synthetic frames, a privpose dataset or a recording (ROS 1 ``.bag``
 or rosbag2) as a camera (rgb/image_rect_color, rgb/camera_info, depth_registered/image_rect) at a
-chosen rate; ``--loop`` repeats the source (a one-frame bag becomes a steady camera)."""
+chosen rate; ``--loop`` repeats the source (a one-frame bag becomes a steady camera).
+
+The names are the pose_node's own inputs, so a bare replay feeds a bare node. To feed the topics a
+launched node listens on (pose.launch.py remaps them onto the camera's, e.g.
+/camera/color/image_raw), rename them with ``--rgb-out`` / ``--info-out`` / ``--depth-out`` or
+with ROS remap rules after ``--ros-args`` (last on the line: ``-r from:=to``, ``-r __ns:=/ns``),
+as ``ros2 run`` takes them; transport suffixes (/compressed, /compressedDepth) follow the remap.
+"""
 
 from __future__ import annotations
 
@@ -87,7 +94,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="simulated time: publish /clock (rosgraph_msgs/Clock) from START_S seconds, "
         "advancing 1/rate per frame, and stamp the frames with it (for use_sim_time:=true)",
     )
+    parser.add_argument(
+        "--rgb-out", help="colour topic to publish on (default rgb/image_rect_color)"
+    )
+    parser.add_argument(
+        "--info-out", help="camera_info topic to publish on (default rgb/camera_info)"
+    )
+    parser.add_argument(
+        "--depth-out", help="depth topic to publish on (default depth_registered/image_rect)"
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON summary")
+    parser.add_argument(
+        "--ros-args",
+        dest="ros_args",
+        nargs=argparse.REMAINDER,
+        default=None,
+        metavar="ARG",
+        help="ROS arguments, last on the line: -r from:=to remaps (relative names resolve in "
+        "--namespace), -r __ns:=/ns, --log-level ...",
+    )
 
 
 def _stream(args: argparse.Namespace) -> Iterator[tuple[int | None, object]]:
@@ -124,6 +149,20 @@ def _stream(args: argparse.Namespace) -> Iterator[tuple[int | None, object]]:
     return replay.repeated(open_source, 1 if args.loop is None else args.loop)
 
 
+def _out_topics(args: argparse.Namespace) -> dict[str, str]:
+    chosen = {"rgb": args.rgb_out, "info": args.info_out, "depth": args.depth_out}
+    return {key: name for key, name in chosen.items() if name is not None}
+
+
+def _init(rclpy, context, ros_args: list[str] | None) -> None:  # noqa: ANN001 - rclpy, Context
+    """rclpy.init of ``context`` with the user's ROS arguments (remaps, namespace, logging)."""
+    argv = ["privpose replay"] + (["--ros-args", *ros_args] if ros_args else [])
+    try:
+        rclpy.init(args=argv, context=context)
+    except Exception as exc:  # rclpy's RCLError: a malformed rule
+        raise ValueError(f"--ros-args {' '.join(ros_args or [])!r} refused by rcl: {exc}") from exc
+
+
 def run(args: argparse.Namespace) -> int:
     if args.frames < 0 or args.rate <= 0:
         raise ValueError("--frames must be >= 0 and --rate > 0")
@@ -133,21 +172,33 @@ def run(args: argparse.Namespace) -> int:
         rclpy = optional_import("rclpy", "source a ROS 2 install or run `make setup`")
     except MissingDependencyError as exc:
         raise RuntimeError(str(exc)) from exc
+    from rclpy.context import Context
+
     from privpose_ros.apps.replay import CameraReplayer, paced
 
-    stream = _stream(args)
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    node = rclpy.create_node("privpose_replay", namespace=args.namespace, context=context)
-    replayer = CameraReplayer(
-        node,
-        args.frame_id,
-        args.depth_encoding,
-        rgb_transport=args.rgb_transport,
-        rgb_format=args.rgb_format,
-        depth_transport=args.depth_transport,
-        depth_format=args.depth_format,
-    )
+    context = Context()
+    _init(rclpy, context, args.ros_args)  # a malformed rule fails before any frame is rendered
+    node = None
+    try:
+        node = rclpy.create_node("privpose_replay", namespace=args.namespace, context=context)
+        replayer = CameraReplayer(
+            node,
+            args.frame_id,
+            args.depth_encoding,
+            rgb_transport=args.rgb_transport,
+            rgb_format=args.rgb_format,
+            depth_transport=args.depth_transport,
+            depth_format=args.depth_format,
+            topics=_out_topics(args),
+        )
+        stream = _stream(args)
+    except BaseException:
+        if node is not None:
+            node.destroy_node()
+        rclpy.shutdown(context=context)
+        raise
+    topics = [pub.topic_name for pub in (replayer.rgb_pub, replayer.info_pub, replayer.depth_pub)]
+    LOG.info("publishing on %s", ", ".join(topics))
     clock_pub = None
     if args.clock is not None:
         from rosgraph_msgs.msg import Clock
@@ -179,7 +230,7 @@ def run(args: argparse.Namespace) -> int:
     if sent == 0:
         LOG.warning("the source gave no frames; for a bag check topics, --slop-s, --intrinsics")
     if args.json:
-        print(json.dumps({"frames": sent, "rate_hz": args.rate}))
+        print(json.dumps({"frames": sent, "rate_hz": args.rate, "topics": topics}))
     else:
-        print(f"published {sent} frames at {args.rate} Hz on {args.namespace or '/'}")
+        print(f"published {sent} frames at {args.rate} Hz on {', '.join(topics)}")
     return 0

@@ -1,17 +1,20 @@
 """`privpose replay` publishes rgb, depth and camera_info with shared, increasing stamps, from the
-synthetic generator and from ROS 1 bags written here (looped, with or without camera_info)."""
+synthetic generator and from ROS 1 bags written here (looped, with or without camera_info), and,
+remapped (``--ros-args -r``, ``--*-out``), onto the topics pose.launch.py's node listens on."""
 
 from __future__ import annotations
 
+import ast
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy not installed: run `make setup`")
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
-from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
 
 from privpose_ros.apps.replay import (  # noqa: E402
     FIXTURE_FRAME,
@@ -22,6 +25,7 @@ from privpose_ros.apps.replay import (  # noqa: E402
 from privpose_ros.cli import main as cli_main  # noqa: E402
 from privpose_ros.core.errors import PrivposeInputError  # noqa: E402
 from privpose_ros.core.image_codec import image_msg_to_depth_mm, image_msg_to_rgb  # noqa: E402
+from privpose_ros.ros.launch_args import UNSET, UNSET_ARGUMENTS, node_settings  # noqa: E402
 from privpose_ros.ros.pose_msgs import stamp_ns_of  # noqa: E402
 from privpose_ros.ros.spinning import BackgroundSpinner  # noqa: E402
 
@@ -212,3 +216,99 @@ def test_intrinsics_parsing_and_repeated_sources() -> None:
     assert list(repeated(source(3), passes=1)) == [(None, 0), (None, 1), (None, 2)]
     forever = repeated(source(1), passes=0)
     assert [next(forever) for _ in range(5)] == [(0, 0)] * 5
+
+
+# ---- remaps: replay onto a launched node's topics ---------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _launch_defaults() -> dict[str, str]:
+    """pose.launch.py's declared argument defaults, read from the file (no launch API needed)."""
+    tree = ast.parse((ROOT / "launch" / "pose.launch.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "ARGUMENTS":
+            return {e.elts[0].value: e.elts[1].value for e in node.value.elts}
+    raise AssertionError("ARGUMENTS not found in the launch file")
+
+
+def _listen(argv: list[str], topics: dict[str, tuple[type, str]], want: int) -> dict[str, list]:
+    """Run `privpose replay argv` while subscribed to ``topics`` (key -> (type, absolute name))."""
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node("privpose_remap_listener", context=context)
+    got: dict[str, list] = {key: [] for key in topics}
+    qos = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
+    for key, (msg_type, name) in topics.items():
+        node.create_subscription(msg_type, name, got[key].append, qos)
+    spinner = BackgroundSpinner(node, context)
+    try:
+        assert cli_main(["replay", "--wait-subscriber", "15", *argv]) == 0
+        deadline = time.monotonic() + 10
+        while min(len(v) for v in got.values()) < want and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        spinner.close()
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+    return got
+
+
+def _bag_argv(tmp_path) -> list[str]:
+    """A looped one-frame bag as the camera (no rendering needed), 3 frames at 20 Hz."""
+    bag = tmp_path / "one.bag"
+    _write_ros1_bag(bag, count=1, with_info=True)
+    return ["--bag", str(bag), "--slop-s", "0.2", "--loop", "--frames", "3", "--rate", "20"]
+
+
+def test_replay_remapped_with_ros_args_lands_on_the_launch_files_default_topics(
+    tmp_path, capsys
+) -> None:
+    defaults = _launch_defaults()
+    values = {n: (UNSET if n in UNSET_ARGUMENTS else d) for n, d in defaults.items()}
+    values["fastdds_profile"] = str(ROOT / defaults["fastdds_profile"])
+    remaps = node_settings(values, str(ROOT))["remappings"]  # what the launched node hears
+    targets = dict(remaps)
+    assert targets["rgb/image_rect_color"] == "/camera/color/image_raw"
+    ros_args = [arg for source, target in remaps for arg in ("-r", f"{source}:={target}")]
+    argv = [*_bag_argv(tmp_path), "--json", "--ros-args", *ros_args]
+    topics = {
+        "rgb": (Image, targets["rgb/image_rect_color"]),
+        "info": (CameraInfo, targets["rgb/camera_info"]),
+        "depth": (Image, targets["depth_registered/image_rect"]),
+    }
+    got = _listen(argv, topics, want=3)
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["frames"] == 3
+    assert summary["topics"] == [topics[k][1] for k in ("rgb", "info", "depth")]
+    assert [len(got[k]) for k in ("rgb", "info", "depth")] == [3, 3, 3]
+    stamps = [stamp_ns_of(m.header.stamp) for m in got["rgb"]]
+    assert [stamp_ns_of(m.header.stamp) for m in got["depth"]] == stamps
+
+
+def test_replay_topic_options_and_a_remapped_compressed_colour_follow_image_transport(
+    tmp_path, capsys
+) -> None:
+    # an Azure Kinect style camera in /k4a: colour compressed (the suffix follows the remap)
+    argv = [*_bag_argv(tmp_path), "--namespace", "/k4a", "--info-out", "rgb/camera_info"]
+    argv += ["--depth-out", "depth_to_rgb/image_raw", "--rgb-transport", "compressed"]
+    argv += ["--rgb-format", "png"]
+    argv += ["--json", "--ros-args", "-r", "rgb/image_rect_color:=rgb/image_raw"]
+    topics = {
+        "rgb": (CompressedImage, "/k4a/rgb/image_raw/compressed"),
+        "info": (CameraInfo, "/k4a/rgb/camera_info"),
+        "depth": (Image, "/k4a/depth_to_rgb/image_raw"),
+    }
+    got = _listen(argv, topics, want=3)
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["topics"] == [topics[k][1] for k in ("rgb", "info", "depth")]
+    assert [len(got[k]) for k in ("rgb", "info", "depth")] == [3, 3, 3]
+    assert got["rgb"][0].format.startswith("rgb8; png compressed")
+
+
+def test_replay_refuses_a_malformed_remap_and_an_empty_topic(capsys) -> None:
+    argv = ["replay", "--frames", "1", "--ros-args", "-r", "no_separator"]
+    assert cli_main(argv) == 1
+    assert "--ros-args" in capsys.readouterr().err
+    assert cli_main(["replay", "--frames", "1", "--rgb-out", ""]) == 1
+    assert "topics takes non-empty names" in capsys.readouterr().err
