@@ -77,3 +77,67 @@ def export_error_m(model, path: Path, crops: int = 2, threads: int = 0) -> float
     with torch.no_grad():
         want = model(torch.from_numpy(rgb), torch.from_numpy(k))[0].numpy()
     return float(np.max(np.abs(got["joints_cam_m"] - want)))
+
+
+RESIDUAL_INPUT_NAMES = ("crop_rgb", "uv01", "desc", "glob")
+RESIDUAL_OUTPUT_NAMES = ("uv_px", "dz_m", "log_root")
+
+
+def _residual_example(model, n: int, seed: int) -> tuple[np.ndarray, ...]:  # noqa: ANN001
+    rng = np.random.default_rng(seed)
+    j = model.config.n_joints
+    return (
+        rng.random((n, 256, 256, 3), dtype=np.float32),
+        rng.uniform(0.1, 0.9, (n, j, 2)).astype(np.float32),
+        np.concatenate(
+            [rng.normal(0, 0.1, (n, j, 1)), rng.uniform(0, 1, (n, j, 1)), np.ones((n, j, 1))], 2
+        ).astype(np.float32),
+        np.full((n, 1), np.log(2.5), np.float32),
+    )
+
+
+def export_residual_onnx(model, path: Path) -> Path:  # noqa: ANN001 - a ResidualDeployable
+    """Export a :class:`~privpose_ros.model.residual.net.ResidualDeployable` (backbone + residual
+    head, one graph) with a dynamic batch axis to ``path`` (checked, written atomically)."""
+    import torch
+
+    onnx = optional_import("onnx", "pip install onnx")
+    example = tuple(torch.from_numpy(a) for a in _residual_example(model, 2, 0))
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore", category=DeprecationWarning)
+        warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", "Constant folding", UserWarning)
+        torch.onnx.export(
+            model.eval(),
+            example,
+            buffer,
+            opset_version=ONNX_OPSET,
+            dynamo=False,
+            input_names=list(RESIDUAL_INPUT_NAMES),
+            output_names=list(RESIDUAL_OUTPUT_NAMES),
+            dynamic_axes={n: {0: "n"} for n in RESIDUAL_INPUT_NAMES + RESIDUAL_OUTPUT_NAMES},
+        )
+    onnx.checker.check_model(onnx.load_from_string(buffer.getvalue()))
+    atomic_write(Path(path), buffer.getvalue())
+    return Path(path)
+
+
+def residual_export_error(model, path: Path, crops: int = 2, threads: int = 0) -> float:  # noqa: ANN001
+    """Largest difference between the ONNX graph at ``path`` (ONNX Runtime, CPU) and ``model``
+    (torch) on random inputs, in output-scale units (crop px / 4 px, metres / 5 cm, log / 0.05
+    for the default scales: every output divided by its scale)."""
+    import torch
+
+    feeds = _residual_example(model, crops, 1)
+    runner = open_graph(path, "onnxruntime", "cpu", threads)
+    got = runner.run(dict(zip(RESIDUAL_INPUT_NAMES, feeds, strict=True)))
+    runner.close()
+    c = model.config
+    with torch.no_grad():
+        want = model.to("cpu")(*(torch.from_numpy(a) for a in feeds))
+    scales = (c.uv_scale_px, c.dz_scale_m, c.root_scale)
+    return max(
+        float(np.max(np.abs(got[n] - w.numpy()))) / s
+        for n, w, s in zip(RESIDUAL_OUTPUT_NAMES, want, scales, strict=True)
+    )

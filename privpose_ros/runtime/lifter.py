@@ -23,8 +23,8 @@ rectify first (``image_proc``) for wide-angle lenses.
 
 Residual weights (``privpose-residual-weights-v1``, model/residual/net.py): the lifter is then
 the residual design, :class:`~privpose_ros.runtime.residual_lifter.ResidualLifter` (the front
-end's own 3D plus the model's residuals, torch on the configured device; ``world_scale`` must be
-the front end's), so ``model: privpose`` and ``privpose eval --real --v2-weights`` take either
+end's own 3D plus the model's residuals, on the same runner; ``world_scale`` must be the front
+end's), so ``model: privpose`` and ``privpose eval --real --v2-weights`` take either
 kind of file.
 
 The ONNX export (:mod:`privpose_ros.runtime.export`) is made once per weights file and code
@@ -154,11 +154,13 @@ class PrivposeLifter:
         if is_residual_weights(weights):
             from privpose_ros.runtime.residual_lifter import ResidualLifter
 
-            run = config.runner
             self._residual = ResidualLifter(
-                weights, world_scale=config.world_scale, device=run.device, threads=run.threads
+                weights,
+                world_scale=config.world_scale,
+                runner=config.runner,
+                max_persons=config.max_persons,
             )
-            LOG.info("%s holds residual weights: the residual lifter runs (torch)", weights)
+            LOG.info("%s holds residual weights: the residual lifter runs", weights)
             return
         self._model = load_deployable(weights)
         self.crop_px = int(self._model.config.crop_px)

@@ -2,9 +2,9 @@
 person it found matched to its label, with everything the three stages need.
 
 Per frame of :func:`~privpose_ros.data.synth_config.teacher_synth_config` (people inside the
-sensor's range), the real front end (:class:`~privpose_ros.runtime.people.PeopleEstimator`,
-every frame detected) and its own 3D (:class:`~privpose_ros.runtime.placement.
-MonocularLifter`) give the base; each person found is matched to the labelled person its 2D
+sensor's range), the real front end (runtime/people.py ``PeopleEstimator``, every frame
+detected) and its own 3D (runtime/placement.py ``MonocularLifter``), both injected, give the
+base; each person found is matched to the labelled person its 2D
 is nearest (median over the label's visible joints). Per matched person, through its rotated
 crop camera (the front end's ROI, :func:`~privpose_ros.core.crop.rotated_crop_camera`):
 
@@ -26,6 +26,7 @@ import logging
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -36,6 +37,7 @@ from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.core.frame import RGBDFrame
 from privpose_ros.core.joints import CANONICAL_JOINTS
 from privpose_ros.core.landmarks import LANDMARK_CROP_PX
+from privpose_ros.core.pose import PersonPose
 from privpose_ros.data.synth import SyntheticGenerator
 from privpose_ros.data.synth_config import teacher_synth_config
 from privpose_ros.model.crops import resized_crop_affine, warp_affine_crop
@@ -150,21 +152,39 @@ def match_person(
     return best, best_err
 
 
-def build_residual_cache(cfg: ResidualDataConfig, frontend=None) -> ResidualCache:  # noqa: ANN001
-    """Render ``cfg.frames`` frames of seed ``cfg.seed``, run the front end and cache every
-    matched person (see the module docstring). ``frontend``: a PeopleEstimator to reuse."""
-    from privpose_ros.runtime.landmarks import crop
-    from privpose_ros.runtime.people import FrontEndConfig, PeopleEstimator
-    from privpose_ros.runtime.placement import MonocularLifter
-    from privpose_ros.runtime.runner import RunnerConfig
+class FrontEnd(Protocol):
+    """What the cache needs of the front end (runtime/people.py ``PeopleEstimator``, detecting
+    on every frame): persons with 2D joints, confidence and landmarks."""
+
+    def find_persons(self, frame: RGBDFrame) -> tuple[PersonPose, ...]: ...
+
+    def reset(self) -> None: ...
+
+
+class Lifter(Protocol):
+    """The front end's own 3D (runtime/placement.py ``MonocularLifter``): the base."""
+
+    def lift(self, frame: RGBDFrame, persons: tuple[PersonPose, ...]) -> tuple[PersonPose, ...]:
+        ...
+
+
+def roi_crop_rgb(rgb: np.ndarray, crop_to_src: np.ndarray) -> np.ndarray:
+    """(256, 256, 3) float32 RGB in [0, 1] of a ROI (zero outside the image): the same warp as
+    the front end's own landmark crop (runtime/landmarks.py ``crop``)."""
+    patch = warp_affine_crop(rgb, crop_to_src, LANDMARK_CROP_PX, cv2.INTER_LINEAR)
+    return patch.astype(np.float32) * (1.0 / 255.0)
+
+
+def build_residual_cache(
+    cfg: ResidualDataConfig, frontend: FrontEnd, lifter: Lifter
+) -> ResidualCache:
+    """Render ``cfg.frames`` frames of seed ``cfg.seed``, run ``frontend`` and its ``lifter``
+    and cache every matched person (see the module docstring). The layers above build them
+    (train may not import runtime): ``PeopleEstimator(FrontEndConfig(detect_every_n=1))`` and
+    ``MonocularLifter(world_scale)``."""
     from privpose_ros.train.feature_cache import FrozenFrontEnd
 
     synth = teacher_synth_config(width=cfg.width, height=cfg.height, camera=cfg.camera)
-    own = frontend is None
-    if own:
-        fe_cfg = FrontEndConfig(runner=RunnerConfig(threads=cfg.threads), detect_every_n=1)
-        frontend = PeopleEstimator(fe_cfg)
-    lifter = MonocularLifter(1.1)
     features = FrozenFrontEnd(cfg.backbone, cfg.threads)
     rows: dict[str, list[np.ndarray]] = {f.name: [] for f in fields(ResidualCache)}
     counts = {"frames": 0, "found": 0, "matched": 0, "pose_ok": 0, "has_depth": 0, "adult": 0}
@@ -203,7 +223,7 @@ def build_residual_cache(cfg: ResidualDataConfig, frontend=None) -> ResidualCach
                     cv2.INTER_NEAREST,
                 )
                 root_z = cam.cam_to_crop_frame(person.joints_cam_m)[ROOT_INDEX, 2]
-                crops.append(crop(frame.rgb, roi))
+                crops.append(roi_crop_rgb(frame.rgb, roi.crop_to_image()))
                 metas.append(
                     dict(
                         uv01=uv01, desc=desc, glob=glob,
@@ -240,8 +260,6 @@ def build_residual_cache(cfg: ResidualDataConfig, frontend=None) -> ResidualCach
             counts["has_depth"] += int(has.sum())
         LOG.info("residual cache: %d frames, %s (%.0f s)", counts["frames"], counts,
                  time.perf_counter() - t0)
-    if own:
-        frontend.close()
     if not rows["has_depth"]:
         raise PrivposeInputError("the front end found no labelled person in these frames")
     LOG.info("residual cache: %s; %d crops without enough depth left out of the teacher",

@@ -1,6 +1,9 @@
 """Three-stage training of the residual model (model/residual/net.py) on the residual cache.
 
-    python -m privpose_ros.train.posenet_residual_train --config config/train/residual.yaml
+    run_residual_recipe(ResidualRecipe.from_yaml("config/train/residual.yaml"),
+                        PeopleEstimator(FrontEndConfig(detect_every_n=1)), MonocularLifter(1.1))
+
+(the layers above train build the front end: docs/model.md has the driver.)
 
 1. ``depth`` (the teacher): F_depth on the depth crop relative to the front end's root
    (train/teacher.py ``residual_depth_input``) -> residuals, trained only on crops with depth
@@ -19,7 +22,6 @@ decay, seeded; weights as safetensors with the config and the recipe.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -218,28 +220,22 @@ def evaluate(cache: ResidualCache, residuals: tuple[np.ndarray, ...] | None) -> 
     return out
 
 
-def load_or_build(cfg: ResidualDataConfig, path: Path) -> ResidualCache:
+def load_or_build(cfg: ResidualDataConfig, path: Path, frontend, lifter) -> ResidualCache:  # noqa: ANN001
     if path.is_file():
         return ResidualCache.load(path)
-    cache = build_residual_cache(cfg)
+    cache = build_residual_cache(cfg, frontend, lifter)
     cache.save(path)
     return cache
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config", required=True, type=Path)
-    parser.add_argument("--out-dir", type=Path)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    recipe = ResidualRecipe.from_yaml(args.config)
-    if args.out_dir:
-        recipe = ResidualRecipe(**{**asdict(recipe), "out_dir": str(args.out_dir),
-                                   "train": recipe.train, "val": recipe.val})
+def run_residual_recipe(recipe: ResidualRecipe, frontend, lifter) -> dict[str, object]:  # noqa: ANN001
+    """Build (or reuse) the caches, train ``recipe.stages`` and evaluate each on the validation
+    cache beside the front end; writes ``<out_dir>/report.json`` and returns it. ``frontend``
+    / ``lifter``: see :func:`~privpose_ros.train.posenet_residual_data.build_residual_cache`."""
     torch.set_num_threads(recipe.threads)
     t0 = time.perf_counter()
-    train = load_or_build(recipe.train, recipe.path("cache_train", ".npz"))
-    val = load_or_build(recipe.val, recipe.path("cache_val", ".npz"))
+    train = load_or_build(recipe.train, recipe.path("cache_train", ".npz"), frontend, lifter)
+    val = load_or_build(recipe.val, recipe.path("cache_val", ".npz"), frontend, lifter)
     LOG.info("caches: %d train, %d val crops (%.0f s)", len(train), len(val),
              time.perf_counter() - t0)
     report: dict[str, object] = {"front_end": evaluate(val, None)}
@@ -248,8 +244,4 @@ def main(argv: list[str] | None = None) -> None:
         report[stage] = evaluate(val, predict(net, val))
     report["seconds"] = round(time.perf_counter() - t0, 1)
     recipe.path("report", ".json").write_text(json.dumps(report, indent=1))
-    print(json.dumps(report))
-
-
-if __name__ == "__main__":
-    main()
+    return report

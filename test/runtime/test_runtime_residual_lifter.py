@@ -151,7 +151,37 @@ def test_privpose_lifter_runs_residual_weights(frame_and_persons, tmp_path) -> N
     write_residual_weights(path, ResidualNet(ResidualConfig()))
     config = PrivposeLifterConfig(weights_path=path, runner=RunnerConfig(cache_dir=tmp_path))
     with PrivposeLifter(config) as lifter:
-        assert lifter.backend_name == "torch"
+        assert lifter.backend_name == "onnxruntime"  # the runner's auto on a CPU
         got = lifter.lift(frame, persons)
     for g, w in zip(got, MonocularLifter(1.1).lift(frame, persons), strict=True):
         assert np.array_equal(g.joints_cam_m, w.joints_cam_m)
+
+
+def test_onnx_runtime_graph_matches_torch_and_keeps_zero_exact(frame_and_persons, tmp_path):
+    pytest.importorskip("onnxruntime", reason="the exported graph runs on ONNX Runtime")
+    from privpose_ros.runtime.runner import RunnerConfig
+
+    frame, persons = frame_and_persons
+    run = RunnerConfig(backend="onnxruntime", cache_dir=tmp_path, threads=2)
+    torch.manual_seed(0)
+    zero = ResidualNet(ResidualConfig())
+    path = tmp_path / "zero.safetensors"
+    write_residual_weights(path, zero)
+    with ResidualLifter(weights_path=path, runner=run) as lifter:
+        assert lifter.backend_name == "onnxruntime" and lifter.onnx_path.is_file()
+        got = lifter.lift(frame, persons)
+    for g, w in zip(got, MonocularLifter(1.1).lift(frame, persons), strict=True):
+        assert np.array_equal(g.joints_cam_m, w.joints_cam_m)  # exact through ONNX too
+    # a net with non-zero residuals: the graph agrees with torch (checked at export)
+    net = ResidualNet(ResidualConfig(variant="rgb"))
+    with torch.no_grad():
+        for p in net.head.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    moved = tmp_path / "moved.safetensors"
+    write_residual_weights(moved, net)
+    with ResidualLifter(weights_path=moved, runner=run) as ort_lifter:
+        a = ort_lifter.lift(frame, persons)
+    b = ResidualLifter(weights_path=moved).lift(frame, persons)
+    for x, y, w in zip(a, b, MonocularLifter(1.1).lift(frame, persons), strict=True):
+        assert not np.array_equal(y.joints_cam_m, w.joints_cam_m)
+        np.testing.assert_allclose(x.joints_cam_m, y.joints_cam_m, atol=2e-3)

@@ -112,3 +112,44 @@ def test_stages_teacher_on_depth_only_and_frozen_in_stage_2(tmp_path) -> None:
     assert report["n"] == 12 and report["n_depth"] == 8
     zero = evaluate(cache, tuple(np.zeros_like(r) for r in residuals))
     assert zero == evaluate(cache, None)  # zero residuals: the front end's figures exactly
+
+
+def test_training_crop_is_the_front_ends_own_crop() -> None:
+    from privpose_ros.core.landmarks import Roi
+    from privpose_ros.runtime.landmarks import crop
+    from privpose_ros.train.posenet_residual_data import roi_crop_rgb
+
+    rgb = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    roi = Roi(np.array([150.0, 100.0]), 180.0, 0.6)
+    np.testing.assert_array_equal(roi_crop_rgb(rgb, roi.crop_to_image()), crop(rgb, roi))
+
+
+def test_cache_of_the_real_front_end_on_synthetic_frames(tmp_path) -> None:
+    import pytest
+
+    pytest.importorskip("onnxruntime", reason="the front end runs on ONNX Runtime")
+    from privpose_ros.model.residual.geometry import apply_residuals
+    from privpose_ros.runtime.people import FrontEndConfig, PeopleEstimator
+    from privpose_ros.runtime.placement import MonocularLifter
+    from privpose_ros.runtime.runner import RunnerConfig
+    from privpose_ros.train.posenet_residual_data import build_residual_cache
+
+    cfg = ResidualDataConfig(width=320, height=240, frames=4, seed=1, threads=1)
+    fe = FrontEndConfig(runner=RunnerConfig(threads=1, cache_dir=tmp_path), detect_every_n=1)
+    with PeopleEstimator(fe) as frontend:
+        cache = build_residual_cache(cfg, frontend, MonocularLifter(fe.world_scale))
+    m = len(cache)
+    assert m >= 3 and cache.rgb_features.shape == (m, 48, 64, 64)
+    assert cache.depth_input.shape == (m, 3, 128, 128) and cache.has_depth.any()
+    for i in range(m):  # the targets turn the front end's 3D into the label exactly
+        moved = apply_residuals(
+            cache.base_cam_m[i],
+            cache.camera(i),
+            cache.target_uv_px[i].astype(np.float64),
+            cache.target_dz_m[i].astype(np.float64),
+            float(cache.target_log_root[i]),
+        )
+        np.testing.assert_allclose(moved, cache.gt_cam_m[i], atol=2e-5)
+    path = tmp_path / "c.npz"
+    cache.save(path)
+    assert len(ResidualCache.load(path)) == m

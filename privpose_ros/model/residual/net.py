@@ -69,7 +69,7 @@ def sample_at(features: Tensor, uv01: Tensor) -> Tensor:
 
 
 class ResidualHead(nn.Module):
-    def __init__(self, in_channels: int, config: ResidualConfig) -> None:
+    def __init__(self, in_channels: int, config: ResidualConfig, n_global: int = N_GLOBAL) -> None:
         super().__init__()
         w, j = config.width, config.n_joints
         self.embed = nn.Parameter(torch.zeros(j, w))
@@ -77,7 +77,7 @@ class ResidualHead(nn.Module):
         self.inp = nn.Linear(in_channels + N_DESC + 2, w)
         self.mid = nn.Sequential(nn.ReLU(), nn.Linear(w, w), nn.ReLU())
         self.out = nn.Linear(w, 3)
-        self.root_in = nn.Linear(w + in_channels + N_GLOBAL, w)
+        self.root_in = nn.Linear(w + in_channels + n_global, w)
         self.root_out = nn.Linear(w, 1)
         for layer in (self.out, self.root_out):  # zero residuals until trained
             nn.init.zeros_(layer.weight)
@@ -123,9 +123,9 @@ class HallEncoder(nn.Module):
     def __init__(self, c_in: int, c_out: int) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(c_in, 64, 3, 1, 1), nn.BatchNorm2d(64), nn.ReLU(),
-            nn.Conv2d(64, 64, 3, 1, 2, dilation=2), nn.BatchNorm2d(64), nn.ReLU(),
-            nn.Conv2d(64, c_out, 1),
+            nn.Conv2d(c_in, 48, 1), nn.BatchNorm2d(48), nn.ReLU(),
+            nn.Conv2d(48, 48, 3, 1, 2, dilation=2), nn.BatchNorm2d(48), nn.ReLU(),
+            nn.Conv2d(48, c_out, 1),
         )
 
     def forward(self, rgb_features: Tensor) -> Tensor:
@@ -149,8 +149,9 @@ class ResidualNet(nn.Module):
         c_rgb, c_d = config.rgb_channels, config.depth_channels
         self.f_depth = DepthEncoder(c_d) if config.variant == "depth" else None
         self.f_hall = HallEncoder(c_rgb, c_d) if config.variant == "rgb_hall" else None
-        c_in = {"depth": c_d, "rgb": c_rgb, "rgb_hall": c_rgb + c_d}[config.variant]
-        self.head = ResidualHead(c_in, config)
+        c_in = {"depth": c_d + 2, "rgb": c_rgb, "rgb_hall": c_rgb + c_d}[config.variant]
+        n_global = N_GLOBAL + (2 if config.variant == "depth" else 0)
+        self.head = ResidualHead(c_in, config, n_global)
 
     def forward_all(
         self, features: Tensor, uv01: Tensor, desc: Tensor, glob: Tensor
@@ -160,7 +161,22 @@ class ResidualNet(nn.Module):
         if self.f_depth is not None:
             feats = self.f_depth(features)
             out["depth_features"] = feats
-        elif self.f_hall is not None:
+            # the depth evidence itself: the surface at each joint (relative depth, valid) and
+            # the person's mean relative depth and reading fraction over its mask
+            surface = sample_at(features[:, :2], uv01)
+            seen = features[:, 1] * features[:, 2]
+            n_seen = seen.flatten(1).sum(1).clamp(min=1.0)
+            mean_rel = (features[:, 0] * seen).flatten(1).sum(1) / n_seen
+            frac = n_seen / features[:, 2].flatten(1).sum(1).clamp(min=1.0)
+            glob = torch.cat([glob, mean_rel[:, None], frac[:, None]], 1)
+            sampled = torch.cat([sample_at(feats, uv01), surface], -1)
+            pooled = feats.mean((2, 3))
+            pooled = torch.cat([pooled, surface.new_zeros(pooled.shape[0], 2)], 1)
+            out["uv_px"], out["dz_m"], out["log_root"] = self.head(
+                sampled, pooled, uv01, desc, glob
+            )
+            return out
+        if self.f_hall is not None:
             hall = self.f_hall(features)
             out["hall_features"] = hall
             feats = torch.cat([features, hall], 1)
@@ -227,3 +243,25 @@ def load_residual_weights(path: str | Path) -> tuple[ResidualNet, dict[str, str]
     net = ResidualNet(ResidualConfig(**json.loads(meta["residual_config"])))
     net.load_state_dict(state)
     return net.eval(), meta
+
+
+class ResidualDeployable(nn.Module):
+    """What runs at inference: the frozen BlazePose backbone (F_rgb, stride 4) and an rgb or
+    rgb_hall :class:`ResidualNet`, one graph: (crop_rgb (N, 256, 256, 3) in [0, 1], uv01
+    (N, J, 2), desc (N, J, 3), glob (N, 1)) -> (uv_px (N, J, 2), dz_m (N, J), log_root (N,))."""
+
+    def __init__(self, net: ResidualNet, backbone: nn.Module) -> None:
+        super().__init__()
+        if net.config.variant == "depth":
+            raise PrivposeInputError("the depth teacher is not deployable (it needs depth)")
+        self.config = net.config
+        self.net = net.eval()
+        self.backbone = backbone.eval()
+        for p in self.backbone.parameters():
+            p.requires_grad_(False)
+
+    def forward(
+        self, crop_rgb: Tensor, uv01: Tensor, desc: Tensor, glob: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        feats = self.backbone.features(crop_rgb, "stride4")
+        return self.net(feats, uv01, desc, glob)
