@@ -173,6 +173,8 @@ def pipeline_config(config: NodeConfig) -> Any:
         roi_passes=config.frontend.roi_passes,
         detect_every_n=config.frontend.detect_every_n,
         world_scale=config.frontend.world_scale,
+        detector_tiles=config.frontend.detector_tiles,
+        async_detection=config.frontend.async_detection,
     )
     tracking = None
     if config.tracking.enabled:
