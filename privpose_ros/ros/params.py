@@ -22,7 +22,7 @@ from privpose_ros.ros.pose_msgs import PERSON_SELECTION_RULES
 from privpose_ros.runtime.runner import GRAPH_BACKENDS
 
 MODELS = ("blazepose", "privpose")
-LANDMARK_MODELS = ("full", "lite")
+LANDMARK_MODELS = ("full", "lite", "heavy")
 QOS_CHOICES = ("sensor_data", "reliable")
 RGB_TRANSPORTS = ("raw", "compressed")
 DEPTH_TRANSPORTS = ("raw", "compressedDepth")
@@ -120,7 +120,9 @@ def _qos(topic: str) -> Any:
 class FrontendParams:
     """The real-world front end (both models: it finds every person)."""
 
-    landmark_model: str = param("full", "BlazePose landmarks: full or lite", LANDMARK_MODELS)
+    landmark_model: str = param(
+        "full", "BlazePose landmarks: full, lite or heavy", LANDMARK_MODELS
+    )
     detector_long_side_px: int = param(
         512,
         "person detector input long side (px, a multiple of 32)",

@@ -34,7 +34,7 @@ from privpose_ros.runtime.runner import RunnerConfig
 from privpose_ros.runtime.tiles import span_reason
 
 LOG = logging.getLogger(__name__)
-LANDMARK_MODELS = ("full", "lite")
+LANDMARK_MODELS = ("full", "lite", "heavy")
 DETECTOR_FILE = "movenet_multipose.onnx"
 # person presence of the first landmark pass below which the second pass is not used (the S8
 # studio light of MPI-INF-3DHP: 1e-6 then 0.97; real people cut off by the image: >= 0.05)

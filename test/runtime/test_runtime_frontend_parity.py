@@ -2,9 +2,10 @@
 
 ``frontend_golden.npz`` (written by tools/pretrained/convert.py) holds seeded base images and the
 outputs the ORIGINAL runtimes gave for them: 32x32 uint8 noise upsampled x8 (np.repeat) to
-256x256 / 255 for the BlazePose landmark models (TF Lite), and 16x16 / 12x16 noise upsampled x16
-/ x32 to int32 MoveNet inputs (TF.js). ONNX Runtime on the shipped files must give the same
-numbers; the tool measured <= 0.0025 px on the landmarks and 1.7e-6 on MoveNet.
+256x256 / 255 for the BlazePose landmark models full, lite and heavy (TF Lite), and 16x16 /
+12x16 noise upsampled x16 / x32 to int32 MoveNet inputs (TF.js). ONNX Runtime on the shipped
+files must give the same numbers; the tool measured <= 0.0025 px on the landmarks and 1.7e-6 on
+MoveNet.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ pytest.importorskip("onnxruntime", reason="onnxruntime is needed to run the ship
 
 GOLDEN = WEIGHTS_DIR / "frontend_golden.npz"
 SOURCES = WEIGHTS_DIR / "FRONTEND_SOURCES.json"
-VARIANTS = ("full", "lite")
+VARIANTS = ("full", "lite", "heavy")
 N_LANDMARKS_OUT = 39  # 33 body + 6 alignment points
 LM_UP = 8
 MN_INPUTS = {"256x256": 16, "384x512": 32}  # golden key -> upsampling factor

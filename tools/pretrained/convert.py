@@ -232,8 +232,8 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     golden: dict[str, np.ndarray] = {}
     parity, edits, files = {}, {}, {}
-    for variant in ("full", "lite"):
-        tflite = mp_dir / f"pose_landmark_{variant}.tflite"
+    for variant, source in packages["_landmarks"].items():  # full, lite, heavy
+        tflite = mp_dir / source["file"]
         dst = args.out / f"blazepose_landmark_{variant}.onnx"
         edits[dst.name] = convert_landmark(tflite, dst, args.work)
         parity[dst.name] = check_landmarks(tflite, dst, golden, f"lm_{variant}")
