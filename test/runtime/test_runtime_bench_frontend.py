@@ -160,7 +160,7 @@ def test_config_and_command_refuse_bad_requests(capsys) -> None:
     with pytest.raises(PrivposeInputError, match="persons"):
         bf.FrontendBenchConfig(persons=(0,))
     with pytest.raises(PrivposeInputError, match="landmark_model"):
-        bf.FrontendBenchConfig(landmark_model="heavy")
+        bf.FrontendBenchConfig(landmark_model="huge")
     two = ["--backend", "onnxruntime", "--backend", "torch"]
     assert cli.main(["bench", "--frontend", *two]) == 1
     assert cli.main(["bench", "--frontend", "--persons", "one"]) == 1

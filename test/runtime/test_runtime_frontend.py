@@ -435,7 +435,7 @@ def test_decode_people_boxes_in_source_pixels_duplicates_and_low_scores():
     [
         {"detector_long_side_px": 500},
         {"detector_long_side_px": 96},
-        {"landmark_model": "heavy"},
+        {"landmark_model": "huge"},
         {"roi_passes": 3},
         {"max_persons": 0},
         {"world_scale": 0.0},
