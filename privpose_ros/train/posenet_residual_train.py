@@ -91,10 +91,14 @@ class ResidualRecipe:
         return ResidualConfig(variant=stage, backbone=self.train.backbone, **self.net)
 
 
-def label_loss(out: dict[str, Tensor], t: dict[str, Tensor], cfg: ResidualConfig) -> Tensor:
+def label_loss(
+    out: dict[str, Tensor], t: dict[str, Tensor], cfg: ResidualConfig, all_roots: bool = False
+) -> Tensor:
     """L1 of the residuals in output-scale units: 2D and depth where ``pose_ok``, the root
-    where ``adult``; samples without either add nothing."""
-    ok, adult = t["pose_ok"], t["adult"]
+    where ``adult`` (every sample with ``all_roots``: the teacher measures the distance, it
+    needs no size prior); samples without either add nothing."""
+    ok = t["pose_ok"]
+    adult = torch.ones_like(t["adult"]) if all_roots else t["adult"]
     uv = ((out["uv_px"] - t["target_uv_px"]).abs().sum(-1) / cfg.uv_scale_px).mean(1)
     dz = ((out["dz_m"] - t["target_dz_m"]).abs() / cfg.dz_scale_m).mean(1)
     root = (out["log_root"] - t["target_log_root"]).abs() / cfg.root_scale
@@ -112,11 +116,20 @@ def shrink_loss(out: dict[str, Tensor], cfg: ResidualConfig) -> Tensor:
 
 
 def teacher_terms(
-    out: dict[str, Tensor], teacher: dict[str, Tensor], has_depth: Tensor, cfg: ResidualConfig
+    out: dict[str, Tensor],
+    teacher: dict[str, Tensor],
+    has_depth: Tensor,
+    cfg: ResidualConfig,
+    root_ok: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """(hallucination, distillation) losses over the crops with depth only: MSE of F_hall to
-    the teacher's standardised F_depth features; L1 of the outputs to the teacher's."""
+    the teacher's standardised F_depth features; L1 of the outputs to the teacher's (its root
+    only where ``root_ok`` (N,), e.g. adult-sized people: the root is distilled where a root
+    label would be used)."""
     has = has_depth.bool()
+    if root_ok is not None:
+        out = {**out, "log_root": torch.where(root_ok.bool(), out["log_root"],
+                                              teacher["log_root"].detach())}
     if not bool(has.any()):
         zero = out["uv_px"].sum() * 0.0
         return zero, zero
@@ -160,12 +173,12 @@ def train_stage(recipe: ResidualRecipe, stage: str, cache: ResidualCache) -> Pat
             idx = rng.choice(pool, size=min(recipe.batch_size, len(pool)), replace=False)
             t = cache.tensors(np.sort(idx))
             out = _inputs(net, t)
-            parts = {"label": label_loss(out, t, net.config),
+            parts = {"label": label_loss(out, t, net.config, all_roots=stage == "depth"),
                      "shrink": recipe.shrink * shrink_loss(out, net.config)}
             if teacher is not None:
                 with torch.no_grad():
                     tout = teacher.forward_all(t["depth_input"], t["uv01"], t["desc"], t["glob"])
-                hall, distill = teacher_terms(out, tout, t["has_depth"], net.config)
+                hall, distill = teacher_terms(out, tout, t["has_depth"], net.config, t["adult"])
                 parts.update(hall=recipe.hall * hall, distill=recipe.distill * distill)
             loss = sum(parts.values())
             opt.zero_grad(set_to_none=True)

@@ -11,7 +11,9 @@ reproduces the front end bit for bit (runtime/residual_lifter.py).
 Variants (METHODS.md section 1):
 - ``depth``: the teacher; F_depth (:class:`DepthEncoder`) on the depth crop normalised to the
   front end's root (train/teacher.py ``residual_depth_input``: relative depth, valid and person
-  masks) -> the head. Training only.
+  masks), plus the depth evidence itself (the surface at each joint, the mask's mean relative
+  depth and reading fraction) -> the head; its log root starts from log(1 + the mask's mean
+  relative depth), what the depth measures, plus the head's correction. Training only.
 - ``rgb``: F_rgb (BlazePose full's stride-4 features of the same ROI crop, frozen, computed
   outside this module) -> the head. The RGB-only baseline.
 - ``rgb_hall``: F_rgb and F_hall(F_rgb) (:class:`HallEncoder`, trained to mimic F_depth's
@@ -172,9 +174,11 @@ class ResidualNet(nn.Module):
             sampled = torch.cat([sample_at(feats, uv01), surface], -1)
             pooled = feats.mean((2, 3))
             pooled = torch.cat([pooled, surface.new_zeros(pooled.shape[0], 2)], 1)
-            out["uv_px"], out["dz_m"], out["log_root"] = self.head(
-                sampled, pooled, uv01, desc, glob
-            )
+            uv_px, dz_m, log_root = self.head(sampled, pooled, uv01, desc, glob)
+            # the teacher's root starts from what the depth measures: the mask's mean surface
+            # relative to the front end's root (+ a learnt correction: body depth, clipping)
+            measured = torch.log1p(mean_rel.clamp(min=-0.45))
+            out["uv_px"], out["dz_m"], out["log_root"] = uv_px, dz_m, measured + log_root
             return out
         if self.f_hall is not None:
             hall = self.f_hall(features)
