@@ -170,6 +170,14 @@ class TrackingParams:
     enabled: bool = param(True, "stable person ids across frames")
     max_age_s: float = param(1.0, "forget a person unseen this long (s)", (), 0.0, 60.0)
     min_similarity: float = param(0.2, "least track-detection similarity", (), 0.0, 1.0)
+    reid_window_s: float = param(
+        30.0,
+        "a person who left this recently gets their old id back when their bone lengths and "
+        "appearance match (s; 0: never)",
+        (),
+        0.0,
+        3600.0,
+    )
 
 
 @dataclass(frozen=True)

@@ -154,6 +154,7 @@ def pipeline_config(config: NodeConfig) -> Any:
     from privpose_ros.runtime.pipeline import PipelineConfig
     from privpose_ros.runtime.runner import RunnerConfig
     from privpose_ros.track.smoothing import SmoothingConfig
+    from privpose_ros.track.reid import ReidConfig
     from privpose_ros.track.tracker import TrackerConfig
 
     runner = RunnerConfig(
@@ -181,6 +182,7 @@ def pipeline_config(config: NodeConfig) -> Any:
         tracking = TrackerConfig(
             max_age_s=config.tracking.max_age_s,
             min_similarity=config.tracking.min_similarity,
+            reid=ReidConfig(window_s=config.tracking.reid_window_s),
         )
     smoothing = None
     if config.smoothing.enabled:

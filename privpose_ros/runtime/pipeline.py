@@ -34,7 +34,7 @@ from privpose_ros.refine.pipeline import RefineConfig
 from privpose_ros.runtime.lifter import PrivposeLifterConfig
 from privpose_ros.runtime.people import FrontEndConfig
 from privpose_ros.track.smoothing import PoseSmoother, SmoothingConfig
-from privpose_ros.track.tracker import PersonTracker, TrackerConfig
+from privpose_ros.track.tracker import IdSource, PersonTracker, TrackerConfig
 
 LOG = logging.getLogger(__name__)
 Persons = tuple[PersonPose, ...]
@@ -105,8 +105,11 @@ class PosePipeline:
         self.times_ms: dict[str, float] = {}
 
     @classmethod
-    def from_config(cls, config: PipelineConfig = PipelineConfig()) -> PosePipeline:
-        """The shipped stages of ``config`` (ONNX front end, lifter, depth fusion, tracker)."""
+    def from_config(
+        cls, config: PipelineConfig = PipelineConfig(), ids: IdSource | None = None
+    ) -> PosePipeline:
+        """The shipped stages of ``config`` (ONNX front end, lifter, depth fusion, tracker);
+        ``ids``: the tracker's id source (a node's, so ids outlive a reconfigure)."""
         from privpose_ros.runtime.people import PeopleEstimator
 
         frontend = PeopleEstimator(config.frontend)
@@ -120,7 +123,7 @@ class PosePipeline:
         except BaseException:
             frontend.close()
             raise
-        tracker = PersonTracker(config.tracking) if config.tracking is not None else None
+        tracker = PersonTracker(config.tracking, ids) if config.tracking is not None else None
         smoother = None
         if config.smoothing is not None and tracker is not None:
             smoother = PoseSmoother(config.smoothing)
@@ -161,7 +164,7 @@ class PosePipeline:
             persons = self.refiner.refine(frame, persons)
         t3 = time.perf_counter()
         if self.tracker is not None:
-            persons = self.tracker.update(persons, stamp_ns)
+            persons = self.tracker.update(persons, stamp_ns, frame.rgb)
         if self.smoother is not None:
             persons = self.smoother.update(persons, stamp_ns)
         times["lifter_ms"] = (t2 - t1) * 1e3

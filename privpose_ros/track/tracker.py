@@ -7,16 +7,21 @@ similarity on ``joints_px`` (confidence weighted, scale from the box area) mixed
 the 3D centre distance (pelvis, else the joints' mean, metres in the camera optical frame) gates
 pairs when both sides have one. ``scipy.optimize.linear_sum_assignment`` finds the
 maximum-similarity matching; pairs under ``min_similarity`` never match. Unmatched detections
-start new tracks, tracks unseen for longer than ``max_age_s`` are deleted. Ids start at 1,
-increase and are never reused, not even after ``reset()``.
+start new tracks, unless re-identification (:mod:`privpose_ros.track.reid`) recognises a
+person who left within ``reid.window_s`` by their metric bone lengths and appearance: they get
+their old id back. Tracks unseen for longer than ``max_age_s`` end (and are remembered for
+re-identification). Ids start at 1,
+increase and are never reused, not even after ``reset()``; trackers that share an
+:class:`IdSource` (one per node, across reconfigures) never reuse each other's ids either.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -24,6 +29,13 @@ from scipy.optimize import linear_sum_assignment
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.core.joints import CANONICAL, JointSet
 from privpose_ros.core.pose import PersonPose
+from privpose_ros.track.reid import (
+    Gallery,
+    ReidConfig,
+    Signature,
+    appearance_histogram,
+    bone_lengths_m,
+)
 from privpose_ros.track.smoothing import check_stamp_ns
 
 LOG = logging.getLogger(__name__)
@@ -94,6 +106,7 @@ class TrackerConfig:
     ``velocity_time_constant_s`` (s): low-pass of the velocity estimate (0.2 s: a few frames).
     ``velocity_decay_s`` (s): the predicted velocity decays with this time constant over a
     gap, so a track unseen for t moves ``v * tau * (1 - exp(-t / tau))``, at most ``v * tau``.
+    ``reid``: re-identification of persons who come back (window 0: off).
     """
 
     max_age_s: float = 1.0
@@ -106,6 +119,7 @@ class TrackerConfig:
     max_speed_mps: float = 3.0
     velocity_time_constant_s: float = 0.2
     velocity_decay_s: float = 0.5
+    reid: ReidConfig = field(default_factory=ReidConfig)
 
     def __post_init__(self) -> None:
         positive = ("max_age_s", "oks_sigma_scale", "gate_3d_m", "max_speed_mps")
@@ -165,6 +179,7 @@ class _Track:
     last_ns: int
     vel_px_s: np.ndarray  # (2,) image velocity of the box centre, px/s
     vel_m_s: np.ndarray  # (3,) velocity of the 3D centre, m/s
+    signature: Signature  # what the person looks like, for re-identification
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -180,18 +195,47 @@ def _clip_norm(v: np.ndarray, limit: float) -> np.ndarray:
     return v * (limit / norm) if norm > limit else v
 
 
-class PersonTracker:
-    """Gives each person a stable ``person_id`` across frames (see the module docstring)."""
+class IdSource:
+    """Person ids ``first``, ``first + 1``, ... each given once (thread-safe). A node keeps one
+    for its whole life and hands it to every tracker it builds, so ids are never reused."""
 
-    def __init__(self, config: TrackerConfig = TrackerConfig()) -> None:
+    def __init__(self, first: int = 1) -> None:
+        if isinstance(first, bool) or not isinstance(first, int) or first < 1:
+            raise PrivposeInputError(f"first id must be an int >= 1, got {first!r}")
+        self._next = first
+        self._lock = threading.Lock()
+
+    @property
+    def next_id(self) -> int:
+        """The id the next :meth:`take` gives."""
+        return self._next
+
+    def take(self) -> int:
+        with self._lock:
+            taken, self._next = self._next, self._next + 1
+            return taken
+
+
+class PersonTracker:
+    """Gives each person a stable ``person_id`` across frames (see the module docstring).
+
+    ``ids``: where new ids come from (default: a source of its own, starting at 1); the node
+    passes one source to each tracker of its life."""
+
+    def __init__(
+        self, config: TrackerConfig = TrackerConfig(), ids: IdSource | None = None
+    ) -> None:
         if not isinstance(config, TrackerConfig):
             raise PrivposeInputError(
                 f"config must be a TrackerConfig, got {type(config).__name__}"
             )
+        if ids is not None and not isinstance(ids, IdSource):
+            raise PrivposeInputError(f"ids must be an IdSource, got {type(ids).__name__}")
         self.config = config
+        self.ids = ids if ids is not None else IdSource()
         self._tracks: list[_Track] = []
-        self._next_id = 1
         self._last_ns: int | None = None
+        self.gallery = Gallery(config.reid)
         self._sigmas = {CANONICAL.name: _joint_sigmas(CANONICAL)}
 
     @property
@@ -199,13 +243,24 @@ class PersonTracker:
         """Ids of the tracks currently held (matched within the last ``max_age_s``)."""
         return tuple(sorted(t.track_id for t in self._tracks))
 
+    @property
+    def reidentified(self) -> int:
+        """Persons given their old id back since construction."""
+        return self.gallery.reidentified
+
     def reset(self) -> None:
-        """Forget all tracks and the last stamp (e.g. on a clock jump); ids are not reused."""
+        """Forget all tracks, the departed persons and the last stamp (e.g. on a clock jump);
+        ids are not reused."""
         self._tracks = []
         self._last_ns = None
+        self.gallery.clear()
 
-    def update(self, persons: Sequence[PersonPose], stamp_ns: int) -> tuple[PersonPose, ...]:
-        """``persons`` seen at ``stamp_ns`` (int ns), same order, ``person_id`` = track id."""
+    def update(
+        self, persons: Sequence[PersonPose], stamp_ns: int, rgb: np.ndarray | None = None
+    ) -> tuple[PersonPose, ...]:
+        """``persons`` seen at ``stamp_ns`` (int ns), same order, ``person_id`` = track id;
+        ``rgb`` (H, W, 3) uint8, the image they were found in, gives re-identification their
+        appearance (without it only their bone lengths are compared)."""
         stamp = check_stamp_ns(stamp_ns)
         if self._last_ns is not None and stamp < self._last_ns:
             raise PrivposeInputError(
@@ -220,8 +275,16 @@ class PersonTracker:
                 )
         self._last_ns = stamp
         max_age_ns = self.config.max_age_s * 1e9
-        self._tracks = [t for t in self._tracks if stamp - t.last_ns <= max_age_ns]
+        alive = []
+        for track in self._tracks:
+            if stamp - track.last_ns <= max_age_ns:
+                alive.append(track)
+            else:
+                self.gallery.remember(track.track_id, track.signature, track.last_ns)
+        self._tracks = alive
+        self.gallery.forget_older_than(stamp)
         dets = [_observe(p, self.config.min_joint_confidence) for p in persons]
+        looks = [self._looks(p, rgb) for p in persons]
         ids = [0] * len(dets)
         matched: set[int] = set()
         if dets and self._tracks:
@@ -230,15 +293,28 @@ class PersonTracker:
             for ti, di in zip(rows, cols, strict=True):
                 if sim[ti, di] >= self.config.min_similarity and sim[ti, di] > 0:
                     self._absorb(self._tracks[ti], dets[di], stamp)
+                    self._tracks[ti].signature.add(*looks[di])
                     ids[di] = self._tracks[ti].track_id
                     matched.add(int(di))
-        for di, det in enumerate(dets):
-            if di not in matched:
-                track = _Track(self._next_id, det, stamp, np.zeros(2), np.zeros(3))
-                self._next_id += 1
-                self._tracks.append(track)
-                ids[di] = track.track_id
+        new = [di for di in range(len(dets)) if di not in matched]
+        signatures = [Signature(self.config.reid.history) for _ in new]
+        for di, signature in zip(new, signatures, strict=True):
+            signature.add(*looks[di])
+        old_ids = self.gallery.match(signatures)
+        for di, signature, old in zip(new, signatures, old_ids, strict=True):
+            track_id = old if old is not None else self.ids.take()
+            track = _Track(track_id, dets[di], stamp, np.zeros(2), np.zeros(3), signature)
+            self._tracks.append(track)
+            ids[di] = track.track_id
         return tuple(replace(p, person_id=i) for p, i in zip(persons, ids, strict=True))
+
+    def _looks(
+        self, person: PersonPose, rgb: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Bone lengths (m) and colour histogram (None without ``rgb``) of one detection."""
+        conf = self.config.reid.min_joint_confidence
+        histogram = None if rgb is None else appearance_histogram(rgb, person, conf)
+        return bone_lengths_m(person, conf), histogram
 
     # association
 

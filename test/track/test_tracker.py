@@ -7,6 +7,7 @@ import pytest
 
 from privpose_ros.core import CANONICAL, PersonPose, PrivposeInputError
 from privpose_ros.track import PersonTracker, TrackerConfig
+from privpose_ros.track.reid import ReidConfig
 
 FRAME_NS = 33_333_333  # 30 Hz
 F_PX, CX_PX, CY_PX = 600.0, 320.0, 240.0
@@ -142,7 +143,8 @@ def test_3d_gate_is_active() -> None:
 
 def test_new_person_gets_new_id_also_after_reset() -> None:
     rng = np.random.default_rng(1)
-    tracker = PersonTracker()
+    # the template's twin walks in: without re-identification a new id (test_reid_* below)
+    tracker = PersonTracker(TrackerConfig(reid=ReidConfig(window_s=0.0)))
     here = np.array([0.0, 0.1, 3.0])
     for i in range(30):
         assert tracker.update([_person(here, rng)], i * FRAME_NS)[0].person_id == 1
@@ -221,3 +223,79 @@ def test_inputs_are_validated() -> None:
         TrackerConfig(min_similarity=1.5)
     with pytest.raises(PrivposeInputError, match="max_age_s"):
         TrackerConfig(max_age_s=0.0)
+
+
+def test_trackers_sharing_an_id_source_never_reuse_an_id() -> None:
+    """A node builds a new tracker per configure: with the node's IdSource, ids go on."""
+    from privpose_ros.track.tracker import IdSource
+
+    rng = np.random.default_rng(2)
+    ids = IdSource()
+    here = np.array([0.0, 0.1, 3.0])
+    first = PersonTracker(ids=ids)
+    out = first.update([_person(here, rng), _person(here + (1.5, 0, 0), rng)], 0)
+    assert [p.person_id for p in out] == [1, 2]
+    second = PersonTracker(TrackerConfig(), ids)  # cleanup + configure: a fresh tracker
+    assert second.active_ids == ()
+    out = second.update([_person(here, rng)], 0)
+    assert [p.person_id for p in out] == [3]
+    assert ids.next_id == 4
+    assert PersonTracker().update([_person(here, rng)], 0)[0].person_id == 1  # own source
+    with pytest.raises(PrivposeInputError, match="IdSource"):
+        PersonTracker(ids=5)  # type: ignore[arg-type]
+    with pytest.raises(PrivposeInputError, match="first id"):
+        IdSource(0)
+
+
+def _sized(person: PersonPose, scale: float) -> PersonPose:
+    """``person`` with every bone ``scale`` times as long (about the pelvis), same pixels."""
+    pelvis = person.joints_cam_m[CANONICAL.index("pelvis")]
+    return PersonPose(
+        pelvis + scale * (person.joints_cam_m - pelvis),
+        person.confidence,
+        joints_px=person.joints_px,
+        box_px=person.box_px,
+    )
+
+
+def _shirts(*dressed: tuple[PersonPose, tuple[int, int, int]]) -> np.ndarray:
+    """An image where each person's joint extent is filled with their shirt colour."""
+    rgb = np.full((int(2 * CY_PX), int(2 * CX_PX), 3), 60, np.uint8)
+    for person, colour in dressed:
+        lo = np.clip(np.floor(person.joints_px.min(axis=0)).astype(int), 0, None)
+        hi = np.ceil(person.joints_px.max(axis=0)).astype(int)
+        rgb[lo[1] : hi[1] + 1, lo[0] : hi[0] + 1] = colour
+    return rgb
+
+
+def test_reid_gives_a_returning_person_their_old_id_and_a_stranger_a_new_one() -> None:
+    rng = np.random.default_rng(5)
+    tracker = PersonTracker()
+    here, there = np.array([-0.8, 0.1, 3.0]), np.array([0.8, 0.1, 3.5])
+    for i in range(30):  # 1 (red, template size) and 2 (green, 20 % larger) side by side
+        a, b = _person(here, rng), _sized(_person(there, rng), 1.2)
+        image = _shirts((a, (200, 40, 40)), (b, (40, 200, 40)))
+        assert [p.person_id for p in tracker.update([a, b], i * FRAME_NS, image)] == [1, 2]
+    tracker.update([], 100 * FRAME_NS)  # both leave for over max_age_s: remembered
+    assert tracker.active_ids == () and len(tracker.gallery) == 2
+    # 10 s later 2 comes back first, then 1 beside a stranger (template size, blue shirt)
+    i0 = 400
+    b = _sized(_person(here, rng), 1.2)
+    assert tracker.update([b], i0 * FRAME_NS, _shirts((b, (40, 200, 40))))[0].person_id == 2
+    a, c = _person(there, rng), _person(here + (0, 0, 1.5), rng)
+    image = _shirts((a, (200, 40, 40)), (c, (40, 40, 200)))
+    out = tracker.update([a, c], (i0 + 30) * FRAME_NS, image)
+    assert out[0].person_id == 1 and out[1].person_id not in (1, 2)
+    assert tracker.reidentified == 2 and len(tracker.gallery) == 0
+
+
+def test_reid_forgets_after_its_window() -> None:
+    rng = np.random.default_rng(6)
+    tracker = PersonTracker(TrackerConfig(reid=ReidConfig(window_s=5.0)))
+    for i in range(30):
+        a = _person(np.array([0.0, 0.1, 3.0]), rng)
+        assert tracker.update([a], i * FRAME_NS, _shirts((a, (200, 40, 40))))[0].person_id == 1
+    back = _person(np.array([0.0, 0.1, 3.0]), rng)
+    late_ns = 29 * FRAME_NS + 7 * 10**9  # gone for 7 s > 5 s
+    assert tracker.update([back], late_ns, _shirts((back, (200, 40, 40))))[0].person_id == 2
+
