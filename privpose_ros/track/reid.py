@@ -213,18 +213,31 @@ class Gallery:
     def match(self, signatures: list[Signature]) -> list[int | None]:
         """The old id for each new signature (None: a new person); each old id at most once,
         and it leaves the gallery."""
-        out: list[int | None] = [None] * len(signatures)
-        if not signatures or not self._departed:
-            return out
-        sim = np.array(
-            [[similarity(s, d.signature, self.config) for s in signatures] for d in self._departed]
-        )
-        rows, cols = linear_sum_assignment(sim, maximize=True)
-        taken = []
-        for r, c in zip(rows, cols, strict=True):
-            if sim[r, c] >= self.config.min_similarity:
-                out[c] = self._departed[r].track_id
-                taken.append(r)
-        self._departed = [d for i, d in enumerate(self._departed) if i not in taken]
+        departed = [(d.track_id, d.signature) for d in self._departed]
+        out = match_signatures(signatures, departed, self.config)
+        taken = {i for i in out if i is not None}
+        self._departed = [d for d in self._departed if d.track_id not in taken]
         self.reidentified += len(taken)
         return out
+
+
+def match_signatures(
+    signatures: list[Signature],
+    candidates: list[tuple[int, Signature]],
+    config: ReidConfig,
+    allowed: np.ndarray | None = None,
+) -> list[int | None]:
+    """The candidate id for each signature by the best one-to-one assignment with similarity
+    >= ``config.min_similarity`` (None: no candidate); each candidate id at most once.
+    ``allowed`` (candidates, signatures) bool: pairs that may match at all (default every)."""
+    out: list[int | None] = [None] * len(signatures)
+    if not signatures or not candidates:
+        return out
+    sim = np.array([[similarity(s, c, config) for s in signatures] for _, c in candidates])
+    if allowed is not None:
+        sim = np.where(allowed, sim, 0.0)
+    rows, cols = linear_sum_assignment(sim, maximize=True)
+    for r, c in zip(rows, cols, strict=True):
+        if sim[r, c] >= config.min_similarity:
+            out[c] = candidates[r][0]
+    return out

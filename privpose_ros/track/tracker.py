@@ -35,6 +35,7 @@ from privpose_ros.track.reid import (
     Signature,
     appearance_histogram,
     bone_lengths_m,
+    match_signatures,
 )
 from privpose_ros.track.smoothing import check_stamp_ns
 
@@ -300,6 +301,7 @@ class PersonTracker:
         signatures = [Signature(self.config.reid.history) for _ in new]
         for di, signature in zip(new, signatures, strict=True):
             signature.add(*looks[di])
+        new, signatures = self._resume(new, signatures, dets, looks, ids, stamp)
         old_ids = self.gallery.match(signatures)
         for di, signature, old in zip(new, signatures, old_ids, strict=True):
             track_id = old if old is not None else self.ids.take()
@@ -307,6 +309,46 @@ class PersonTracker:
             self._tracks.append(track)
             ids[di] = track.track_id
         return tuple(replace(p, person_id=i) for p, i in zip(persons, ids, strict=True))
+
+    def _resume(
+        self,
+        new: list[int],
+        signatures: list[Signature],
+        dets: list[_Obs],
+        looks: list[tuple[np.ndarray, np.ndarray | None]],
+        ids: list[int],
+        stamp: int,
+    ) -> tuple[list[int], list[Signature]]:
+        """Detections left over that look like a live track this frame did not match (a
+        person half out of the image, whose keypoints jumped) continue that track; the rest
+        (indices into ``dets`` and their signatures) are returned."""
+        matched_ids = set(ids)
+        idle = [t for t in self._tracks if t.track_id not in matched_ids and t.last_ns < stamp]
+        if self.config.reid.window_s <= 0 or not new or not idle:
+            return new, signatures
+        allowed = np.ones((len(idle), len(new)), bool)  # within the 3D gate only
+        for ti, track in enumerate(idle):
+            gap_s = (stamp - track.last_ns) * 1e-9
+            pred = self._predict(track, gap_s)
+            gate_m = self.config.gate_3d_m + self.config.gate_growth_mps * gap_s
+            for k, di in enumerate(new):
+                if pred.center_m is not None and dets[di].center_m is not None:
+                    allowed[ti, k] = np.linalg.norm(pred.center_m - dets[di].center_m) <= gate_m
+        candidates = [(t.track_id, t.signature) for t in idle]
+        found = match_signatures(signatures, candidates, self.config.reid, allowed)
+        by_id = {t.track_id: t for t in idle}
+        rest_new, rest_sig = [], []
+        for di, signature, track_id in zip(new, signatures, found, strict=True):
+            if track_id is None:
+                rest_new.append(di)
+                rest_sig.append(signature)
+                continue
+            track = by_id[track_id]
+            track.obs, track.last_ns = dets[di], stamp  # a jump: no velocity from it
+            track.vel_px_s, track.vel_m_s = np.zeros(2), np.zeros(3)
+            track.signature.add(*looks[di])
+            ids[di] = track_id
+        return rest_new, rest_sig
 
     def _looks(
         self, person: PersonPose, rgb: np.ndarray | None

@@ -299,3 +299,23 @@ def test_reid_forgets_after_its_window() -> None:
     late_ns = 29 * FRAME_NS + 7 * 10**9  # gone for 7 s > 5 s
     assert tracker.update([back], late_ns, _shirts((back, (200, 40, 40))))[0].person_id == 2
 
+
+
+def test_a_track_whose_keypoints_jump_continues_when_the_person_looks_the_same() -> None:
+    """Half out of the image, a person's 2D jumps beyond the association; their live track
+    continues if bones and shirt agree and the 3D stays within the gate, else a new id."""
+    rng = np.random.default_rng(7)
+    for colour, want in (((200, 40, 40), 1), ((40, 40, 200), 2)):
+        tracker = PersonTracker()
+        for i in range(10):
+            a = _person(np.array([0.0, 0.1, 3.0]), rng)
+            tracker.update([a], i * FRAME_NS, _shirts((a, (200, 40, 40))))
+        jumped = _person(np.array([0.0, 0.1, 3.0]), rng)
+        moved = PersonPose(
+            jumped.joints_cam_m,
+            jumped.confidence,
+            joints_px=jumped.joints_px + (250.0, 0.0),  # no OKS, no IoU with the track
+            box_px=jumped.box_px + (250.0, 0.0, 250.0, 0.0),
+        )
+        out = tracker.update([moved], 10 * FRAME_NS, _shirts((moved, colour)))
+        assert out[0].person_id == want
