@@ -62,7 +62,9 @@ class ReidConfig:
     ``bone_tolerance`` (relative): a mean bone-length difference of this much scores 0 (half of
     it 0.5). ``min_appearance`` (0-1): the least histogram intersection, whatever the bones say.
     ``min_joint_confidence``: joints used for bones and sampling. ``history``: observations
-    kept per track for the median bone lengths."""
+    kept per track for the median bone lengths. ``settle_s`` (s): a new track that matches a
+    departed person within this time of appearing (its signature grows frame by frame: a
+    person walking in is first seen in part) takes that person's id."""
 
     window_s: float = 30.0
     min_similarity: float = 0.6
@@ -70,6 +72,7 @@ class ReidConfig:
     min_appearance: float = 0.5
     min_joint_confidence: float = 0.5
     history: int = 30
+    settle_s: float = 1.0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.window_s) and self.window_s >= 0):
@@ -77,6 +80,8 @@ class ReidConfig:
         for name in ("min_similarity", "min_appearance", "min_joint_confidence"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise PrivposeInputError(f"ReidConfig.{name} must be in [0, 1]")
+        if not self.settle_s >= 0:
+            raise PrivposeInputError(f"ReidConfig.settle_s must be >= 0, got {self.settle_s}")
         if not self.bone_tolerance > 0 or int(self.history) < 1:
             raise PrivposeInputError("ReidConfig.bone_tolerance must be > 0 and history >= 1")
 

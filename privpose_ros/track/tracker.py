@@ -181,6 +181,9 @@ class _Track:
     vel_px_s: np.ndarray  # (2,) image velocity of the box centre, px/s
     vel_m_s: np.ndarray  # (3,) velocity of the 3D centre, m/s
     signature: Signature  # what the person looks like, for re-identification
+    # a new track may still turn out to be a returning person until it settles
+    born_ns: int = 0
+    settled: bool = False
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -295,6 +298,7 @@ class PersonTracker:
                 if sim[ti, di] >= self.config.min_similarity and sim[ti, di] > 0:
                     self._absorb(self._tracks[ti], dets[di], stamp)
                     self._tracks[ti].signature.add(*looks[di])
+                    self._settle(self._tracks[ti], stamp)
                     ids[di] = self._tracks[ti].track_id
                     matched.add(int(di))
         new = [di for di in range(len(dets)) if di not in matched]
@@ -305,10 +309,31 @@ class PersonTracker:
         old_ids = self.gallery.match(signatures)
         for di, signature, old in zip(new, signatures, old_ids, strict=True):
             track_id = old if old is not None else self.ids.take()
-            track = _Track(track_id, dets[di], stamp, np.zeros(2), np.zeros(3), signature)
+            track = _Track(
+                track_id,
+                dets[di],
+                stamp,
+                np.zeros(2),
+                np.zeros(3),
+                signature,
+                stamp,
+                old is not None,
+            )
             self._tracks.append(track)
             ids[di] = track.track_id
         return tuple(replace(p, person_id=i) for p, i in zip(persons, ids, strict=True))
+
+    def _settle(self, track: _Track, stamp: int) -> None:
+        """A young track (under ``reid.settle_s``) whose signature now matches a departed person
+        takes that person's id (a returning person first seen half in the image)."""
+        if track.settled:
+            return
+        if stamp - track.born_ns > self.config.reid.settle_s * 1e9:
+            track.settled = True
+            return
+        (old,) = self.gallery.match([track.signature])
+        if old is not None:
+            track.track_id, track.settled = old, True
 
     def _resume(
         self,

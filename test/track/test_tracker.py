@@ -300,7 +300,6 @@ def test_reid_forgets_after_its_window() -> None:
     assert tracker.update([back], late_ns, _shirts((back, (200, 40, 40))))[0].person_id == 2
 
 
-
 def test_a_track_whose_keypoints_jump_continues_when_the_person_looks_the_same() -> None:
     """Half out of the image, a person's 2D jumps beyond the association; their live track
     continues if bones and shirt agree and the 3D stays within the gate, else a new id."""
@@ -319,3 +318,25 @@ def test_a_track_whose_keypoints_jump_continues_when_the_person_looks_the_same()
         )
         out = tracker.update([moved], 10 * FRAME_NS, _shirts((moved, colour)))
         assert out[0].person_id == want
+
+
+def test_a_returning_person_first_seen_in_part_takes_their_old_id_once_recognised() -> None:
+    rng = np.random.default_rng(8)
+    tracker = PersonTracker()
+    spot = np.array([0.0, 0.1, 3.0])
+    for i in range(30):
+        a = _person(spot, rng)
+        assert tracker.update([a], i * FRAME_NS, _shirts((a, (200, 40, 40))))[0].person_id == 1
+    t0 = 29 * FRAME_NS + 3 * 10**9  # back after 3 s, first only faintly (no usable joints)
+    faint = _person(spot, rng)
+    faint = PersonPose(faint.joints_cam_m, np.full(26, 0.3), joints_px=faint.joints_px)
+    first = tracker.update([faint], t0, _shirts((faint, (200, 40, 40))))[0].person_id
+    assert first == 2  # nothing to recognise yet: a new id
+    later = _person(spot, rng)
+    out = tracker.update([later], t0 + FRAME_NS, _shirts((later, (200, 40, 40))))
+    assert out[0].person_id == 1 and tracker.reidentified == 1
+    for k in range(2, 40):  # and keeps it
+        p = _person(spot, rng)
+        assert (
+            tracker.update([p], t0 + k * FRAME_NS, _shirts((p, (200, 40, 40))))[0].person_id == 1
+        )
