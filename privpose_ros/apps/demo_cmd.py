@@ -316,6 +316,7 @@ class KeypointRecorder:
 
 MATCH_M = 0.5  # a published skeleton within this mean 3D joint distance is that person
 PRESENT_JOINTS = 6  # a walker with this many visible joints is present (should be found)
+RECOGNISE_S = 1.0  # a return recognised this soon counts in reid_within_1s
 LEAVE_S = 1.0  # out of the image this long: a walker who comes back is returning
 
 
@@ -371,8 +372,11 @@ def _video_metrics(
     (absences under LEAVE_S do not end it). id_switches: a walker matched to another id than
     the one they last had in the same visit. returns: visits of a walker matched in an
     earlier visit and again in this one; reid_successes: returns whose first id is the id
-    they had before leaving; false_reids: visits whose first id had last been another
-    walker's. mpjpe_mm: mean 3D distance of the matched skeletons' published joints.
+    they had before leaving; reid_within_1s: returns that hold that old id within RECOGNISE_S
+    of their first match (a returning walker is first seen in part at the edge and may be
+    recognised a few frames later: the change counts as an id switch too); false_reids:
+    visits whose first id had last been another walker's. mpjpe_mm: mean 3D distance of the
+    matched skeletons' published joints.
     """
     order = sorted(sent, key=lambda s: sent[s])
     if not order:
@@ -381,7 +385,8 @@ def _video_metrics(
     in_view = np.stack([frames[sent[s]].people_in_view for s in order])  # (N, P)
     visits = np.stack([_visits(in_view[:, g], gap) for g in range(in_view.shape[1])], 1)
     present = found = false_persons = scored = 0
-    switches = returns = reids = false_reids = 0
+    switches = returns = reids = late_reids = false_reids = 0
+    pending: dict[int, tuple[int, int]] = {}  # walker -> (old id, last frame to count it)
     errors, known = [], []
     last_id: dict[int, int] = {}
     last_visit: dict[int, int] = {}
@@ -407,6 +412,9 @@ def _video_metrics(
                 if g in last_id:
                     returns += 1
                     reids += int(last_id[g] == pid)
+                    late_reids += int(last_id[g] == pid)
+                    if last_id[g] != pid:
+                        pending[g] = (last_id[g], n + int(round(RECOGNISE_S * rate_hz)))
                     LOG.info("%s back as id %d (had %d)", when, pid, last_id[g])
                 if owner.get(pid, g) != g:
                     false_reids += 1
@@ -415,6 +423,10 @@ def _video_metrics(
             elif last_id[g] != pid:
                 switches += 1
                 LOG.info("%s id switch %d -> %d", when, last_id[g], pid)
+            if g in pending and pending[g][0] == pid and n <= pending[g][1]:
+                late_reids += 1
+                pending.pop(g)
+                LOG.info("%s recognised: old id %d again", when, pid)
             last_id[g], owner[pid] = pid, g
     return {
         "frames_scored": scored,
@@ -427,6 +439,7 @@ def _video_metrics(
         "id_switches": switches,
         "returns": returns,
         "reid_successes": reids,
+        "reid_within_1s": late_reids,
         "false_reids": false_reids,
         "published_ids": len({pid for s in order if s in persons for pid in persons[s]}),
     }

@@ -201,6 +201,24 @@ def test_video_metrics_count_found_switches_and_re_ids(back_id, reids, false_rei
     assert figures["published_ids"] == len({1, 2, 5, 9, back_id})
 
 
+def test_a_return_recognised_within_a_second_counts_in_reid_within_1s() -> None:
+    """Walker 0 comes back (frame 60, 10 Hz) as a new id 8 for 3 frames, then as their old 1:
+    not a first-id re-id, one id switch, and a re-id within 1 s; walker 1 stays id 2."""
+    from privpose_ros.apps.demo_cmd import _video_metrics
+
+    in_view = np.ones((100, 2), bool)
+    in_view[30:60, 0] = False
+    frames, truth = _walk_frames(in_view, in_view.copy())
+    clouds = {}
+    for i in range(100):
+        persons = {2: truth[1]}
+        if in_view[i, 0]:
+            persons[8 if 60 <= i < 63 else 1] = truth[0]
+        clouds[1000 + i] = persons
+    figures = _video_metrics({1000 + i: i for i in range(100)}, clouds, frames, rate_hz=10.0)
+    assert figures["returns"] == 1 and figures["reid_successes"] == 0
+    assert figures["reid_within_1s"] == 1 and figures["id_switches"] == 1
+
 def test_demo_plays_the_walking_video_and_scores_every_walker(tmp_path, monkeypatch, capsys):
     """The default demo (the video, the shipped front end at the node's own cadence) on 30
     frames at 10 Hz: every figure is there and consistent with the ground truth."""
