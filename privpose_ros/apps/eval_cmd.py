@@ -104,6 +104,7 @@ def build_real_estimator(
     (exactly the v2 maps' uv). ``landmark_model``: FrontEndConfig.landmark_model (None: its
     default)."""
     from privpose_ros.core.frame import RGBDFrame
+    from privpose_ros.model.residual.net import is_residual_weights
     from privpose_ros.runtime.people import FrontEndConfig
     from privpose_ros.runtime.pipeline import PipelineConfig, PosePipeline
     from privpose_ros.runtime.runner import RunnerConfig
@@ -119,7 +120,8 @@ def build_real_estimator(
         lifter = PrivposeLifterConfig(weights_path=Path(v2_weights), runner=runner)
     config = PipelineConfig(frontend=frontend, tracking=None, smoothing=None, lifter=lifter)
     pipeline = PosePipeline.from_config(config)
-    if lifter is None:
+    if lifter is None or is_residual_weights(Path(v2_weights)):
+        # the front end's 2D, or the residual model's own (it moves the front end's joints_px)
         return lambda rgb, k, d: pipeline.process(RGBDFrame(rgb, k, d))
 
     def own_2d(rgb: np.ndarray, k: CameraIntrinsics, d: np.ndarray | None) -> PoseResult:

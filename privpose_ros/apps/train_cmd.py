@@ -73,6 +73,10 @@ def run(args: argparse.Namespace) -> int:
         return run_refine_train(args)
     if not args.config:
         raise ValueError("--config is required (e.g. config/train/v2.yaml) unless --refine")
+    from privpose_ros.train.posenet_residual_train import is_residual_yaml
+
+    if is_residual_yaml(args.config):
+        return run_residual(args)
     from privpose_ros.train.posenet_train import is_posenet_yaml, load_recipe, run_v2
 
     if not is_posenet_yaml(args.config):
@@ -83,3 +87,22 @@ def run(args: argparse.Namespace) -> int:
     real = load_recipe(args.config).data.real_passes > 0
     photos = real_photos(args.real_dir) if real else None
     return run_v2(args.config, args.stages, args.out_dir, photos)
+
+
+def run_residual(args: argparse.Namespace) -> int:
+    """A residual recipe (``model: residual``): the real front end and its monocular lifter
+    make the training crops (train/ may not build them itself); prints the report."""
+    import dataclasses
+    import json
+
+    from privpose_ros.runtime.people import FrontEndConfig, PeopleEstimator
+    from privpose_ros.runtime.placement import MonocularLifter
+    from privpose_ros.train.posenet_residual_train import ResidualRecipe, run_residual_recipe
+
+    recipe = ResidualRecipe.from_yaml(args.config)
+    if args.out_dir:
+        recipe = dataclasses.replace(recipe, out_dir=str(args.out_dir))
+    with PeopleEstimator(FrontEndConfig(detect_every_n=1)) as front:
+        report = run_residual_recipe(recipe, front, MonocularLifter(front.config.world_scale))
+    print(json.dumps(report))
+    return 0

@@ -9,6 +9,7 @@ TF buffer that looks a transform up at a given stamp (interpolated, never "lates
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import threading
 import time
@@ -21,7 +22,7 @@ import numpy as np
 from privpose_ros.core import image_codec
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.ros.pose_msgs import stamp_ns_of
-from privpose_ros.ros.sync import ApproxTimeSync
+from privpose_ros.ros.sync import COLOUR, DEPTH, INFO, ApproxTimeSync, InputMonitor
 
 
 def has(module: str) -> bool:
@@ -46,10 +47,17 @@ def decode_image(msg: Any) -> np.ndarray:
 
 
 class Synchronizer:
-    """Subscribe to ``topics`` [(msg_type, name, qos)] and call ``callback(*msgs)`` per match.
+    """Subscribe to ``topics`` [(msg_type, name, qos)]: colour image, camera_info and optionally
+    depth, in this order, and call ``callback(colour, camera_info[, depth])`` per match.
 
-    ``arrivals[i]`` counts the messages received on topic i and ``since_last[i]`` the messages of
-    topic 0 (colour) received since the last one of topic i (to tell 'no camera_info' apart).
+    With depth, a colour image and its camera_info alone make an RGB-only set
+    (``callback(colour, camera_info, None)``) while no depth message came for
+    ``depth_timeout_s``; a latched camera_info (published once) serves later images of its frame
+    id (both: :class:`privpose_ros.ros.sync.InputMonitor`, ``self.monitor``). A camera_info
+    publisher with transient-local durability gets a matching subscription of its own once it is
+    seen in the graph (never before: a volatile publisher would report incompatible QoS).
+    ``on_input(index)`` is told of every message (index 0: colour), ``on_skip(reason)`` of every
+    colour image that could not be used.
     """
 
     def __init__(
@@ -59,22 +67,40 @@ class Synchronizer:
         queue_size: int,
         slop_s: float,
         callback: Callable[..., None],
+        depth_timeout_s: float | None = None,
+        on_input: Callable[[int], None] | None = None,
+        on_skip: Callable[[str], None] | None = None,
     ) -> None:
         self.node = node
-        self.arrivals = [0] * len(topics)
-        self.since_last = [0] * len(topics)
+        self.callback = callback
+        self.on_input = on_input
+        self.monitor = InputMonitor(len(topics), queue_size, slop_s, depth_timeout_s, on_skip)
+        self._info_type, self._info_topic = topics[INFO][0], topics[INFO][1]
+        self._latched_sub: Any = None
+        self._graph_checked_s = -1e9
         self._subscriptions: list[Any] = []
+        self._injecting = False
         if HAVE_MESSAGE_FILTERS:
             import message_filters
 
             subs = [message_filters.Subscriber(node, t, n, qos_profile=q) for t, n, q in topics]
-            for index, sub in enumerate(subs):
-                sub.registerCallback(lambda _m, i=index: self._count(i))
+            for index, sub in enumerate(subs):  # before the synchronisers: runs first
+                sub.registerCallback(lambda m, i=index: self._note_mf(i, m))
+            self._mf_subs = subs
             self._mf_sync = message_filters.ApproximateTimeSynchronizer(subs, queue_size, slop_s)
-            self._mf_sync.registerCallback(callback)
+            self._mf_sync.registerCallback(self._full)
+            self._mf_rgb_sync = None
+            if len(subs) > DEPTH:
+                self._mf_rgb_sync = message_filters.ApproximateTimeSynchronizer(
+                    subs[:DEPTH], queue_size, slop_s
+                )
+                self._mf_rgb_sync.registerCallback(self._rgb_only)
             self._subscriptions = [s.sub for s in subs]
             return
-        self._sync = ApproxTimeSync(len(topics), queue_size, slop_s, callback)
+        self._sync = ApproxTimeSync(len(topics), queue_size, slop_s, self._full)
+        self._rgb_sync = None
+        if len(topics) > DEPTH:
+            self._rgb_sync = ApproxTimeSync(DEPTH, queue_size, slop_s, self._rgb_only)
         # rclpy's executor serves ready subscriptions in creation order: the small messages
         # (camera_info) first, so they are not starved behind the images (measured: p95 107 ms
         # -> 3.5 ms for camera_info at 640x480 / 30 Hz)
@@ -83,29 +109,121 @@ class Synchronizer:
                 node.create_subscription(msg_type, name, lambda m, i=index: self._add(i, m), qos)
             )
 
-    def _count(self, index: int) -> None:
-        self.arrivals[index] += 1
-        if index == 0:
-            self.since_last = [n + 1 for n in self.since_last]
-        self.since_last[index] = 0
+    @property
+    def arrivals(self) -> list[int]:
+        """Messages received per input."""
+        return self.monitor.arrivals
+
+    @property
+    def since_last(self) -> list[int]:
+        """Colour images received since the last message of each input."""
+        return self.monitor.since_last
+
+    def _note(self, index: int, msg: Any) -> list[tuple[int, Any]]:
+        """Count ``msg``; the (image stamp, kept camera_info) pairs to offer the synchroniser."""
+        if self.on_input is not None:
+            self.on_input(index)
+        header = msg.header
+        stamp = stamp_ns_of(header.stamp)
+        pairs = self.monitor.arrived(index, stamp, header.frame_id, msg)
+        if index == COLOUR and not pairs and not self.monitor.info_near(stamp):
+            if self._watch_latched_info():  # a latched camera_info serves this image at once
+                pairs = self.monitor.pair_lagging(str(header.frame_id))
+        return pairs
 
     def _add(self, index: int, msg: Any) -> None:
-        self._count(index)
-        self._sync.add(index, stamp_ns_of(msg.header.stamp), msg)
+        stamp = stamp_ns_of(msg.header.stamp)
+        pairs = self._note(index, msg)
+        for image_stamp, info in pairs:  # oldest first, before this image can match: the
+            self._pair(image_stamp, info)  # callbacks keep the images' order
+        self._sync.add(index, stamp, msg)
+        if self._rgb_sync is not None and index < DEPTH:
+            self._rgb_sync.add(index, stamp, msg)
+
+    def _note_mf(self, index: int, msg: Any) -> None:
+        if self._injecting:
+            return
+        pairs = self._note(index, msg)
+        for image_stamp, info in pairs:  # oldest first, before message_filters queues this
+            self._pair(image_stamp, info)  # image (it reads the stamp from a copy's header)
+
+    def _pair(self, stamp_ns: int, info: Any) -> None:
+        """Offer camera_info ``info`` to the colour image of ``stamp_ns`` (filed under its stamp;
+        message_filters reads the stamp from the header: a copy with the image's)."""
+        if not HAVE_MESSAGE_FILTERS:
+            for sync in (self._sync, self._rgb_sync):
+                if sync is not None:
+                    sync.add(INFO, stamp_ns, info)
+            return
+        from privpose_ros.ros.pose_msgs import stamp_msg
+
+        paired = copy.copy(info)
+        paired.header = copy.copy(info.header)
+        paired.header.stamp = stamp_msg(stamp_ns)
+        self._injecting = True
+        try:
+            self._mf_subs[INFO].signalMessage(paired)
+        finally:
+            self._injecting = False
+
+    def _full(self, *msgs: Any) -> None:
+        if self.monitor.claim(stamp_ns_of(msgs[COLOUR].header.stamp), with_depth=True):
+            self.callback(*msgs)
+
+    def _rgb_only(self, colour: Any, info: Any) -> None:
+        if self.monitor.claim(stamp_ns_of(colour.header.stamp), with_depth=False):
+            self.callback(colour, info, None)
+
+    def _watch_latched_info(self) -> bool:
+        """A colour image came before (or without) its camera_info: look at the camera_info
+        publishers (at most once a second). A transient-local one latches camera_info: the kept
+        one then serves images at once (``monitor.info_latched``), and a transient-local
+        subscription gets one published before we subscribed. True when newly latched."""
+        now = time.monotonic()
+        if now - self._graph_checked_s < 1.0:
+            return False
+        self._graph_checked_s = now
+        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+        topic = self.node.resolve_topic_name(self._info_topic)
+        offered = [i.qos_profile for i in self.node.get_publishers_info_by_topic(topic)]
+        latched = [q for q in offered if q.durability == DurabilityPolicy.TRANSIENT_LOCAL]
+        was_latched, self.monitor.info_latched = self.monitor.info_latched, bool(latched)
+        if not latched or self._latched_sub is not None:
+            return self.monitor.info_latched and not was_latched
+        reliable = all(q.reliability == ReliabilityPolicy.RELIABLE for q in latched)
+        qos = QoSProfile(
+            depth=1,
+            durability=DurabilityPolicy.TRANSIENT_LOCAL,
+            reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
+        )
+        if HAVE_MESSAGE_FILTERS:
+            deliver = self._mf_subs[INFO].signalMessage
+        else:
+            deliver = lambda m: self._add(INFO, m)  # noqa: E731
+        self._latched_sub = self.node.create_subscription(self._info_type, topic, deliver, qos)
+        self._subscriptions.append(self._latched_sub)
+        return not was_latched
 
     def reset(self) -> None:
         """Forget every queued message (a clock jump: old stamps must not match new ones)."""
+        self.monitor.reset()
         if HAVE_MESSAGE_FILTERS:
-            with self._mf_sync.lock:
-                for queue in self._mf_sync.queues:
-                    queue.clear()
+            for sync in (self._mf_sync, self._mf_rgb_sync):
+                if sync is not None:
+                    with sync.lock:
+                        for queue in sync.queues:
+                            queue.clear()
             return
-        self._sync.reset()
+        for sync in (self._sync, self._rgb_sync):
+            if sync is not None:
+                sync.reset()
 
     def destroy(self) -> None:
         for sub in self._subscriptions:
             self.node.destroy_subscription(sub)
         self._subscriptions = []
+        self._latched_sub = None
 
 
 def transform_broadcaster(node: Any) -> Any:

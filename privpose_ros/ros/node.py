@@ -3,6 +3,8 @@
 Subscriptions (relative, remappable): ``rgb/image_rect_color``, ``rgb/camera_info``,
 ``depth_registered/image_rect`` (unless ``use_depth`` is false), synchronised approximately; the
 latest synchronised frame is handed to one worker thread (older ones are dropped, never queued).
+Depth silent for ``sync.depth_timeout_s``: colour + camera_info are processed RGB-only until it
+returns; a camera_info published once (latched) serves the later images of its frame id.
 Outputs are stamped with the source image stamp. The model is loaded in configure and released
 in cleanup; with ``autostart`` (default) the node configures and activates itself.
 """
@@ -96,6 +98,10 @@ class PoseNode(NodeHealth, LifecycleNode):
         self._image_wh = (0, 0)  # the last decoded frame's width, height (px)
         self.backend_name = "none"
         self.autostart_failed = False
+        self._rgb_only = False  # the last synchronised set came without depth (depth silent)
+        from privpose_ros.track.tracker import IdSource
+
+        self.person_ids = IdSource()  # one for the node's life: ids never reused
         if self.get_parameter("autostart").value:
             if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
                 self.trigger_activate()
@@ -115,6 +121,9 @@ class PoseNode(NodeHealth, LifecycleNode):
             self.config = config = read_config(self)
             self._stamps = StampGuard(config.time.max_future_s)
             self._pipeline = pipeline = self._pipeline_factory(config)
+            tracker = getattr(pipeline, "tracker", None)
+            if tracker is not None and hasattr(tracker, "ids"):  # ids go on across configures
+                tracker.ids = self.person_ids
         except (PrivposeInputError, ImportError, FileNotFoundError, RuntimeError) as exc:
             self.get_logger().error(f"configure failed: {exc}")
             return TransitionCallbackReturn.FAILURE
@@ -151,8 +160,16 @@ class PoseNode(NodeHealth, LifecycleNode):
             depth = self._input(DEPTH_TOPIC, config.transport.depth)
             topics.append((*depth, qos_profile(config.qos.depth)))
         self._sync = compat.Synchronizer(
-            self, topics, config.sync.queue_size, config.sync.slop_s, self._on_synced
+            self,
+            topics,
+            config.sync.queue_size,
+            config.sync.slop_s,
+            self._on_synced,
+            depth_timeout_s=config.sync.depth_timeout_s,
+            on_input=self._on_input,
+            on_skip=self._on_input_skip,
         )
+        self._rgb_only = False
         self._stop.clear()
         self._slot.clear()
         self._heartbeat_s = time.monotonic()
@@ -229,8 +246,24 @@ class PoseNode(NodeHealth, LifecycleNode):
             pubs.extend(self._hri.publishers())
         return any(p is not None and p.get_subscription_count() > 0 for p in pubs)
 
+    def _on_input(self, index: int) -> None:
+        if index == 0:  # the input rate counts colour images as they arrive
+            self.stats.colour_arrived(self.get_clock().now().nanoseconds)
+
     def _on_synced(self, *msgs: Any) -> None:
         self.stats.frame_in(self.get_clock().now().nanoseconds, stamp_ns_of(msgs[0].header.stamp))
+        rgb_only = len(msgs) > 2 and msgs[2] is None
+        if rgb_only != self._rgb_only:
+            self._rgb_only = rgb_only
+            depth = self._topic(2)
+            if rgb_only:
+                self.stats.event("depth_dropouts")
+                self.get_logger().warning(
+                    f"no depth on {depth} for {self.config.sync.depth_timeout_s} s: processing "
+                    "colour + camera_info RGB-only until depth returns"
+                )
+            else:
+                self.get_logger().warning(f"depth on {depth} is back: RGB-D frames again")
         if not self._wanted():
             self.stats.skip("no_subscribers")
             return
@@ -270,7 +303,8 @@ class PoseNode(NodeHealth, LifecycleNode):
             self._camera_origin_m = None
             if self.config.target_frame:
                 persons, frame_id = self._to_target(persons, frame)
-            self._publish(persons, frame.stamp_ns, frame_id, started)
+            rgb_only = frame.depth_mm is None and self.config.use_depth
+            self._publish(persons, frame.stamp_ns, frame_id, started, rgb_only)
         except (BadFrame, StampRefused) as exc:
             self.stats.skip(exc.reason)
             logger.warning(f"skipped frame: {exc}", throttle_duration_sec=2.0)
@@ -302,7 +336,12 @@ class PoseNode(NodeHealth, LifecycleNode):
         return moved, target
 
     def _publish(
-        self, persons: list[PersonPose], stamp_ns: int, frame_id: str, started: float
+        self,
+        persons: list[PersonPose],
+        stamp_ns: int,
+        frame_id: str,
+        started: float,
+        rgb_only: bool = False,
     ) -> None:
         config = self.config
         joint_set = config.joint_set
@@ -316,7 +355,7 @@ class PoseNode(NodeHealth, LifecycleNode):
             )
         )
         processing_ms = (time.perf_counter() - started) * 1e3
-        self.stats.frame_out(self.get_clock().now().nanoseconds, stamp_ns, processing_ms)
+        self.stats.frame_out(self.get_clock().now().nanoseconds, stamp_ns, processing_ms, rgb_only)
         self._pubs["keypoints"].publish(keypoints_cloud(persons, stamp_ns, frame_id))
         if getattr(self, "_markers", None) is None:  # remembers who was shown, for DELETEs
             self._markers = SkeletonMarkers()

@@ -212,6 +212,14 @@ class RefineParams:
 class SyncParams:
     queue_size: int = param(5, "ApproximateTimeSynchronizer queue per input", (), 1, 100)
     slop_s: float = param(0.02, "largest stamp spread of a synchronised set (s)", (), 0, 1)
+    depth_timeout_s: float = param(
+        0.5,
+        "with use_depth: after this long without a depth message, colour + camera_info are "
+        "processed RGB-only until depth returns (s)",
+        (),
+        0.05,
+        60.0,
+    )
 
 
 @dataclass(frozen=True)

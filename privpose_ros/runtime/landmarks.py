@@ -157,6 +157,7 @@ class LandmarkModel:
                     next_roi=roi_from_points(
                         image_px[_HIP_CENTRE], image_px[_BODY_TOP], max(radius, 4.0)
                     ),
+                    roi=roi,
                 )
             )
         return results

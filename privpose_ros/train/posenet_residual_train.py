@@ -74,6 +74,8 @@ class ResidualRecipe:
     @staticmethod
     def from_yaml(path: str | Path) -> ResidualRecipe:
         raw = yaml.safe_load(Path(path).read_text()) or {}
+        if raw.pop("model", "residual") != "residual":
+            raise PrivposeInputError(f"{path}: not a residual recipe (model: residual)")
         for key in ("train", "val"):
             if key in raw:
                 raw[key] = ResidualDataConfig(**raw[key])
@@ -258,3 +260,12 @@ def run_residual_recipe(recipe: ResidualRecipe, frontend, lifter) -> dict[str, o
     report["seconds"] = round(time.perf_counter() - t0, 1)
     recipe.path("report", ".json").write_text(json.dumps(report, indent=1))
     return report
+
+
+def is_residual_yaml(path: str | Path) -> bool:
+    """Whether ``path`` is a residual recipe (a top-level ``model: residual``)."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(raw, dict) and raw.get("model") == "residual"

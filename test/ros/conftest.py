@@ -101,16 +101,24 @@ class Graph:
     """Node under test + camera publishers + output recorders, spun in a background thread."""
 
     def __init__(
-        self, context, estimator: FakeEstimator | None, overrides: dict, refiner=None
+        self,
+        context,
+        estimator: FakeEstimator | None,
+        overrides: dict,
+        refiner=None,
+        pipeline_factory=None,
     ) -> None:
         """``estimator`` None: the node's real default pipeline (the shipped models); the
-        camera publishes on the topics of the ``transport.*`` overrides (CompressedImage)."""
+        camera publishes on the topics of the ``transport.*`` overrides (CompressedImage);
+        ``pipeline_factory`` (config -> pipeline) replaces both."""
         self.context = context
         params = {"qos.rgb": "reliable", "qos.depth": "reliable", "qos.camera_info": "reliable"}
         params.update(overrides)
         fake = {}
         if estimator is not None:
             fake = {"pipeline_factory": lambda config: fake_pipeline(estimator, refiner)}
+        if pipeline_factory is not None:
+            fake = {"pipeline_factory": pipeline_factory}
         self.node = PoseNode(
             context=context,
             parameter_overrides=[Parameter(k, value=v) for k, v in params.items()],
@@ -195,14 +203,18 @@ def make_graph():
     graphs = []
 
     def build(
-        estimator: FakeEstimator | None = None, real: bool = False, refiner=None, **overrides
+        estimator: FakeEstimator | None = None,
+        real: bool = False,
+        refiner=None,
+        pipeline_factory=None,
+        **overrides,
     ) -> Graph:
         """A graph around ``estimator`` (default a FakeEstimator; ``refiner`` with it), or the
-        real models."""
+        real models, or the pipelines of ``pipeline_factory`` (config -> pipeline)."""
         context = rclpy.Context()
         rclpy.init(context=context)
         fake = None if real else estimator or FakeEstimator()
-        graph = Graph(context, fake, overrides, refiner)
+        graph = Graph(context, fake, overrides, refiner, pipeline_factory)
         graphs.append(graph)
         return graph
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 pytest.importorskip("rclpy", reason="rclpy not installed: run `make setup`")
-from conftest import FAKE_JOINTS_M, frame_msgs, image_msg, info_msg  # noqa: E402
+from conftest import FAKE_JOINTS_M, FakeEstimator, frame_msgs, image_msg, info_msg  # noqa: E402
+from sensor_msgs.msg import CameraInfo  # noqa: E402
 from visualization_msgs.msg import Marker  # noqa: E402
 
 from privpose_ros.ros.cloud import read_keypoints  # noqa: E402
@@ -60,12 +61,13 @@ def test_bad_input_is_logged_counted_skipped_and_a_good_frame_still_answered(mak
         assert graph.send_and_wait(msgs), f"the node did not handle the {reason} frame"
         if reason is not None:
             assert graph.node.stats.skipped[reason] >= 1, dict(graph.node.stats.skipped)
-    # missing camera_info: colour and depth arrive, nothing synchronises, it is counted
+    # missing camera_info (none ever for this frame id, so no latched one either): colour and
+    # depth arrive, nothing synchronises, each image that leaves the queue of 5 is counted
     for i in range(10):
-        rgb, _, depth = frame_msgs((30 + i) * S)
+        rgb, _, depth = frame_msgs((30 + i) * S, frame="cam_b")
         graph.publish((rgb, None, depth))
         time.sleep(0.03)  # the node's reader keeps 5: do not outrun it
-    assert graph.wait_for(lambda: graph.node.stats.skipped["missing_camera_info"] >= 6)
+    assert graph.wait_for(lambda: graph.node.stats.skipped["missing_camera_info"] >= 5)
     # half-resolution depth with the same field of view is rescaled, and answered
     half = image_msg(np.full((12, 16), 2500, np.uint16), "16UC1", 40 * S, "cam")
     assert graph.send_and_wait((*frame_msgs(40 * S)[:2], half))
@@ -119,3 +121,144 @@ def test_target_frame_uses_tf_at_the_image_stamp(make_graph) -> None:
     x, y, z = FAKE_JOINTS_M.T
     expected = np.stack([x + 0.5, z, -y + 1.2], axis=1)  # rotation of -90 deg about x
     np.testing.assert_allclose(got, expected, atol=1e-9)
+
+
+class IntrinsicsSeer(FakeEstimator):
+    """Records the focal length of every frame it sees."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fx: list[float] = []
+
+    def find_persons(self, frame):
+        self.fx.append(frame.intrinsics.fx)
+        return super().find_persons(frame)
+
+
+def _latching_publisher(graph):
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+    latched = QoSProfile(
+        depth=1,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL,
+        reliability=ReliabilityPolicy.RELIABLE,
+    )
+    return graph.io.create_publisher(CameraInfo, "rgb/camera_info", latched)
+
+
+def test_a_latched_camera_info_serves_every_later_frame(make_graph) -> None:
+    """A driver that latches camera_info (transient local) publishes it once: every image of
+    its frame id is paired with it as it arrives."""
+    seer = IntrinsicsSeer()
+    graph = make_graph(seer)
+    _latching_publisher(graph).publish(info_msg(32, 24, 59 * S, "cam"))
+    time.sleep(0.2)
+    stamps = [60 * S + i * S // 30 for i in range(10)]
+    for stamp in stamps:
+        rgb, _, depth = frame_msgs(stamp)
+        assert graph.send_and_wait((rgb, None, depth)), stamp
+    assert graph.wait_for(lambda: len(graph.received["pose"]) >= 10)
+    assert [stamp_ns_of(p.header.stamp) for p in graph.received["pose"]] == stamps
+    assert seer.fx == [50.0] * 10
+    assert sum(graph.node.stats.skipped.values()) == 0
+
+
+def test_a_camera_info_published_once_serves_the_later_frames(make_graph) -> None:
+    """A volatile publisher that sent camera_info once: each image waits for its own until two
+    images came after the kept one (it lags), then they are paired with it."""
+    seer = IntrinsicsSeer()
+    graph = make_graph(seer)
+    stamps = [60 * S + i * S // 30 for i in range(10)]
+    graph.publish((None, info_msg(32, 24, stamps[0], "cam"), None))  # once
+    time.sleep(0.2)
+    for stamp in stamps:  # a camera at 30 Hz
+        rgb, _, depth = frame_msgs(stamp)
+        graph.publish((rgb, None, depth))
+        time.sleep(1 / 30)
+    assert graph.wait_for(lambda: graph.handled() + graph.node._slot.dropped >= 10, 5.0)
+    answered = [stamp_ns_of(p.header.stamp) for p in graph.received["pose"]]
+    # image 2 is paired with image 3 and the latest-frame slot keeps image 3 (never a backlog)
+    assert answered == stamps[:1] + stamps[2:] or answered == stamps, answered
+    assert seer.fx == [50.0] * len(answered)
+    assert sum(graph.node.stats.skipped.values()) == 0
+    # camera_info of the image's own stamp is preferred to the kept one (here: it came first;
+    # while camera_info lags, an image is paired with the kept one as it arrives)
+    graph.publish((None, info_msg(32, 24, 61 * S, "cam", f=80.0), None))
+    time.sleep(0.1)
+    rgb, _, depth = frame_msgs(61 * S)
+    assert graph.send_and_wait((rgb, None, depth))
+    assert seer.fx[-1] == 80.0
+    # camera_info comes per image again: each image waits for its own, however late
+    rgb, _, depth = frame_msgs(62 * S)
+    graph.publish((rgb, None, depth))
+    time.sleep(0.5)
+    assert graph.send_and_wait((None, info_msg(32, 24, 62 * S, "cam", f=90.0), None))
+    assert seer.fx[-1] == 90.0 and len(seer.fx) == len(answered) + 2
+    # a kept camera_info of another size is refused at decode, never guessed
+    for i in range(2):
+        rgb, _, depth = frame_msgs(63 * S + i * S // 30, width=64, height=48)
+        graph.publish((rgb, None, depth))
+        time.sleep(1 / 30)
+    assert graph.wait_for(lambda: graph.node.stats.skipped["camera_info_size"] >= 1)
+    assert len(seer.fx) == len(answered) + 2  # none of them reached the estimator
+
+
+def test_a_latched_camera_info_sent_before_activation_reaches_the_node(make_graph) -> None:
+    """A transient-local camera_info publisher (a driver that latches it) published before the
+    node subscribed: the node subscribes transient-local once it sees one and gets it."""
+    graph = make_graph()
+    graph.node.trigger_deactivate()
+    _latching_publisher(graph).publish(info_msg(32, 24, 70 * S, "cam"))
+    time.sleep(0.2)
+    graph.node.trigger_activate()  # new subscriptions: the volatile one misses the latched info
+    assert graph.wait_for(lambda: graph.pubs[0].get_subscription_count() > 0)
+    stamp = 71 * S
+    deadline = time.monotonic() + 5.0
+    while not graph.received["pose"] and time.monotonic() < deadline:
+        rgb, _, depth = frame_msgs(stamp)
+        graph.publish((rgb, None, depth))
+        stamp += S // 30
+        time.sleep(1 / 30)
+    assert graph.received["pose"], "the latched camera_info never reached the node"
+    assert graph.node._sync._latched_sub is not None
+    before = len(graph.received["pose"])
+    for i in range(10):
+        rgb, _, depth = frame_msgs(stamp + i * S // 30)
+        assert graph.send_and_wait((rgb, None, depth))
+    assert graph.wait_for(lambda: len(graph.received["pose"]) >= before + 10)
+
+
+def test_person_ids_are_never_reused_across_cleanup_and_configure(make_graph) -> None:
+    """Each configure builds a new pipeline with a new tracker: ids go on from the node's."""
+    from privpose_ros.runtime.pipeline import PosePipeline
+    from privpose_ros.track.tracker import PersonTracker
+
+    estimator = FakeEstimator()
+    built = []
+
+    def with_tracker(config):
+        built.append(PosePipeline(estimator, estimator, None, PersonTracker()))
+        return built[-1]
+
+    graph = make_graph(pipeline_factory=with_tracker)
+    node = graph.node
+
+    def person_ids() -> list[int]:
+        return [int(i) for i in set(read_keypoints(graph.received["cloud"][-1])["person"])]
+
+    for i in range(3):
+        assert graph.send_and_wait(frame_msgs((80 + i) * S))
+    assert graph.wait_for(lambda: len(graph.received["cloud"]) >= 3)
+    assert person_ids() == [1]
+    seen = {1}
+    for period in range(2):
+        for transition in ("deactivate", "cleanup", "configure", "activate"):
+            assert getattr(node, f"trigger_{transition}")() is not None
+        assert graph.wait_for(lambda: node._pubs["pose"].get_subscription_count() > 0)
+        count = len(graph.received["cloud"])
+        assert graph.send_and_wait(frame_msgs((90 + 10 * period) * S))
+        assert graph.wait_for(lambda c=count: len(graph.received["cloud"]) > c)
+        (new,) = person_ids()
+        assert new not in seen, (new, seen)
+        seen.add(new)
+    assert len(built) == 3 and seen == {1, 2, 3}

@@ -59,3 +59,39 @@ def test_train_and_eval_refine_from_the_command_line(tmp_path, capsys) -> None:
     assert set(bench["side"]) >= {"lifting", "A", "B", "C"}
     assert cli.main(["train"]) == 1
     assert "--config is required" in capsys.readouterr().err
+
+
+def test_train_runs_a_residual_recipe_with_the_real_front_end_built_above_train(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    import json
+    from pathlib import Path
+
+    from privpose_ros import cli
+    from privpose_ros.runtime import people
+    from privpose_ros.runtime.placement import MonocularLifter
+    from privpose_ros.train import posenet_residual_train
+
+    seen = {}
+
+    class FakeFront:
+        def __init__(self, config) -> None:
+            self.config = config
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc) -> None:
+            seen["closed"] = True
+
+    def fake_run(recipe, frontend, lifter):
+        seen.update(out_dir=recipe.out_dir, every_n=frontend.config.detect_every_n, lifter=lifter)
+        return {"stages": list(recipe.stages)}
+
+    monkeypatch.setattr(people, "PeopleEstimator", FakeFront)
+    monkeypatch.setattr(posenet_residual_train, "run_residual_recipe", fake_run)
+    tiny = Path(__file__).resolve().parents[2] / "config" / "train" / "residual_tiny.yaml"
+    assert cli.main(["train", "--config", str(tiny), "--out-dir", str(tmp_path)]) == 0
+    assert json.loads(capsys.readouterr().out)["stages"] == ["depth", "rgb", "rgb_hall"]
+    assert seen["out_dir"] == str(tmp_path) and seen["every_n"] == 1 and seen["closed"]
+    assert isinstance(seen["lifter"], MonocularLifter)
