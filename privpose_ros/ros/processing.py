@@ -153,8 +153,8 @@ def pipeline_config(config: NodeConfig) -> Any:
     from privpose_ros.runtime.people import FrontEndConfig
     from privpose_ros.runtime.pipeline import PipelineConfig
     from privpose_ros.runtime.runner import RunnerConfig
-    from privpose_ros.track.smoothing import SmoothingConfig
     from privpose_ros.track.reid import ReidConfig
+    from privpose_ros.track.smoothing import SmoothingConfig
     from privpose_ros.track.tracker import TrackerConfig
 
     runner = RunnerConfig(

@@ -46,7 +46,7 @@ def _leaf_paths(value: object, prefix: str = "") -> dict[str, object]:
 def test_every_ros_name_is_the_attribute_path_of_a_typed_field_and_back() -> None:
     leaves = _leaf_paths(NodeConfig())
     assert list(leaves) == [spec.name for spec in PARAMS]
-    assert len(PARAMS) == 52 and len(SPECS) == 52
+    assert len(PARAMS) == 56 and len(SPECS) == 56
     for spec in PARAMS:
         assert leaves[spec.name] == spec.default and type(leaves[spec.name]) is type(spec.default)
     config = config_from_values({"frontend.detect_every_n": 3, "tracking.max_age_s": 2})

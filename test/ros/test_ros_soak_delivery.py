@@ -4,7 +4,6 @@ delivery count and the soak report of the real node (counting and report shape, 
 from __future__ import annotations
 
 import argparse
-import ast
 import os
 import runpy
 import subprocess
@@ -80,25 +79,24 @@ def test_setup_installs_the_profile_with_the_config_files(monkeypatch) -> None:
 
 
 def test_launch_declares_fastdds_profile_and_sets_the_node_environment(monkeypatch) -> None:
-    assigns = [n for n in ast.walk(ast.parse(LAUNCH.read_text())) if isinstance(n, ast.Assign)]
-    arguments = next(n.value for n in assigns if getattr(n.targets[0], "id", "") == "ARGUMENTS")
-    defaults = {e.elts[0].value: e.elts[1].value for e in arguments.elts}
-    assert (ROOT / defaults["fastdds_profile"]) == PROFILE  # relative to the package share
-    values = dict(defaults)
-    nodes = stub_launch_api(monkeypatch)
+    from privpose_ros.ros.launch_args import node_settings
+
+    stub_launch_api(monkeypatch)
     module = runpy.run_path(str(LAUNCH))
+    defaults = {name: default for name, default, _ in module["ARGUMENTS"]}
+    assert (ROOT / defaults["fastdds_profile"]) == PROFILE  # relative to the package share
     description = module["generate_launch_description"]()
-    declared = {a.args[0]: a.kwargs["default_value"] for a in description.args[0][:-2]}
+    declared = {
+        a.args[0]: a.kwargs["default_value"] for a in description.args[0] if a.args and a.kwargs
+    }
     assert declared["fastdds_profile"] == str(PROFILE)  # the installed file, absolute
-    values["fastdds_profile"] = declared["fastdds_profile"]
-    module["_node"](values, str(ROOT))
-    assert nodes[-1]["additional_env"] == {"FASTDDS_DEFAULT_PROFILES_FILE": str(PROFILE)}
-    values["fastdds_profile"] = ""  # none: the node keeps the environment's own setting
-    module["_node"](values, str(ROOT))
-    assert nodes[-1]["additional_env"] is None
-    values["fastdds_profile"] = str(ROOT / "missing.xml")
+    values = {**defaults, "fastdds_profile": declared["fastdds_profile"]}
+    env = node_settings(values, str(ROOT))["additional_env"]
+    assert env == {"FASTDDS_DEFAULT_PROFILES_FILE": str(PROFILE)}
+    none = node_settings({**values, "fastdds_profile": "none"}, str(ROOT))
+    assert none["additional_env"] is None  # the node keeps the environment's own setting
     with pytest.raises(ValueError, match="not a file"):
-        module["_node"](values, str(ROOT))
+        node_settings({**values, "fastdds_profile": str(ROOT / "missing.xml")}, str(ROOT))
 
 
 def test_set_counter_counts_only_complete_sets() -> None:
