@@ -31,7 +31,7 @@ from privpose_ros.runtime.detector import TILE_MODES, Detection, PersonDetector
 from privpose_ros.runtime.graph import open_graph
 from privpose_ros.runtime.landmarks import LandmarkModel, roi_from_detection
 from privpose_ros.runtime.runner import RunnerConfig
-from privpose_ros.runtime.tiles import span_reason
+from privpose_ros.runtime.tiles import keypoint_distance_px, span_reason
 
 LOG = logging.getLogger(__name__)
 LANDMARK_MODELS = ("full", "lite", "heavy")
@@ -294,6 +294,10 @@ class PeopleEstimator:
             order = (b, a) if second else (a, b)
             others = boxes[:i] + boxes[i + 1 :]
             why = [span_reason(lm.points_px, lm.visibility, det, others) for lm in order]
+            if why[0] == "far_from_detection" and not _nearer_another(order[0], i, detections):
+                # far from its own detector's points but no nearer anyone else's: the detector
+                # may be the one that is wrong (a person seen side on, cut by the image)
+                why[0] = None
             if why[0] is None:
                 out.append(order[0])
                 continue
@@ -368,6 +372,20 @@ class PeopleEstimator:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _nearer_another(lm: Landmarks, index: int, detections: list[Detection]) -> bool:
+    """Whether skeleton ``lm`` of detection ``index`` lies nearer another detection's body
+    keypoints than its own (its landmarks moved onto someone else)."""
+    visible = lm.visibility >= 0.5
+    own = keypoint_distance_px(lm.points_px, visible, detections[index])
+    others = [
+        keypoint_distance_px(lm.points_px, visible, d)
+        for j, d in enumerate(detections)
+        if j != index
+    ]
+    others = [d for d in others if d is not None]
+    return own is not None and bool(others) and min(others) < own
 
 
 def _drop_duplicates(

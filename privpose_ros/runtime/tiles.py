@@ -190,13 +190,9 @@ def span_reason(
         outside = ~_inside(points[body], box, box_margin * side)
         if outside.mean() > max_outside:
             return "outside_box"
-    coco = points[list(BLAZEPOSE_TO_COCO)]
-    both = (det.keypoint_scores >= min_keypoint_score) & vis[list(BLAZEPOSE_TO_COCO)]
-    both[:5] = False  # MoveNet's head points are the least reliable (and shared in crowds)
-    if both.sum() >= 4:
-        dist = np.median(np.linalg.norm(coco[both] - det.keypoints_px[both], axis=1))
-        if dist > max_keypoint_distance * side:
-            return "far_from_detection"
+    dist = keypoint_distance_px(points, vis, det, min_keypoint_score)
+    if dist is not None and dist > max_keypoint_distance * side:
+        return "far_from_detection"
     hips = points[list(_HIPS)]
     own = _inside(hips, box, 0.0)
     if not own.any() and other_boxes:
@@ -206,6 +202,22 @@ def span_reason(
         if homes[0] and homes[1] and not homes[0] & homes[1]:
             return "hips_apart"
     return None
+
+
+def keypoint_distance_px(
+    points_px: np.ndarray, visible: np.ndarray, det: Detection, min_keypoint_score: float = 0.3
+) -> float | None:
+    """Median pixel distance between a skeleton's body points (``points_px`` (33, 2) BlazePose,
+    ``visible`` (33,) bool) and ``det``'s confident COCO body keypoints; None with fewer than
+    4 in both."""
+    coco = np.asarray(points_px, dtype=np.float64)[list(BLAZEPOSE_TO_COCO)]
+    both = (det.keypoint_scores >= min_keypoint_score) & np.asarray(visible)[
+        list(BLAZEPOSE_TO_COCO)
+    ]
+    both[:5] = False  # MoveNet's head points are the least reliable (and shared in crowds)
+    if both.sum() < 4:
+        return None
+    return float(np.median(np.linalg.norm(coco[both] - det.keypoints_px[both], axis=1)))
 
 
 def ceil32(value: float) -> int:

@@ -186,3 +186,30 @@ def test_hips_in_two_other_boxes_span_two_people():
     assert span_reason(points, vis, weak, others) is None  # both on one other person
     with pytest.raises(PrivposeInputError, match="33"):
         span_reason(points[:17], vis, det)
+
+
+def test_a_skeleton_far_from_its_detection_spans_only_if_nearer_another_one() -> None:
+    """The span fix re-crops a skeleton that moved onto the person beside (nearer that
+    detection's keypoints), not one whose own detector points are off (a person cut by the
+    image: the TUE robot frame where the standing person was lost)."""
+    from privpose_ros.core.landmarks import Landmarks, Roi
+    from privpose_ros.runtime.people import _nearer_another
+
+    coco_px = np.array([[100.0 + 10 * j, 100.0 + 20 * j] for j in range(17)])
+    own = Detection(np.array([80.0, 80, 300, 500]), 0.9, coco_px + 60.0, np.ones(17))
+    beside = Detection(np.array([80.0, 80, 300, 500]), 0.9, coco_px + 1.0, np.ones(17))
+    far = Detection(np.array([500.0, 80, 700, 500]), 0.9, coco_px + 400.0, np.ones(17))
+    points = np.zeros((33, 2))
+    points[list(BLAZEPOSE_TO_COCO)] = coco_px
+    lm = Landmarks(
+        points_px=points,
+        depth_rel=np.zeros(33),
+        visibility=np.ones(33),
+        presence=np.ones(33),
+        world_m=np.zeros((33, 3)),
+        pose_score=0.9,
+        next_roi=Roi(np.array([150.0, 300.0]), 300.0, 0.0),
+    )
+    assert _nearer_another(lm, 0, [own, beside])  # moved onto the person beside
+    assert not _nearer_another(lm, 0, [own, far])  # off, but nearer nobody else
+    assert not _nearer_another(lm, 0, [own])
