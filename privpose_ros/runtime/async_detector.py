@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from privpose_ros.runtime.detector import Detection, PersonDetector
+from privpose_ros.runtime.detection import Detection
+from privpose_ros.runtime.detector import PersonDetector
 
 LOG = logging.getLogger(__name__)
 

@@ -13,13 +13,12 @@ a higher resolution than in the full frame; all passes are merged, one detection
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
 from privpose_ros.core.crop import box_iou
 from privpose_ros.core.errors import PrivposeInputError
+from privpose_ros.runtime.detection import Detection
 from privpose_ros.runtime.runner import GraphRunner
 from privpose_ros.runtime.tiles import (
     DEFAULT_OVERLAP,
@@ -34,17 +33,6 @@ from privpose_ros.runtime.tiles import (
 MAX_PEOPLE = 6
 NUM_COCO = 17
 TILE_MODES = ("off", "auto", "always")
-
-
-@dataclass(frozen=True)
-class Detection:
-    """One person: ``box_px`` (x0, y0, x1, y1) and ``keypoints_px`` (17, 2) COCO-17 in source
-    pixels, ``keypoint_scores`` (17,), ``score`` in [0, 1]."""
-
-    box_px: np.ndarray
-    score: float
-    keypoints_px: np.ndarray
-    keypoint_scores: np.ndarray
 
 
 def detector_input(rgb: np.ndarray, long_side_px: int) -> tuple[np.ndarray, float]:

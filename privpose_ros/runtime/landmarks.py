@@ -19,7 +19,7 @@ import numpy as np
 from privpose_ros.core.blazepose import NUM_LANDMARKS
 from privpose_ros.core.landmarks import LANDMARK_CROP_PX as CROP_PX
 from privpose_ros.core.landmarks import Landmarks, Roi
-from privpose_ros.runtime.detector import Detection
+from privpose_ros.runtime.detection import Detection
 from privpose_ros.runtime.runner import GraphRunner
 
 HEATMAP_PX = 64

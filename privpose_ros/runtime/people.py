@@ -27,7 +27,8 @@ from privpose_ros.core.landmarks import Landmarks, Roi
 from privpose_ros.core.paths import WEIGHTS_DIR
 from privpose_ros.core.pose import PersonPose
 from privpose_ros.runtime.async_detector import AsyncDetector, DetectionResult
-from privpose_ros.runtime.detector import TILE_MODES, Detection, PersonDetector
+from privpose_ros.runtime.detection import Detection
+from privpose_ros.runtime.detector import TILE_MODES, PersonDetector
 from privpose_ros.runtime.graph import open_graph
 from privpose_ros.runtime.landmarks import LandmarkModel, roi_from_detection
 from privpose_ros.runtime.runner import RunnerConfig

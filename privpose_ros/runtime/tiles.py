@@ -28,7 +28,7 @@ from privpose_ros.core.crop import box_iou
 from privpose_ros.core.errors import PrivposeInputError
 
 if TYPE_CHECKING:  # detector.py imports this module
-    from privpose_ros.runtime.detector import Detection
+    from privpose_ros.runtime.detection import Detection
 
 DEFAULT_OVERLAP = 0.2
 # BlazePose 33 -> COCO 17 (nose, eyes, ears, shoulders, elbows, wrists, hips, knees, ankles)

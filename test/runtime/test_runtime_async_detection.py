@@ -16,7 +16,7 @@ import pytest
 from privpose_ros.core.camera import CameraIntrinsics
 from privpose_ros.core.frame import RGBDFrame
 from privpose_ros.runtime.async_detector import AsyncDetector
-from privpose_ros.runtime.detector import Detection
+from privpose_ros.runtime.detection import Detection
 from privpose_ros.runtime.people import FrontEndConfig, PeopleEstimator
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"

@@ -23,7 +23,8 @@ from privpose_ros.core.joints import CANONICAL_JOINTS
 from privpose_ros.core.landmarks import Landmarks
 from privpose_ros.core.pose import PoseResult
 from privpose_ros.data.real import MPI_INF_3DHP_17_NAMES
-from privpose_ros.runtime.detector import Detection, decode_people
+from privpose_ros.runtime.detection import Detection
+from privpose_ros.runtime.detector import decode_people
 from privpose_ros.runtime.landmarks import (
     CROP_PX,
     ROI_SCALE,

@@ -7,7 +7,8 @@ import pytest
 
 from privpose_ros.core.crop import box_iou
 from privpose_ros.core.errors import PrivposeInputError
-from privpose_ros.runtime.detector import MAX_PEOPLE, Detection, PersonDetector
+from privpose_ros.runtime.detection import Detection
+from privpose_ros.runtime.detector import MAX_PEOPLE, PersonDetector
 from privpose_ros.runtime.tiles import (
     BLAZEPOSE_TO_COCO,
     ceil32,
