@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from privpose_ros.core.crop import box_iou
 from privpose_ros.core.errors import PrivposeInputError
 from privpose_ros.core.joints import CANONICAL, JointSet
 from privpose_ros.core.pose import PersonPose
@@ -184,14 +185,6 @@ class _Track:
     # a new track may still turn out to be a returning person until it settles
     born_ns: int = 0
     settled: bool = False
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    inter = max(w, 0.0) * max(h, 0.0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
 
 
 def _clip_norm(v: np.ndarray, limit: float) -> np.ndarray:
@@ -417,7 +410,11 @@ class PersonTracker:
             if dist_m > gate_m:
                 return 0.0
         oks = self._oks(pred, det)
-        iou = None if pred.box is None or det.box is None else _iou(pred.box, det.box)
+        iou = (
+            None
+            if pred.box is None or det.box is None
+            else float(box_iou(pred.box, det.box)[0, 0])
+        )
         if oks is not None and iou is not None:
             w = self.config.keypoint_weight
             return w * oks + (1.0 - w) * iou
