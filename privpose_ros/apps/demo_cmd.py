@@ -114,6 +114,9 @@ def _node_parameters(args: argparse.Namespace) -> dict[str, Any]:
         params["confidence_threshold"] = args.confidence_threshold
     if args.stills and not args.bag:  # independent stills, not video: detect in each
         params["frontend.detect_every_n"] = 1
+        # every still comes with its depth: on a loaded machine a big depth message may come
+        # late, and the accuracy figure must not turn into an RGB-only one meanwhile
+        params["sync.depth_timeout_s"] = 5.0
     return params
 
 

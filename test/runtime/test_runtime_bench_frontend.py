@@ -91,9 +91,10 @@ def test_report_has_every_stage_per_person_count(report) -> None:
             stats = r[key]
             assert set(stats) >= {"p50", "p95", "mean"}, key
             assert 0 <= stats["p50"] <= stats["p95"] and stats["mean"] >= 0, key
-        # the detector runs on every detect_every_n-th frame only (people are followed between)
+        # followed people never wait for the detector: it runs in its own thread (on the
+        # frame's thread only while nobody is followed, e.g. the first frame)
         assert r["whole_ms"]["p50"] >= r["detector_ms"]["p50"] >= 0
-        assert r["detector_ms"]["p95"] > 0 or r["detector_ms"]["mean"] > 0
+        assert r["detector_ms"]["p50"] == 0.0
         assert r["whole_ms"]["mean"] >= r["detector_ms"]["mean"] + r["landmarks_ms"]["mean"]
         assert r["cpu_per_wall"] > 0 and r["whole_cpu_ms"]["mean"] > 0
 
