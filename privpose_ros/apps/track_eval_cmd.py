@@ -13,6 +13,7 @@ from privpose_ros.train.track_eval import evaluate_tracking
 
 
 def run_tracking(args: argparse.Namespace) -> int:
+    from privpose_ros.core.frame import RGBDFrame
     from privpose_ros.runtime.people import FrontEndConfig
     from privpose_ros.runtime.pipeline import PipelineConfig, PosePipeline
     from privpose_ros.runtime.runner import RunnerConfig
@@ -29,7 +30,9 @@ def run_tracking(args: argparse.Namespace) -> int:
     runner = RunnerConfig(backend=args.backend or "auto")
     pipeline = PosePipeline.from_config(PipelineConfig(frontend=FrontEndConfig(runner=runner)))
     started = time.perf_counter()
-    report = evaluate_tracking(frames, pipeline.process)
+    report = evaluate_tracking(
+        frames, lambda f: pipeline.process(RGBDFrame(f.rgb, f.intrinsics, f.depth_mm, f.stamp_ns))
+    )
     report.update(
         persons=args.persons,
         seed=args.seed,

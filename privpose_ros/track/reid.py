@@ -62,9 +62,10 @@ class ReidConfig:
     ``bone_tolerance`` (relative): a mean bone-length difference of this much scores 0 (half of
     it 0.5). ``min_appearance`` (0-1): the least histogram intersection, whatever the bones say.
     ``min_joint_confidence``: joints used for bones and sampling. ``history``: observations
-    kept per track for the median bone lengths. ``settle_s`` (s): a new track that matches a
-    departed person within this time of appearing (its signature grows frame by frame: a
-    person walking in is first seen in part) takes that person's id."""
+    kept per track for the median bone lengths. ``settle_s`` (s): a new track first seen too
+    little to be compared (a person walking in, seen in part) that matches a departed person
+    within this time of appearing takes that person's id; a track comparable from its first
+    frame is decided then and never renamed."""
 
     window_s: float = 30.0
     min_similarity: float = 0.6
@@ -157,6 +158,11 @@ class Signature:
             else:  # running mean over the first observations, then a slow update
                 rate = max(1.0 / self.seen, 0.05)
                 self.histogram = (1.0 - rate) * self.histogram + rate * histogram
+
+    @property
+    def informative(self) -> bool:
+        """Whether it can be compared: >= 3 bone lengths and a colour histogram."""
+        return self.histogram is not None and int(np.isfinite(self.median_bones_m).sum()) >= 3
 
     @property
     def median_bones_m(self) -> np.ndarray:

@@ -310,7 +310,8 @@ class PersonTracker:
                 np.zeros(3),
                 signature,
                 stamp,
-                old is not None,
+                # decided at once when re-identified or when it could be compared already
+                old is not None or signature.informative,
             )
             self._tracks.append(track)
             ids[di] = track.track_id

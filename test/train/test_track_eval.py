@@ -96,3 +96,19 @@ def test_crossing_sequence_of_real_people() -> None:
             order = now
     assert crossings >= 1, "the walkers cross each other"
     assert min(f.visible.min() for f in frames if len(f.ids)) < 0.9, "someone gets occluded"
+
+
+def test_eval_tracking_command_runs_the_pipeline_on_the_crossing_frames(capsys) -> None:
+    """`privpose eval --tracking` end to end on a short crossing (the command once handed the
+    pipeline the sequence's own frame type instead of an RGBDFrame)."""
+    if not DATA.is_dir():
+        pytest.skip(f"real people not found at {DATA} (../shared/data is not beside the repo)")
+    import json
+
+    from privpose_ros import cli
+
+    argv = ["eval", "--tracking", str(DATA), "--persons", "1", "--seq-frames", "20", "--json"]
+    assert cli.main(argv) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["frames"] == 20 and report["persons"] == 1
+    assert report["recall_visible"] > 0.5 and report["id_switches"] == 0
