@@ -10,9 +10,11 @@ A track that expires is remembered for ``ReidConfig.window_s`` with its signatur
   over the track.
 
 A new detection that no live track explains is compared with the remembered tracks; the best
-one-to-one assignment (``scipy.optimize.linear_sum_assignment``) above ``min_similarity``, with
-bones AND appearance agreeing where both are known, gives the old id back. A remembered id is
-handed out once and only while its track is gone, so no id is ever held by two people at once.
+one-to-one assignment (``scipy.optimize.linear_sum_assignment``) above ``min_similarity``
+(appearance required; bone lengths weigh in where both signatures have them) gives the old id
+back. Image regions cut by the image border are not sampled (they would show the background).
+A remembered id is handed out once and only while its track is gone, so no id is ever held by
+two people at once.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ _TORSO = (_J["neck"], _J["pelvis"])
 CHROMA_BINS, BRIGHT_BINS = 6, 4
 HISTOGRAM_SIZE = CHROMA_BINS * CHROMA_BINS + BRIGHT_BINS
 BRIGHT_WEIGHT = 0.25  # share of the brightness bins in the histogram
+BONE_WEIGHT = 0.4  # share of the bone lengths in the similarity (appearance: the rest)
+MIN_BONES = 4  # bone lengths two signatures must share to be compared on them
 # regions sampled for the appearance: (from joints, to joints) -> a quadrilateral grid
 _REGIONS = (
     ((_J["left_shoulder"], _J["right_shoulder"]), (_J["left_hip"], _J["right_hip"])),
@@ -60,7 +64,8 @@ class ReidConfig:
     """``window_s`` (s): how long a departed person is remembered (0: no re-identification).
     ``min_similarity`` (0-1): the least combined similarity to give an old id back.
     ``bone_tolerance`` (relative): a mean bone-length difference of this much scores 0 (half of
-    it 0.5). ``min_appearance`` (0-1): the least histogram intersection, whatever the bones say.
+    it 0.5; monocular bones of one person vary by 10-30 % between views).
+    ``min_appearance`` (0-1): the least histogram intersection, whatever the bones say.
     ``min_joint_confidence``: joints used for bones and sampling. ``history``: observations
     kept per track for the median bone lengths. ``settle_s`` (s): a new track first seen too
     little to be compared (a person walking in, seen in part) that matches a departed person
@@ -69,7 +74,7 @@ class ReidConfig:
 
     window_s: float = 30.0
     min_similarity: float = 0.6
-    bone_tolerance: float = 0.25
+    bone_tolerance: float = 0.4
     min_appearance: float = 0.5
     min_joint_confidence: float = 0.5
     history: int = 30
@@ -114,6 +119,9 @@ def appearance_histogram(
     for (a0, a1), (b0, b1) in _REGIONS:
         corners = (a0, a1, b0, b1)
         if not all(np.isfinite(px[j]).all() and conf[j] >= min_confidence for j in corners):
+            continue
+        inside = [0 <= px[j][0] < w and 0 <= px[j][1] < h for j in corners]
+        if not all(inside):  # a region cut by the image border samples the background
             continue
         top = px[a0][None] + steps[:, None] * (px[a1] - px[a0])[None]  # (8, 2) along the top
         bottom = px[b0][None] + steps[:, None] * (px[b1] - px[b0])[None]
@@ -161,8 +169,9 @@ class Signature:
 
     @property
     def informative(self) -> bool:
-        """Whether it can be compared: >= 3 bone lengths and a colour histogram."""
-        return self.histogram is not None and int(np.isfinite(self.median_bones_m).sum()) >= 3
+        """Whether it can be compared: >= MIN_BONES bone lengths and a colour histogram."""
+        known = int(np.isfinite(self.median_bones_m).sum())
+        return self.histogram is not None and known >= MIN_BONES
 
     @property
     def median_bones_m(self) -> np.ndarray:
@@ -176,20 +185,24 @@ class Signature:
 
 
 def similarity(a: Signature, b: Signature, config: ReidConfig) -> float:
-    """Combined similarity in [0, 1] of two signatures (0 when appearance disagrees or
-    nothing can be compared)."""
-    scores = []
+    """Combined similarity in [0, 1] of two signatures: appearance and (where both have
+    MIN_BONES) bone lengths; 0 when appearance is missing on either side or disagrees (bone
+    lengths alone would confuse people of one size)."""
+    if a.histogram is None or b.histogram is None:
+        return 0.0
+    scores, weights = [], []
     ba, bb = a.median_bones_m, b.median_bones_m
     both = np.isfinite(ba) & np.isfinite(bb) & (bb > 0)
-    if both.sum() >= 3:
+    if both.sum() >= MIN_BONES:
         rel = float(np.mean(np.abs(ba[both] - bb[both]) / bb[both]))
         scores.append(max(0.0, 1.0 - rel / config.bone_tolerance))
-    if a.histogram is not None and b.histogram is not None:
-        overlap = float(np.minimum(a.histogram, b.histogram).sum())
-        if overlap < config.min_appearance:
-            return 0.0
-        scores.append(overlap)
-    return float(np.mean(scores)) if scores else 0.0
+        weights.append(BONE_WEIGHT)
+    overlap = float(np.minimum(a.histogram, b.histogram).sum())
+    if overlap < config.min_appearance:
+        return 0.0
+    scores.append(overlap)
+    weights.append(1.0 - BONE_WEIGHT)
+    return float(np.average(scores, weights=weights))
 
 
 @dataclass

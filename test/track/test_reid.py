@@ -79,7 +79,7 @@ def test_similarity_needs_bones_and_appearance_to_agree() -> None:
     taller = _signature(_person(scale=1.3), (200, 30, 30), config)
     other_shirt = _signature(_person(), (30, 30, 200), config)
     assert similarity(again, me, config) > 0.95
-    assert similarity(taller, me, config) < similarity(again, me, config) - 0.3
+    assert similarity(taller, me, config) < similarity(again, me, config) - 0.2
     assert similarity(other_shirt, me, config) == 0.0  # appearance disagrees: never the same
 
 
