@@ -55,7 +55,7 @@ from privpose_ros.ros.pose_msgs import (
     stamp_ns_of,
 )
 from privpose_ros.ros.processing import BadFrame, decode_frame, default_pipeline
-from privpose_ros.ros.spinning import install_stop_signals, spin_node
+from privpose_ros.ros.spinning import ignore_stop_signals, install_stop_signals, spin_node
 from privpose_ros.ros.stamps import StampGuard, StampRefused
 from privpose_ros.ros.sync import LatestSlot
 
@@ -397,7 +397,12 @@ def main(args: list[str] | None = None) -> None:
         spin_node(node, stop)
     finally:
         if rclpy.ok():
-            rclpy.shutdown()
+            # keep our handlers: rclpy's uninstall puts back SIG_DFL, and a second Ctrl-C
+            # (terminal + launch) arriving during the teardown would then kill the process
+            rclpy.shutdown(uninstall_handlers=False)
+        # Python's finalisation puts SIG_DFL back for handlers of its own, and a late Ctrl-C
+        # would then kill the exiting process (exit -2): the teardown is done, ignore it
+        ignore_stop_signals()
 
 
 if __name__ == "__main__":

@@ -45,6 +45,15 @@ def install_stop_signals(stop: threading.Event) -> bool:
     return True
 
 
+def ignore_stop_signals() -> None:
+    """SIGINT and SIGTERM ignored from now on (the process is exiting, its teardown done)."""
+    import signal
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+
+
 def spin_node(node: Any, stop: threading.Event | None = None) -> None:
     """Spin ``node`` until ``stop`` is set (see :func:`install_stop_signals`) or the context
     shuts down, then shut it down in order: the worker first (``release``: it may be
