@@ -37,10 +37,18 @@ def export_posenet_onnx(model, path: Path) -> Path:  # noqa: ANN001 - a PosenetD
     """Export ``model`` with a dynamic batch axis to ``path`` (checked, written atomically)."""
     import torch
 
-    onnx = optional_import("onnx", "pip install onnx")
     s = model.config.crop_px
     rgb = torch.rand(2, s, s, 3, generator=torch.Generator().manual_seed(0))
     k = torch.tensor([[s, 0.0, (s - 1) / 2], [0.0, s, (s - 1) / 2], [0.0, 0.0, 1.0]])
+    return _export(model, (rgb, k.repeat(2, 1, 1)), path, INPUT_NAMES, OUTPUT_NAMES)
+
+
+def _export(model, example: tuple, path: Path, inputs: tuple, outputs: tuple) -> Path:  # noqa: ANN001 - a torch module
+    """Trace ``model`` on ``example`` into an ONNX graph with a dynamic batch axis on every
+    named input and output; checked, written to ``path`` atomically."""
+    import torch
+
+    onnx = optional_import("onnx", "pip install onnx")
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore", category=DeprecationWarning)  # legacy exporter
@@ -48,13 +56,13 @@ def export_posenet_onnx(model, path: Path) -> Path:  # noqa: ANN001 - a PosenetD
         warnings.filterwarnings("ignore", "Constant folding", UserWarning)  # Slice steps
         torch.onnx.export(
             model,
-            (rgb, k.repeat(2, 1, 1)),
+            example,
             buffer,
             opset_version=ONNX_OPSET,
             dynamo=False,
-            input_names=list(INPUT_NAMES),
-            output_names=list(OUTPUT_NAMES),
-            dynamic_axes={n: {0: "n"} for n in INPUT_NAMES + OUTPUT_NAMES},
+            input_names=list(inputs),
+            output_names=list(outputs),
+            dynamic_axes={n: {0: "n"} for n in inputs + outputs},
         )
     onnx.checker.check_model(onnx.load_from_string(buffer.getvalue()))
     atomic_write(Path(path), buffer.getvalue())
@@ -101,26 +109,8 @@ def export_residual_onnx(model, path: Path) -> Path:  # noqa: ANN001 - a Residua
     head, one graph) with a dynamic batch axis to ``path`` (checked, written atomically)."""
     import torch
 
-    onnx = optional_import("onnx", "pip install onnx")
     example = tuple(torch.from_numpy(a) for a in _residual_example(model, 2, 0))
-    buffer = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore", category=DeprecationWarning)
-        warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
-        warnings.filterwarnings("ignore", "Constant folding", UserWarning)
-        torch.onnx.export(
-            model.eval(),
-            example,
-            buffer,
-            opset_version=ONNX_OPSET,
-            dynamo=False,
-            input_names=list(RESIDUAL_INPUT_NAMES),
-            output_names=list(RESIDUAL_OUTPUT_NAMES),
-            dynamic_axes={n: {0: "n"} for n in RESIDUAL_INPUT_NAMES + RESIDUAL_OUTPUT_NAMES},
-        )
-    onnx.checker.check_model(onnx.load_from_string(buffer.getvalue()))
-    atomic_write(Path(path), buffer.getvalue())
-    return Path(path)
+    return _export(model.eval(), example, path, RESIDUAL_INPUT_NAMES, RESIDUAL_OUTPUT_NAMES)
 
 
 def residual_export_error(model, path: Path, crops: int = 2, threads: int = 0) -> float:  # noqa: ANN001

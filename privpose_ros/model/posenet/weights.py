@@ -28,19 +28,20 @@ def write_posenet_weights(
 ) -> None:
     """Write ``net``'s state dict (a Posenet or a training net: any module with ``config``) to
     ``path`` atomically (metadata: see the module docstring)."""
+    meta = {"v2_config": json.dumps(asdict(net.config)), "stage": net.config.variant}
+    write_state_dict(path, net, {**(extra or {}), "format": WEIGHTS_FORMAT, **meta})
+
+
+def write_state_dict(path: str | Path, net: nn.Module, metadata: dict[str, str]) -> None:
+    """``net``'s state dict (CPU copies) as safetensors with ``metadata``, written atomically
+    (a temporary file beside ``path``, then renamed)."""
     from safetensors.torch import save_file
 
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in net.state_dict().items()}
-    meta = {
-        **(extra or {}),
-        "format": WEIGHTS_FORMAT,
-        "v2_config": json.dumps(asdict(net.config)),
-        "stage": net.config.variant,
-    }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    save_file(tensors, str(tmp), metadata=meta)
+    save_file(tensors, str(tmp), metadata=metadata)
     tmp.replace(path)
 
 

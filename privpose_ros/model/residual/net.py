@@ -203,20 +203,10 @@ def write_residual_weights(
 ) -> None:
     """``net``'s state dict as safetensors with its config (``residual_config``) in the
     metadata, written atomically."""
-    from safetensors.torch import save_file
+    from privpose_ros.model.posenet.weights import write_state_dict
 
-    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in net.state_dict().items()}
-    meta = {
-        **(extra or {}),
-        "format": WEIGHTS_FORMAT,
-        "residual_config": json.dumps(asdict(net.config)),
-        "stage": net.config.variant,
-    }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    tmp.replace(path)
+    meta = {"residual_config": json.dumps(asdict(net.config)), "stage": net.config.variant}
+    write_state_dict(path, net, {**(extra or {}), "format": WEIGHTS_FORMAT, **meta})
 
 
 def is_residual_weights(path: str | Path) -> bool:
